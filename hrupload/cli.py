@@ -1,0 +1,297 @@
+"""The ``hrupload`` command: a thin front door over the same library the Functions use.
+
+Exit codes: 0 all good, 3 some rows rejected (the rest went through), 1 failure
+(unusable file, service refused, retry budget spent), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hrupload import __version__
+from hrupload.errors import ConfigError, HrUploadError
+from hrupload.report import Report
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+SHOW_ERRORS = 20
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _worst(codes: list[int]) -> int:
+    for code in (EXIT_USAGE, EXIT_FAILED, EXIT_REJECTED):
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def _scenario_option(func: Callable) -> Callable:
+    from hrupload.scenarios import SCENARIOS
+
+    return click.option(
+        "--scenario",
+        type=click.Choice(list(SCENARIOS), case_sensitive=False),
+        help="Scenario of a single-scenario file (else the profile's, or inferred from the "
+        "header).",
+    )(func)
+
+
+def _profile_option(func: Callable) -> Callable:
+    return click.option(
+        "--profile",
+        envvar="HRUPLOAD_PROFILE",
+        metavar="PATH|JSON",
+        help="Column-mapping profile: a JSON file or inline JSON. [env: HRUPLOAD_PROFILE]",
+    )(func)
+
+
+def _load_profile(spec: str | None):
+    from hrupload.profile import load_profile
+
+    try:
+        return load_profile(spec)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--profile'") from None
+
+
+def _private_write(path: Path, data: bytes | Any) -> None:
+    """Reports may hold HR data: create them readable by the user only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        if isinstance(data, bytes):
+            out.write(data)
+        else:
+            import shutil
+
+            shutil.copyfileobj(data, out)
+
+
+def _print_report(report: Report, console) -> None:
+    from rich.table import Table
+
+    if report.file_error is not None:
+        console.print(
+            f"[bold red]✗ {report.file}[/]: {report.file_error.message} "
+            f"[dim]\\[{report.file_error.code}][/]"
+        )
+        return
+    mark = "[green]✓[/]" if report.rejected == 0 else "[yellow]![/]"
+    console.print(
+        f"{mark} [bold]{report.file}[/]: {report.rows} rows, [green]{report.valid} valid[/], "
+        f"{'[red]' if report.rejected else ''}{report.rejected} rejected"
+        f"{'[/]' if report.rejected else ''}, {report.blank} blank"
+    )
+    if report.scenarios:
+        table = Table(box=None, padding=(0, 2), show_edge=False)
+        table.add_column("scenario")
+        table.add_column("valid", justify="right")
+        table.add_column("rejected", justify="right")
+        for name, counts in report.scenarios.items():
+            table.add_row(name, str(counts["valid"]), str(counts["rejected"]))
+        console.print(table)
+    if report.errors:
+        table = Table(title=None, show_lines=False, padding=(0, 1))
+        table.add_column("line", justify="right", no_wrap=True)
+        table.add_column("column", no_wrap=True)
+        table.add_column("code", no_wrap=True)
+        table.add_column("what to fix", overflow="fold")
+        for err in report.errors[:SHOW_ERRORS]:
+            table.add_row(str(err.line), err.column or "", err.code, err.message)
+        console.print(table)
+        total = sum(report.error_counts.values())
+        if total > SHOW_ERRORS:
+            console.print(f"[dim]… {total - SHOW_ERRORS} more errors; --json lists them all[/]")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hrupload")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def main(verbose: int) -> None:
+    """Validate HR CSV exports and upload them to the Microsoft Purview HR data connector."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("azure", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_profile_option
+@_scenario_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--max-file-mb",
+    type=click.IntRange(min=1),
+    default=3072,
+    envvar="HRUPLOAD_MAX_FILE_MB",
+    show_default=True,
+    help="Refuse larger files unread.",
+)
+def validate(
+    files: tuple[Path, ...],
+    profile: str | None,
+    scenario: str | None,
+    as_json: bool,
+    max_file_mb: int,
+) -> None:
+    """Check FILES row by row and say exactly what to fix. Sends nothing.
+
+    Exit 0: every row valid; 3: some rows rejected; 1: the file is unusable.
+    """
+    from hrupload.validate import validate_path
+
+    prof = _load_profile(profile)
+    reports = []
+    for path in files:
+        reports.append(_validate_one(path, prof, scenario, max_file_mb, validate_path))
+    if as_json:
+        docs = [r.to_dict() for r in reports]
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False))
+    else:
+        console = _console()
+        for report in reports:
+            _print_report(report, console)
+    sys.exit(_worst([r.exit_code() for r in reports]))
+
+
+def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -> Report:
+    from hrupload.report import FileError
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        report = Report(file=str(path))
+        report.file_error = FileError("unreadable", f"cannot read the file: {exc.strerror}")
+        return report
+    max_bytes = max_file_mb << 20
+    if size > max_bytes:
+        report = Report(file=str(path), bytes=size)
+        report.file_error = FileError(
+            "file-too-large",
+            f"the file is {size >> 20} MB, over the {max_file_mb} MB limit; split it",
+        )
+        return report
+    report = validate_path(path, profile=prof, scenario=scenario, max_bytes=max_bytes)
+    report.file = str(path)
+    return report
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tenant-id", envvar="HRUPLOAD_TENANT_ID", help="[env: HRUPLOAD_TENANT_ID]")
+@click.option("--app-id", envvar="HRUPLOAD_APP_ID", help="[env: HRUPLOAD_APP_ID]")
+@click.option("--job-id", envvar="HRUPLOAD_JOB_ID", help="[env: HRUPLOAD_JOB_ID]")
+@click.option(
+    "--app-secret",
+    help="Avoid: visible in the process list. Prefer the HRUPLOAD_APP_SECRET variable.",
+)
+@click.option(
+    "--certificate",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM (key + certificate) or PFX (password in HRUPLOAD_CERTIFICATE_PASSWORD) to "
+    "authenticate with instead of a secret.",
+)
+@_profile_option
+@_scenario_option
+@click.option(
+    "--cloud",
+    type=click.Choice(["commercial", "gcc", "gcc-high", "dod"]),
+    default="commercial",
+    envvar="HRUPLOAD_CLOUD",
+    show_default=True,
+)
+@click.option("--login-url", envvar="HRUPLOAD_LOGIN_URL", help="Override the login endpoint.")
+@click.option(
+    "--ingestion-url", envvar="HRUPLOAD_INGESTION_URL", help="Override the ingestion endpoint."
+)
+@click.option(
+    "--records-per-call",
+    type=click.IntRange(min=1, max=100_000),
+    default=5000,
+    envvar="HRUPLOAD_RECORDS_PER_CALL",
+    show_default=True,
+)
+@click.option(
+    "--retry-budget",
+    type=click.IntRange(min=0),
+    default=900,
+    envvar="HRUPLOAD_RETRY_BUDGET",
+    show_default=True,
+    help="Seconds to keep retrying transient failures.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=16),
+    default=4,
+    envvar="HRUPLOAD_CONCURRENCY",
+    show_default=True,
+    help="Chunks in flight at once.",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where <name>.report.json and <name>.rejected.csv go (default: beside the file).",
+)
+@click.option("--dry-run", is_flag=True, help="Validate and chunk; send nothing.")
+@click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@click.option(
+    "--max-file-mb",
+    type=click.IntRange(min=1),
+    default=3072,
+    envvar="HRUPLOAD_MAX_FILE_MB",
+    show_default=True,
+)
+def upload(files: tuple[Path, ...], **opts: Any) -> None:
+    """Validate FILES and upload their valid rows to the HR connector, in chunks.
+
+    Rerunning after a failure sends only the chunks not yet delivered.
+    Exit 0: all rows uploaded; 3: valid rows uploaded, some rejected; 1: failure.
+    """
+    from hrupload.cli_upload import run_upload
+
+    try:
+        code = run_upload(files, opts)
+    except ConfigError as exc:
+        _console(stderr=True).print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_USAGE)
+    sys.exit(code)
+
+
+@main.group()
+def dev() -> None:
+    """Local stand-ins for development, tests and the demo."""
+
+
+def _attach_dev_commands() -> None:
+    try:
+        from hrupload.dev.connector import connector_command
+    except ImportError:  # pragma: no cover - during development of the stand-in
+        return
+    dev.add_command(connector_command, "connector")
+
+
+_attach_dev_commands()
+
+
+def run() -> None:  # pragma: no cover
+    try:
+        main()
+    except HrUploadError as exc:
+        _console(stderr=True).print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_FAILED)

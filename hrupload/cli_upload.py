@@ -1,0 +1,236 @@
+"""``hrupload upload``: local files to the connector, with reports beside them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hrupload.connector import (
+    CertificateCredential,
+    ConnectorClient,
+    SecretCredential,
+    endpoints,
+)
+from hrupload.delivery import Outcome, deliver
+from hrupload.errors import ConfigError
+from hrupload.report import FileError, Report
+from hrupload.state import LocalCheckpoints
+from hrupload.validate import scenario_from_name
+
+
+def _credential(opts: dict[str, Any], console):
+    tenant, app = opts["tenant_id"], opts["app_id"]
+    if opts["certificate"]:
+        password = os.environ.get("HRUPLOAD_CERTIFICATE_PASSWORD") or None
+        return CertificateCredential.from_file(tenant, app, opts["certificate"], password)
+    secret = os.environ.get("HRUPLOAD_APP_SECRET", "").strip()
+    if opts["app_secret"]:
+        console.print(
+            "[yellow]warning:[/] --app-secret is visible to other users in the process list "
+            "and stays in shell history; set HRUPLOAD_APP_SECRET instead"
+        )
+        secret = opts["app_secret"]
+    if secret.startswith("@Microsoft.KeyVault("):
+        raise ConfigError(
+            "HRUPLOAD_APP_SECRET holds an unresolved Key Vault reference, not a secret"
+        )
+    if secret:
+        return SecretCredential(tenant, app, secret)
+    if os.environ.get("HRUPLOAD_KEY_VAULT_URL"):
+        from hrupload.secrets import secret_provider_from_env
+
+        return SecretCredential(tenant, app, secret_provider_from_env())
+    raise ConfigError(
+        "no app secret: set HRUPLOAD_APP_SECRET (or HRUPLOAD_KEY_VAULT_URL), or pass --certificate"
+    )
+
+
+def _require(opts: dict[str, Any]) -> None:
+    missing = [
+        f"--{name.replace('_', '-')}"
+        for name in ("tenant_id", "app_id", "job_id")
+        if not opts[name]
+    ]
+    if missing:
+        raise ConfigError(
+            f"missing {', '.join(missing)} (or HRUPLOAD_TENANT_ID / HRUPLOAD_APP_ID / "
+            "HRUPLOAD_JOB_ID); find them in the connector's flyout in the Purview portal"
+        )
+
+
+def _progress(console, total: int, name: str):
+    """A byte-based progress bar on stderr, only for a terminal and a multi-chunk file."""
+    if not console.is_terminal:
+        return None, None
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = progress.add_task(name, total=total)
+    return progress, lambda n: progress.advance(task, n)
+
+
+def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
+    from rich.console import Console
+
+    from hrupload.cli import _load_profile, _private_write, _worst
+
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    dry = opts["dry_run"]
+    client = None
+    if not dry:
+        _require(opts)
+        ends = endpoints(
+            opts["cloud"], login_url=opts["login_url"], ingestion_url=opts["ingestion_url"]
+        )
+        client = ConnectorClient(
+            _credential(opts, err),
+            job_id=opts["job_id"],
+            endpoints=ends,
+            retry_budget=float(opts["retry_budget"]),
+        )
+    profile = _load_profile(opts["profile"])
+    checkpoints = LocalCheckpoints()
+    max_bytes = opts["max_file_mb"] << 20
+    codes, summaries = [], []
+    for path in files:
+        outcome = _upload_one(path, opts, client, profile, checkpoints, max_bytes, err)
+        report_dir = opts["report_dir"] or path.parent
+        _write_reports(outcome, path, report_dir, _private_write)
+        summaries.append(outcome.summary())
+        codes.append(outcome.exit_code())
+        if not opts["as_json"]:
+            _print_outcome(outcome, out, report_dir, path.name)
+    if opts["as_json"]:
+        doc = summaries[0] if len(summaries) == 1 else summaries
+        click.echo(json.dumps(doc, indent=2))
+    return _worst(codes)
+
+
+def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err) -> Outcome:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        report = Report(file=str(path))
+        report.file_error = FileError("unreadable", f"cannot read the file: {exc.strerror}")
+        return Outcome(report, dry_run=client is None)
+    if size > max_bytes:
+        report = Report(file=str(path), bytes=size)
+        report.file_error = FileError(
+            "file-too-large", f"the file is {size >> 20} MB, over the limit; split it"
+        )
+        return Outcome(report, dry_run=client is None)
+    progress, advance = _progress(err, size, path.name) if size > (1 << 20) else (None, None)
+    kwargs = dict(
+        name=path.name,
+        client=client,
+        job_id=opts["job_id"] or "dry-run",
+        profile=profile,
+        scenario=opts["scenario"],
+        fallback_scenario=scenario_from_name(path.name),
+        records_per_call=opts["records_per_call"],
+        concurrency=opts["concurrency"],
+        checkpoints=checkpoints,
+        max_bytes=max_bytes,
+        on_progress=advance,
+    )
+    if opts["force"] and client is not None:
+        from hrupload import csvread
+        from hrupload.delivery import checkpoint_key
+
+        try:
+            with path.open("rb") as stream:
+                facts = csvread.scan(stream, max_bytes=max_bytes)
+            checkpoints.clear(
+                checkpoint_key(
+                    facts.sha256,
+                    opts["job_id"],
+                    opts["records_per_call"],
+                    profile,
+                    opts["scenario"],
+                )
+            )
+            kwargs["facts"] = facts
+        except Exception:  # noqa: S110 - deliver() reports the same problem properly
+            pass
+    if progress is not None:
+        with progress:
+            outcome = deliver(lambda: path.open("rb"), **kwargs)
+    else:
+        outcome = deliver(lambda: path.open("rb"), **kwargs)
+    outcome.report.file = str(path)
+    if (
+        client is not None
+        and outcome.key
+        and outcome.error is None
+        and not outcome.report.file_error
+    ):
+        checkpoints.complete(outcome.key)
+    return outcome
+
+
+def _write_reports(outcome: Outcome, path: Path, report_dir: Path, write) -> None:
+    base = Path(report_dir) / path.name
+    doc = outcome.report.to_dict() | {"upload": outcome.summary()}
+    write(base.with_name(base.name + ".report.json"), json.dumps(doc, indent=2).encode())
+    rejected_path = base.with_name(base.name + ".rejected.csv")
+    if outcome.rejected_rows is not None:
+        write(rejected_path, outcome.rejected_rows)
+    else:
+        rejected_path.unlink(missing_ok=True)  # a stale file from an earlier run would mislead
+
+
+def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> None:
+    from hrupload.cli import _print_report
+
+    r = outcome.report
+    if r.file_error is not None:
+        _print_report(r, console)
+        console.print("  Nothing was uploaded.")
+        return
+    if outcome.error is not None:
+        console.print(f"[bold red]✗ Upload failed[/] for {r.file}: {outcome.error}")
+        console.print(
+            f"  {outcome.uploaded} records in {outcome.sent + outcome.resumed} of "
+            f"{outcome.chunks} chunks are delivered; rerun the same command to send the rest."
+        )
+    elif outcome.dry_run:
+        console.print(
+            f"[bold]Dry run[/] {r.file}: {r.valid} records would go out in {outcome.chunks} "
+            f"chunks; {r.rejected} rejected. Nothing was sent."
+        )
+    elif outcome.sent == 0 and outcome.resumed and outcome.resumed == outcome.chunks:
+        console.print(
+            f"[green]Already uploaded[/] {r.file}: all {outcome.chunks} chunks were delivered "
+            "by an earlier run; nothing sent (use --force to send again)."
+        )
+    else:
+        console.print(f"[bold green]Upload Successful[/] {r.file}")
+        resumed = f" ({outcome.resumed} delivered by an earlier run)" if outcome.resumed else ""
+        console.print(
+            f"  {outcome.uploaded} records uploaded in {outcome.chunks} chunks{resumed}; "
+            f"{r.rejected} rejected, {r.blank} blank"
+        )
+    if r.rejected:
+        console.print(f"  Rejected rows and reasons: {Path(report_dir) / (name + '.rejected.csv')}")
+        for err in r.errors[:5]:
+            console.print(f"    line {err.line}: {err.column or ''} {err.message}")
+    sys.stdout.flush()

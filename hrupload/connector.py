@@ -1,0 +1,477 @@
+"""Client for the Purview HR connector: the token endpoint and the ingestion endpoint.
+
+Where Microsoft's sample script retries everything blindly and reports success for
+requests that never went out, this client retries only what can succeed later,
+honours Retry-After for every request in flight, refreshes its token on a 401,
+and turns the service's known failures into messages that say what to fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from hrupload.errors import AuthenticationError, ConfigError, ConnectorError
+
+log = logging.getLogger(__name__)
+
+RESOURCE = "https://microsoft.onmicrosoft.com/86dfdabb-5089-4a0c-880a-cfa5a790c5b1"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CLOUDS: dict[str, tuple[str, str]] = {
+    "commercial": ("https://login.windows.net", "https://webhook.ingestion.office.com"),
+    "gcc": ("https://login.microsoftonline.com", "https://webhook-gcc.ingestion.office365.us"),
+    "gcc-high": (
+        "https://login.microsoftonline.us",
+        "https://webhook-itarl4.ingestion.office365.us",
+    ),
+    "dod": ("https://login.microsoftonline.us", "https://webhook-itarl5.ingestion.apps.mil"),
+}
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+#: Tokens are renewed this long before they expire, so none expires mid-upload.
+TOKEN_MARGIN = 300.0
+_AADSTS_HINTS = {
+    "AADSTS7000215": "the app secret is wrong or expired: create a new client secret for the "
+    "app registration and update it (Key Vault, or HRUPLOAD_APP_SECRET)",
+    "AADSTS7000222": "the app secret has expired: create a new client secret",
+    "AADSTS700016": "the app ID was not found in this tenant: check --app-id (the app "
+    "registration's Application (client) ID) and --tenant-id",
+    "AADSTS90002": "the tenant was not found: check --tenant-id (Directory (tenant) ID) and "
+    "--cloud",
+    "AADSTS700027": "the certificate assertion was rejected: check that the certificate is "
+    "uploaded to the app registration",
+    "AADSTS500011": "the connector's resource is unknown in this cloud: check --cloud",
+}
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    login: str
+    ingestion: str
+
+    def token_url(self, tenant_id: str) -> str:
+        return f"{self.login}/{tenant_id}/oauth2/token?api-version=1.0"
+
+    def upload_url(self, job_id: str) -> str:
+        return f"{self.ingestion}/api/signals?jobid={job_id}"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(url: str, setting: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url.rstrip("/")
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return url.rstrip("/")
+    if parts.scheme == "http":
+        raise ConfigError(
+            f"{setting}: plain http is refused for {parts.hostname}: the secret and HR data "
+            "would travel unencrypted. Use https (http is allowed only for loopback stand-ins)."
+        )
+    raise ConfigError(f"{setting}: not an http(s) URL: {url!r}")
+
+
+def endpoints(
+    cloud: str = "commercial", *, login_url: str | None = None, ingestion_url: str | None = None
+) -> Endpoints:
+    """The cloud's endpoints, with overrides; plain http only for loopback."""
+    if cloud not in CLOUDS:
+        raise ConfigError(f"--cloud must be one of {', '.join(CLOUDS)}; got {cloud!r}")
+    login, ingestion = CLOUDS[cloud]
+    return Endpoints(
+        _check_url(login_url or login, "--login-url / HRUPLOAD_LOGIN_URL"),
+        _check_url(ingestion_url or ingestion, "--ingestion-url / HRUPLOAD_INGESTION_URL"),
+    )
+
+
+class AppCredential(Protocol):
+    """How the app proves itself to the token endpoint."""
+
+    tenant_id: str
+    app_id: str
+
+    def form(self, token_url: str) -> dict[str, str]: ...
+
+    def refresh(self) -> bool:
+        """Re-read the credential after an authentication failure; True when it changed."""
+        ...
+
+
+class SecretCredential:
+    """A client secret; ``secret`` may be a provider so a rotated secret is picked up."""
+
+    def __init__(self, tenant_id: str, app_id: str, secret: str | Callable[[bool], str]) -> None:
+        self.tenant_id = tenant_id
+        self.app_id = app_id
+        self._provider = secret if callable(secret) else (lambda _force, s=secret: s)
+        self._current: str | None = None
+
+    def _secret(self, force: bool = False) -> str:
+        if self._current is None or force:
+            self._current = self._provider(force)
+        return self._current
+
+    def form(self, token_url: str) -> dict[str, str]:
+        return {"client_secret": self._secret()}
+
+    def refresh(self) -> bool:
+        before = self._current
+        return self._secret(force=True) != before
+
+    def __repr__(self) -> str:  # never show the secret, even in a debugger or traceback
+        return f"SecretCredential(tenant_id={self.tenant_id!r}, app_id={self.app_id!r})"
+
+
+class CertificateCredential:
+    """Signs a short-lived RS256 client assertion with the app's certificate."""
+
+    def __init__(self, tenant_id: str, app_id: str, private_key: Any, certificate: Any) -> None:
+        from cryptography.hazmat.primitives import hashes
+
+        self.tenant_id = tenant_id
+        self.app_id = app_id
+        self._key = private_key
+        thumbprint = certificate.fingerprint(hashes.SHA1())  # noqa: S303 - x5t is SHA-1 by spec
+        self.x5t = base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode()
+
+    @classmethod
+    def from_file(
+        cls, tenant_id: str, app_id: str, path: str | Path, password: str | None = None
+    ) -> CertificateCredential:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+
+        data = Path(path).read_bytes()
+        secret = password.encode() if password else None
+        try:
+            if b"-----BEGIN" in data:
+                key = load_pem_private_key(data, secret)
+                cert = x509.load_pem_x509_certificate(data)
+            else:
+                key, cert, _ = pkcs12.load_key_and_certificates(data, secret)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"cannot load certificate {path}: {exc}. Give a PEM file holding the private key "
+                "and the certificate, or a PFX with HRUPLOAD_CERTIFICATE_PASSWORD"
+            ) from None
+        if key is None or cert is None:
+            raise ConfigError(f"certificate {path} must hold both the private key and certificate")
+        return cls(tenant_id, app_id, key, cert)
+
+    def form(self, token_url: str) -> dict[str, str]:
+        import jwt
+
+        now = int(time.time())
+        claims = {
+            "aud": token_url,
+            "iss": self.app_id,
+            "sub": self.app_id,
+            "jti": str(uuid.uuid4()),
+            "nbf": now,
+            "exp": now + 600,
+        }
+        assertion = jwt.encode(claims, self._key, algorithm="RS256", headers={"x5t": self.x5t})
+        return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}
+
+    def refresh(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"CertificateCredential(app_id={self.app_id!r}, x5t={self.x5t!r})"
+
+
+class _Retryable(ConnectorError):
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float = 0.0):
+        super().__init__(message, status=status, transient=True)
+        self.retry_after = retry_after
+
+
+def _retry_after(response: requests.Response) -> float:
+    raw = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return 0.0
+
+
+def _body(response: requests.Response, limit: int = 300) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+class ConnectorClient:
+    """One client per job; safe to share between the threads uploading chunks."""
+
+    def __init__(
+        self,
+        credential: AppCredential,
+        *,
+        job_id: str,
+        endpoints: Endpoints,
+        retry_budget: float = 900.0,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        session: requests.Session | None = None,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.credential = credential
+        self.job_id = job_id
+        self.endpoints = endpoints
+        self.retry_budget = retry_budget
+        self.timeout = timeout
+        self.max_backoff = max_backoff
+        self._session = session or _session()
+        self._lock = threading.Lock()
+        self._token_lock = threading.Lock()
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._paused_until = 0.0
+
+    def __repr__(self) -> str:
+        return f"ConnectorClient(job_id={self.job_id!r}, ingestion={self.endpoints.ingestion!r})"
+
+    # -- retry plumbing --------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = wait_random_exponential(multiplier=0.5, max=self.max_backoff)(state)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", 0.0)
+        return max(backoff, retry_after)
+
+    def _retrying(self, budget_start: float) -> Retrying:
+        remaining = max(0.0, self.retry_budget - (time.monotonic() - budget_start))
+        return Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
+            stop=stop_before_delay(remaining),
+            wait=self._wait,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "transient connector failure, retrying",
+            extra={"attempt": state.attempt_number, "reason": str(exc)},
+        )
+
+    def _honour_pause(self) -> None:
+        # A 429 anywhere pauses every request to the service, not just the one that got it.
+        while True:
+            with self._lock:
+                delay = self._paused_until - time.monotonic()
+            if delay <= 0:
+                return
+            time.sleep(min(delay, 1.0))
+
+    def _pause(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    # -- token -----------------------------------------------------------------------
+
+    def token(self, *, force: bool = False) -> str:
+        """A cached token; ``force`` renews it (after a 401) unless another thread just did."""
+        seen = self._token
+        with self._token_lock:  # one fetch at a time: chunks in flight share the result
+            fresh = self._token and time.monotonic() < self._token_expires
+            if fresh and (not force or self._token != seen):
+                return self._token  # type: ignore[return-value]
+            token, lifetime = self._fetch_token()
+            self._token = token
+            self._token_expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN)
+            return token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        start = time.monotonic()
+        refreshed = False
+        while True:
+            try:
+                for attempt in self._retrying(start):
+                    with attempt:
+                        return self._token_once()
+            except AuthenticationError:
+                # The secret may have been rotated since we read it: re-read once.
+                if not refreshed and self.credential.refresh():
+                    refreshed = True
+                    log.info("authentication failed; retrying once with the re-read secret")
+                    continue
+                raise
+            except _Retryable as exc:
+                raise ConnectorError(
+                    f"could not get a token within the retry budget "
+                    f"({self.retry_budget:.0f}s): {exc}",
+                    status=exc.status,
+                    transient=True,
+                ) from None
+
+    def _token_once(self) -> tuple[str, float]:
+        url = self.endpoints.token_url(self.credential.tenant_id)
+        form = {
+            "client_id": self.credential.app_id,
+            "grant_type": "client_credentials",
+            "resource": RESOURCE,
+            "tenant_id": self.credential.tenant_id,
+            **self.credential.form(url.split("?")[0]),
+        }
+        response = self._send("POST", url, data=form)
+        if response.status_code in TRANSIENT_STATUS:
+            raise _Retryable(
+                f"token endpoint answered {response.status_code} {response.reason}",
+                status=response.status_code,
+                retry_after=_retry_after(response),
+            )
+        if not response.ok:
+            raise self._token_failure(response)
+        try:
+            doc = response.json()
+            token = doc["access_token"]
+        except (ValueError, KeyError):
+            raise ConnectorError(
+                f"token endpoint answered {response.status_code} without an access_token",
+                status=response.status_code,
+            ) from None
+        lifetime = float(doc.get("expires_in") or 0)
+        if not lifetime and doc.get("expires_on"):
+            lifetime = float(doc["expires_on"]) - time.time()
+        return token, lifetime or 3600.0
+
+    def _token_failure(self, response: requests.Response) -> ConnectorError:
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = {}
+        description = str(doc.get("error_description", "")).split("\r\n")[0].split("\n")[0]
+        code = description.split(":")[0].strip() if description.startswith("AADSTS") else ""
+        hint = _AADSTS_HINTS.get(code)
+        message = f"token request refused ({response.status_code} {doc.get('error', '')})"
+        if hint:
+            message += f": {hint} [{code}]"
+        elif description:
+            message += f": {description[:300]}"
+        if response.status_code in (400, 401) and code in (
+            "AADSTS7000215",
+            "AADSTS7000222",
+            "AADSTS700016",
+            "AADSTS90002",
+            "AADSTS700027",
+        ):
+            return AuthenticationError(message, status=response.status_code)
+        return ConnectorError(message, status=response.status_code)
+
+    # -- upload ----------------------------------------------------------------------
+
+    def upload(self, data: bytes, *, filename: str) -> requests.Response:
+        """Send one complete CSV chunk; returns only once the service has accepted it."""
+        start = time.monotonic()
+        url = self.endpoints.upload_url(self.job_id)
+        refreshed = False
+        while True:
+            try:
+                for attempt in self._retrying(start):
+                    with attempt:
+                        return self._upload_once(url, data, filename)
+            except _Unauthorized as exc:
+                if refreshed:
+                    raise ConnectorError(str(exc), status=401) from None
+                refreshed = True
+                self.token(force=True)
+            except _Retryable as exc:
+                raise ConnectorError(
+                    f"the connector kept failing for the whole retry budget "
+                    f"({self.retry_budget:.0f}s); last: {exc}. Nothing of this chunk is counted "
+                    "as delivered; run again later (delivered chunks are not re-sent)",
+                    status=exc.status,
+                    transient=True,
+                ) from None
+
+    def _upload_once(self, url: str, data: bytes, filename: str) -> requests.Response:
+        self._honour_pause()
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        files = {"file": (filename, data, "text/csv")}
+        response = self._send("POST", url, headers=headers, files=files)
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        if status in TRANSIENT_STATUS:
+            wait = _retry_after(response)
+            if status == 429 or wait:
+                self._pause(wait or 1.0)
+            raise _Retryable(
+                f"ingestion answered {status} {response.reason}", status=status, retry_after=wait
+            )
+        if status == 401:
+            raise _Unauthorized(
+                f"ingestion refused the token twice (401 {response.reason}): {_body(response)}"
+            )
+        body = _body(response)
+        if status == 403 and "do not match" in body:
+            message = (
+                "403 Forbidden: the job ID belongs to another app: check --app-id and --job-id "
+                "in the connector's flyout in the Purview portal"
+            )
+        else:
+            message = f"ingestion refused the upload: {status} {response.reason}: {body}"
+        raise ConnectorError(message, status=status)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        host = urlsplit(url).hostname
+        try:
+            return self._session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise _Retryable(f"no answer from {host} within {self.timeout[1]:.0f}s") from None
+        except requests.ConnectionError as exc:
+            text = str(exc)
+            if "NameResolutionError" in text or "Name or service not known" in text:
+                raise _Retryable(
+                    f"cannot resolve {host}: check DNS, proxy settings and that the firewall "
+                    f"allow-list includes {host}"
+                ) from None
+            raise _Retryable(f"connection to {host} failed before any answer") from None
+
+
+class _Unauthorized(ConnectorError):
+    pass
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    from requests.adapters import HTTPAdapter
+
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "hrupload"
+    return session

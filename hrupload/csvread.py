@@ -1,0 +1,162 @@
+"""Reading HR CSV files as a stream: encoding, fingerprint, and records with line numbers.
+
+A file is read twice. The first pass (``scan``) is cheap and native-speed: it
+checks the encoding and NUL bytes and computes the SHA-256 that keys resume state
+and de-duplication. Only a file that passes it is parsed, so a bad byte near the
+end can never leave half a file uploaded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from hrupload.report import FileProblem
+
+BLOCK = 1 << 20
+#: A field longer than this is an unbalanced quote far more often than real data;
+#: the record is rejected and reading resumes on the next line.
+FIELD_LIMIT = 1 << 20
+csv.field_size_limit(FIELD_LIMIT)
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, None),  # checked before UTF-16 LE, which is its prefix
+    (codecs.BOM_UTF32_BE, None),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    size: int
+    sha256: str
+    encoding: str
+
+
+def detect_encoding(head: bytes) -> str:
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            if codec is None:
+                raise FileProblem(
+                    "unsupported-encoding",
+                    "the file is UTF-32; save it as UTF-8 (in Excel: 'CSV UTF-8') and try again",
+                )
+            return codec
+    return "utf-8"
+
+
+def scan(stream: BinaryIO, *, max_bytes: int | None = None) -> FileFacts:
+    """Check that the whole file decodes and holds no NUL bytes; hash it on the way."""
+    digest = hashlib.sha256()
+    head = stream.read(BLOCK)
+    encoding = detect_encoding(head)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    lines = 1
+    block = head
+    while True:
+        final = not block
+        try:
+            text = decoder.decode(block, final=final)
+        except UnicodeDecodeError as exc:
+            bad = offset + exc.start
+            where = lines + block[: exc.start].count(b"\n")
+            byte = block[exc.start : exc.start + 1].hex().upper() if block else "end of file"
+            raise FileProblem(
+                "not-utf8",
+                f"the file is not UTF-8 or UTF-16: undecodable byte 0x{byte} at offset {bad} "
+                f"(line {where}). Save it as UTF-8 (in Excel: 'CSV UTF-8 (Comma delimited)').",
+            ) from None
+        if "\x00" in text:
+            where = lines + text[: text.index("\x00")].count("\n")
+            raise FileProblem(
+                "binary-file",
+                f"the file holds NUL bytes (line {where}): it is binary or not a CSV export. "
+                "Export the data as CSV UTF-8.",
+            )
+        if final:
+            break
+        digest.update(block)
+        offset += len(block)
+        lines += text.count("\n")
+        if max_bytes is not None and offset > max_bytes:
+            raise FileProblem("file-too-large", _too_large(offset, max_bytes))
+        block = stream.read(BLOCK)
+    if offset == 0:
+        raise FileProblem("empty-file", "the file is empty: expected a header line and rows")
+    return FileFacts(offset, digest.hexdigest(), encoding)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (
+        f"the file is larger than the {limit // (1 << 20)} MB limit (HRUPLOAD_MAX_FILE_MB); "
+        "split it into smaller files"
+    )
+
+
+def check_size(size: int, max_bytes: int) -> None:
+    """Fail fast, before reading a byte, when the size is known up front."""
+    if size > max_bytes:
+        raise FileProblem("file-too-large", _too_large(size, max_bytes))
+
+
+@dataclass(frozen=True)
+class Record:
+    line: int
+    fields: list[str]
+    #: Set when the CSV itself is malformed here; ``fields`` is then empty.
+    problem: str | None = None
+
+
+def records(stream: BinaryIO, encoding: str) -> Iterator[Record]:
+    """Yield every record with the physical line it starts on (the header is line 1)."""
+    buffered = io.BufferedReader(_Unclosable(stream), BLOCK)
+    text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
+    reader = csv.reader(text, strict=True)
+    previous = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Record(previous + 1, [], _describe(str(exc)))
+        else:
+            yield Record(previous + 1, fields)
+        previous = reader.line_num
+
+
+def _describe(csv_message: str) -> str:
+    if "unexpected end of data" in csv_message:
+        return "a quoted field is never closed (unbalanced quote); the record runs to the end"
+    if "field larger than field limit" in csv_message:
+        return (
+            f"a field is longer than {FIELD_LIMIT // 1024} KiB, usually an unbalanced quote "
+            "swallowing the lines after it"
+        )
+    if "expected after" in csv_message:
+        return "a quoted field is followed by more text before the next comma (stray quote)"
+    return f"malformed CSV ({csv_message})"
+
+
+class _Unclosable(io.RawIOBase):
+    """Lets TextIOWrapper read a caller's stream without closing it when collected."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        return n

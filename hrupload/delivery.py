@@ -1,0 +1,279 @@
+"""Delivering one file: scan, validate, chunk, upload with bounded concurrency, resume.
+
+This is the one path every front door takes to send a file (``hrupload upload``, the
+blob trigger, the sweep): they differ only in where bytes come from, where the
+reports go, and where delivered-chunk checkpoints are kept.
+
+Chunks are numbered in file order and are deterministic for a given file, profile,
+scenario and chunk size, so a checkpoint of delivered indices is enough to resume
+without re-sending. The one at-least-once window: a chunk the service accepted but
+whose answer (or checkpoint write) was lost is sent again on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, BinaryIO, Protocol
+
+from hrupload import csvread
+from hrupload.connector import ConnectorClient
+from hrupload.csvread import FileFacts
+from hrupload.csvwrite import ChunkBuilder, RejectedRows
+from hrupload.errors import ConnectorError, HrUploadError
+from hrupload.profile import DEFAULT_PROFILE, Profile
+from hrupload.report import FileProblem, Report
+from hrupload.validate import Validation, new_report
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RECORDS_PER_CALL = 5000
+#: Chunks in flight at once. Four keeps a 50 ms-per-call service busy without
+#: tripping its throttling, and bounds memory at a few chunks (~1 MB each).
+DEFAULT_CONCURRENCY = 4
+
+
+class Checkpoints(Protocol):
+    """Where delivered chunk numbers are remembered between runs."""
+
+    def delivered(self, key: str) -> set[int]: ...
+
+    def mark(self, key: str, index: int) -> None: ...
+
+
+def checkpoint_key(
+    sha256: str, job_id: str, records_per_call: int, profile: Profile, scenario: str | None
+) -> str:
+    raw = f"{sha256}|{job_id}|{records_per_call}|{profile.fingerprint()}|{scenario or ''}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+@dataclass
+class Outcome:
+    report: Report
+    key: str | None = None
+    chunks: int = 0  # chunks of valid rows the file makes (so far, if stopped early)
+    sent: int = 0  # chunks sent in this run
+    resumed: int = 0  # chunks skipped because an earlier run delivered them
+    uploaded: int = 0  # valid records the connector has (this run and earlier ones)
+    rejected_rows: IO[bytes] | None = None
+    error: HrUploadError | None = None
+    dry_run: bool = False
+    chunk_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """uploaded | partial | failed | retrying, as the run log records it."""
+        if self.error is not None:
+            transient = getattr(self.error, "transient", False)
+            return "retrying" if transient else "failed"
+        if self.report.file_error is not None:
+            return "failed"
+        if self.report.rejected and not self.report.valid:
+            return "failed"
+        return "partial" if self.report.rejected else "uploaded"
+
+    def exit_code(self) -> int:
+        if self.error is not None or self.report.file_error is not None:
+            return 1
+        return 3 if self.report.rejected else 0
+
+    def summary(self) -> dict:
+        r = self.report
+        return {
+            "file": r.file,
+            "status": self.status,
+            "rows": r.rows,
+            "valid": r.valid,
+            "rejected": r.rejected,
+            "blank": r.blank,
+            "uploaded": self.uploaded,
+            "chunks": self.chunks,
+            "sent": self.sent,
+            "resumed": self.resumed,
+            "dry_run": self.dry_run,
+            "sha256": r.sha256,
+            "error": str(self.error) if self.error else None,
+            "file_error": r.file_error.to_dict() if r.file_error else None,
+        }
+
+
+class _Counting:
+    """Counts bytes as the parser reads them, for progress on long files."""
+
+    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None] | None) -> None:
+        self._raw = raw
+        self._on_read = on_read
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if self._on_read is not None and data:
+            self._on_read(len(data))
+        return data
+
+
+def deliver(
+    open_stream: Callable[[], BinaryIO],
+    *,
+    name: str,
+    client: ConnectorClient | None,
+    job_id: str,
+    profile: Profile = DEFAULT_PROFILE,
+    scenario: str | None = None,
+    fallback_scenario: str | None = None,
+    records_per_call: int = DEFAULT_RECORDS_PER_CALL,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    checkpoints: Checkpoints | None = None,
+    facts: FileFacts | None = None,
+    max_bytes: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Validate and send one file. ``client=None`` is a dry run: chunk, send nothing.
+
+    Never raises for bad input or connector failures: they end in the outcome.
+    """
+    if facts is None:
+        try:
+            with open_stream() as stream:
+                facts = csvread.scan(stream, max_bytes=max_bytes)
+        except FileProblem as problem:
+            report = new_report(name)
+            report.file_error = problem.error
+            return Outcome(report, dry_run=client is None)
+    report = new_report(name, facts)
+    outcome = Outcome(report, dry_run=client is None)
+    key = checkpoint_key(facts.sha256, job_id, records_per_call, profile, scenario)
+    outcome.key = key
+    done = checkpoints.delivered(key) if checkpoints is not None and client else set()
+    sender = _Sender(client, key, checkpoints, concurrency, name) if client else None
+
+    with open_stream() as raw:
+        validation = Validation(
+            _Counting(raw, on_progress),  # type: ignore[arg-type]
+            facts,
+            report,
+            profile,
+            scenario,
+            fallback_scenario,
+        )
+        chunks: ChunkBuilder | None = None
+        rejected: RejectedRows | None = None
+
+        def dispatch(data: bytes | None, records: int) -> None:
+            if data is None:
+                return
+            index = outcome.chunks
+            outcome.chunks += 1
+            outcome.chunk_sizes.append(records)
+            if index in done:
+                outcome.resumed += 1
+                outcome.uploaded += records
+            elif sender is not None:
+                sender.submit(index, data, records)
+
+        for row in validation:
+            if chunks is None:
+                chunks = ChunkBuilder(report.header, records_per_call)
+            if row.errors:
+                if rejected is None:
+                    rejected = RejectedRows(report.header)
+                rejected.add(row.line, row.source, row.errors)
+                continue
+            count = chunks.count + 1
+            dispatch(chunks.add(row.fields), count)
+            if sender is not None and sender.failed:
+                break
+        if chunks is not None and not (sender is not None and sender.failed):
+            count = chunks.count
+            dispatch(chunks.flush(), count)
+
+    if sender is not None:
+        sent, records, error = sender.finish()
+        outcome.sent = sent
+        outcome.uploaded += records
+        outcome.error = error
+    if rejected is not None:
+        outcome.rejected_rows = rejected.finish()
+    log.info(
+        "file delivered" if outcome.error is None else "file delivery stopped",
+        extra={
+            "file": name,
+            "status": outcome.status,
+            "rows": report.rows,
+            "valid": report.valid,
+            "rejected": report.rejected,
+            "uploaded": outcome.uploaded,
+            "chunks": outcome.chunks,
+            "sent": outcome.sent,
+            "resumed": outcome.resumed,
+        },
+    )
+    return outcome
+
+
+class _Sender:
+    """Uploads chunks on a small thread pool; at most ``concurrency`` chunks in memory."""
+
+    def __init__(
+        self,
+        client: ConnectorClient,
+        key: str,
+        checkpoints: Checkpoints | None,
+        concurrency: int,
+        name: str,
+    ) -> None:
+        self._client = client
+        self._key = key
+        self._checkpoints = checkpoints
+        self._name = name
+        self._slots = threading.BoundedSemaphore(max(1, concurrency))
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="up")
+        self._futures: list[Future] = []
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._records = 0
+        self._error: HrUploadError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def submit(self, index: int, data: bytes, records: int) -> None:
+        self._slots.acquire()  # back-pressure: the parser waits while all slots are busy
+        if self.failed:
+            self._slots.release()
+            return
+        self._futures.append(self._pool.submit(self._send, index, data, records))
+
+    def _send(self, index: int, data: bytes, records: int) -> None:
+        try:
+            if self.failed:
+                return
+            filename = f"{self._name.rsplit('/', 1)[-1]}.part{index + 1:05d}.csv"
+            self._client.upload(data, filename=filename)
+            if self._checkpoints is not None:
+                self._checkpoints.mark(self._key, index)
+            with self._lock:
+                self._sent += 1
+                self._records += records
+        except HrUploadError as exc:
+            with self._lock:
+                if self._error is None:
+                    self._error = exc
+        except Exception as exc:  # a bug or an unexpected library error: keep the file safe
+            log.exception("unexpected error while uploading a chunk", extra={"chunk": index})
+            with self._lock:
+                if self._error is None:
+                    self._error = ConnectorError(
+                        f"unexpected error while uploading: {type(exc).__name__}", transient=True
+                    )
+        finally:
+            self._slots.release()
+
+    def finish(self) -> tuple[int, int, HrUploadError | None]:
+        self._pool.shutdown(wait=True)
+        return self._sent, self._records, self._error

@@ -1,0 +1,109 @@
+"""The validation report: one data model for the CLI, the Function's ``*.report.json``,
+the run log and the tests.
+
+Messages in a report never quote a cell's value: the report travels to logs and
+storage metadata, and values may be personal data. The rejected-rows CSV (the
+user's own data) is where values appear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Reports keep at most this many row errors; the rejected-rows CSV always has all.
+MAX_REPORT_ERRORS = 10_000
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str | None
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileError:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FileProblem(Exception):
+    """Raised inside the engine when the file as a whole cannot be used."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error = FileError(code, message)
+
+
+@dataclass
+class Report:
+    file: str
+    bytes: int = 0
+    sha256: str | None = None
+    encoding: str | None = None
+    header: list[str] = field(default_factory=list)
+    rows: int = 0
+    valid: int = 0
+    rejected: int = 0
+    blank: int = 0
+    scenarios: dict[str, dict[str, int]] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+    errors_truncated: int = 0
+    error_counts: dict[str, int] = field(default_factory=dict)
+    file_error: FileError | None = None
+
+    def add_row(self, scenario: str | None, errors: list[RowError]) -> None:
+        self.rows += 1
+        bucket = None
+        if scenario is not None:
+            bucket = self.scenarios.setdefault(scenario, {"valid": 0, "rejected": 0})
+        if not errors:
+            self.valid += 1
+            if bucket is not None:
+                bucket["valid"] += 1
+            return
+        self.rejected += 1
+        if bucket is not None:
+            bucket["rejected"] += 1
+        for err in errors:
+            self.error_counts[err.code] = self.error_counts.get(err.code, 0) + 1
+            if len(self.errors) < MAX_REPORT_ERRORS:
+                self.errors.append(err)
+            else:
+                self.errors_truncated += 1
+
+    @property
+    def ok(self) -> bool:
+        return self.file_error is None and self.rejected == 0
+
+    def exit_code(self) -> int:
+        """0 all rows valid (or none), 3 some rows rejected, 1 the file is unusable."""
+        if self.file_error is not None:
+            return 1
+        return 3 if self.rejected else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "encoding": self.encoding,
+            "header": self.header,
+            "rows": self.rows,
+            "valid": self.valid,
+            "rejected": self.rejected,
+            "blank": self.blank,
+            "scenarios": self.scenarios,
+            "error_counts": self.error_counts,
+            "errors": [e.to_dict() for e in self.errors],
+            "errors_truncated": self.errors_truncated,
+            "file_error": self.file_error.to_dict() if self.file_error else None,
+        }
