@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov pins many packages of its own, so it gets its own venv, not .venv.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .tools/checkov/bin/checkov
+CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
 
 .PHONY: install test test-fast lint format demo bench clean
 
@@ -20,6 +24,18 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(CHECKOV_STAMP):
+	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+# Static checks of the Bicep, offline: no platform download, no update check; a file checkov
+# cannot parse fails the run instead of being skipped silently.
+.PHONY: infra-check
+infra-check: $(CHECKOV_STAMP)
+	CI=true BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true CKV_PARSE_ERROR_FAIL=true \
+		$(CHECKOV) -d infra --framework bicep --quiet --compact --skip-download
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -28,7 +44,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint
+test: install lint infra-check
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -1,0 +1,475 @@
+"""The Bicep under infra/ against the code: settings, secrets, roles, the Event Grid hook.
+
+The Bicep CLI cannot run here, so the templates are read as text. The readers below know just
+enough Bicep for that: strings, comments and braces. checkov (``make infra-check``) covers the
+security rules; these tests cover what only this project knows: that every setting the code
+reads is set in Azure, that laptop-only settings and secrets never are, and that the
+Event Grid subscription names the function that exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hrupload.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+MAIN = INFRA / "main.bicep"
+FUNCTION = INFRA / "app" / "function.bicep"
+RBAC = INFRA / "app" / "rbac.bicep"
+PARAMETERS = INFRA / "main.parameters.json"
+POSTDEPLOY = ROOT / "scripts" / "postdeploy.sh"
+
+DEPLOYED = [s for s in SETTINGS if s.deployed]
+LAPTOP_ONLY = [s for s in SETTINGS if not s.deployed]
+DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+# Settings the platform reads, not hrupload/settings.py.
+PLATFORM_SETTINGS = {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "AZURE_CLIENT_ID",
+}
+PLATFORM_PREFIXES = ("AzureWebJobsStorage__",)
+# An identity-based connection is set as NAME__<property>, never as NAME itself.
+IDENTITY_CONNECTION = (
+    "blobServiceUri",
+    "queueServiceUri",
+    "tableServiceUri",
+    "credential",
+    "clientId",
+)
+
+
+# -- reading Bicep as text -----------------------------------------------------------------------
+
+
+def _skip_string(text: str, i: int) -> int:
+    """Index just past the string literal starting at text[i]."""
+    if text.startswith("'''", i):
+        return text.index("'''", i + 3) + 3
+    i += 1
+    while text[i] != "'":
+        i += 2 if text[i] == "\\" else 1
+    return i + 1
+
+
+def _closing_brace(text: str, open_at: int) -> int:
+    """Index of the '}' that closes the '{' at ``open_at``, past strings and comments."""
+    depth, i = 0, open_at
+    while i < len(text):
+        if text[i] == "'":
+            i = _skip_string(text, i)
+            continue
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        if text.startswith("/*", i):
+            i = text.index("*/", i) + 2
+            continue
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise AssertionError(f"unbalanced braces from offset {open_at}")
+
+
+def _resources(text: str, rtype: str) -> list[str]:
+    """The bodies of every resource of type ``rtype`` (any API version)."""
+    bodies = []
+    header = re.compile(
+        rf"^resource \w+ '{re.escape(rtype)}@[\w-]+'(?: existing)? = [^\n]*\{{", re.M
+    )
+    for m in header.finditer(text):
+        if " existing " in m.group(0):
+            continue
+        start = m.end() - 1
+        bodies.append(text[start : _closing_brace(text, start) + 1])
+    return bodies
+
+
+def _object_after(body: str, key: str) -> str:
+    m = re.search(rf"^\s*{key}:\s*\{{", body, re.M)
+    assert m, f"no '{key}: {{' in the block"
+    start = m.end() - 1
+    return body[start + 1 : _closing_brace(body, start)]
+
+
+def _flat_entries(obj: str) -> dict[str, str]:
+    """``key: value`` lines of a flat object (value as written in the Bicep)."""
+    entries = {}
+    for line in obj.splitlines():
+        line = line.strip()
+        if not line or line.startswith("//"):
+            continue
+        m = re.fullmatch(r"([A-Za-z_]\w*)\s*:\s*(.+)", line)
+        assert m, f"not a flat 'key: value' line (keep the app settings flat): {line!r}"
+        assert m.group(1) not in entries, f"{m.group(1)} is set twice"
+        entries[m.group(1)] = m.group(2)
+    return entries
+
+
+def _literal(value: str) -> str | None:
+    """The string a Bicep value spells out, or None when it is an expression."""
+    m = re.fullmatch(r"'((?:[^'\\$]|\\.)*)'", value)
+    return m.group(1) if m else None
+
+
+def _bicep_files() -> list[Path]:
+    files = sorted(INFRA.rglob("*.bicep"))
+    assert MAIN in files and FUNCTION in files
+    return files
+
+
+def _infra_texts() -> dict[Path, str]:
+    """Every file the deployment is made of."""
+    paths = [p for p in INFRA.rglob("*") if p.is_file()]
+    paths += [ROOT / "azure.yaml", *sorted((ROOT / "scripts").glob("*"))]
+    return {p: p.read_text(encoding="utf-8") for p in paths if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def app_settings() -> dict[str, str]:
+    text = FUNCTION.read_text(encoding="utf-8")
+    blocks = [
+        b for b in _resources(text, "Microsoft.Web/sites/config") if "name: 'appsettings'" in b
+    ]
+    assert len(blocks) == 1, "function.bicep should set the app settings in one config resource"
+    return _flat_entries(_object_after(blocks[0], "properties"))
+
+
+# -- settings: code and infra cannot drift ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting", DEPLOYED, ids=lambda s: s.name)
+def test_every_deployed_setting_is_set_by_the_bicep(setting, app_settings):
+    if setting.name in app_settings:
+        return
+    # or as an identity-based connection, the form Azure uses for HR_STORAGE
+    missing = [
+        f"{setting.name}__{part}"
+        for part in IDENTITY_CONNECTION
+        if f"{setting.name}__{part}" not in app_settings
+    ]
+    assert not missing, (
+        f"{setting.name} is read by the code (hrupload/settings.py) but function.bicep does not "
+        f"set it; missing: {', '.join(missing)}"
+    )
+
+
+def test_the_bicep_sets_only_settings_the_code_or_platform_reads(app_settings):
+    connections = {s.name for s in DEPLOYED}
+    declared = {s.name for s in SETTINGS}
+    unknown = [
+        name
+        for name in app_settings
+        if name not in declared
+        and name not in PLATFORM_SETTINGS
+        and not name.startswith(PLATFORM_PREFIXES)
+        and not (name.partition("__")[0] in connections and name.partition("__")[2])
+    ]
+    assert not unknown, f"function.bicep sets settings nothing reads (typo?): {unknown}"
+
+
+@pytest.mark.parametrize("setting", LAPTOP_ONLY, ids=lambda s: s.name)
+def test_laptop_only_settings_are_nowhere_in_the_deployment(setting):
+    pattern = re.compile(rf"\b{re.escape(setting.name)}\b")
+    found = [str(p.relative_to(ROOT)) for p, text in _infra_texts().items() if pattern.search(text)]
+    assert not found, f"{setting.name} is laptop-only (deployed=False) but appears in {found}"
+
+
+def test_literal_values_are_the_code_defaults(app_settings):
+    differ = {
+        name: (value, DEFAULTS[name])
+        for name, raw in app_settings.items()
+        if name in DEFAULTS
+        and (value := _literal(raw)) is not None
+        and DEFAULTS[name] is not None
+        and value != DEFAULTS[name]
+    }
+    assert not differ, f"app settings that differ from hrupload/settings.py (bicep, code): {differ}"
+
+
+# main.bicep parameters and variables that carry a setting's value to function.bicep.
+MAIN_VALUES = {
+    "HRUPLOAD_INCOMING_CONTAINER": "incomingContainerName",
+    "HRUPLOAD_PROCESSED_CONTAINER": "processedContainerName",
+    "HRUPLOAD_FAILED_CONTAINER": "failedContainerName",
+    "HRUPLOAD_RUNS_TABLE": "runsTableName",
+    "HRUPLOAD_SECRET_NAME": "secretName",
+    "HRUPLOAD_CERTIFICATE_NAME": "certificateName",
+    "HRUPLOAD_CLOUD": "cloud",
+    "HRUPLOAD_PROFILE": "profile",
+    "HRUPLOAD_SCHEDULE": "schedule",
+}
+
+
+@pytest.mark.parametrize("setting,symbol", MAIN_VALUES.items())
+def test_main_bicep_defaults_are_the_code_defaults(setting, symbol, app_settings):
+    assert app_settings.get(setting) == symbol, f"function.bicep should set {setting} from {symbol}"
+    text = MAIN.read_text(encoding="utf-8")
+    m = re.search(rf"^(?:var {symbol}|param {symbol} \w+) = ('[^'\n]*')$", text, re.M)
+    assert m, f"main.bicep has no literal default for {symbol}"
+    assert _literal(m.group(1)) == DEFAULTS[setting], (
+        f"main.bicep's {symbol} is {m.group(1)}, the code's default for {setting} is "
+        f"{DEFAULTS[setting]!r}"
+    )
+
+
+def test_parameter_file_defaults_are_the_code_defaults():
+    text = PARAMETERS.read_text(encoding="utf-8")
+    checked = 0
+    for name, default in re.findall(r"\$\{(\w+)=([^}]*)\}", text):
+        if DEFAULTS.get(name) is not None:
+            assert default == DEFAULTS[name], f"main.parameters.json defaults {name} to {default!r}"
+            checked += 1
+    assert checked, "expected main.parameters.json to default some settings, e.g. HRUPLOAD_CLOUD"
+
+
+# -- secrets never in a template ------------------------------------------------------------------
+
+
+def test_no_secret_is_created_or_defaulted_in_a_template():
+    for path in _bicep_files():
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(ROOT)
+        assert "Microsoft.KeyVault/vaults/secrets" not in text, f"{rel} creates a secret"
+        for m in re.finditer(r"@secure\(\)\s*(?:@\w+\([^)]*\)\s*)*param (\w+) [^\n]*", text):
+            assert "=" not in m.group(0), f"{rel}: secure parameter {m.group(1)} has a default"
+        for line in text.splitlines():
+            if line.startswith("output "):
+                assert not re.search(r"\blist\w*\(", line), f"{rel} outputs a key: {line}"
+
+
+def test_only_the_event_grid_subscription_reads_a_key():
+    readers = {
+        str(p.relative_to(ROOT))
+        for p in _bicep_files()
+        if re.search(r"\blist\w*\(", p.read_text(encoding="utf-8"))
+    }
+    assert readers == {"infra/app/eventgrid-subscription.bicep"}
+    text = (INFRA / "app" / "eventgrid-subscription.bicep").read_text(encoding="utf-8")
+    assert re.search(
+        r"listKeys\('\$\{app\.id\}/host/default', '[\d-]+'\)\.systemKeys\.blobs_extension", text
+    )
+
+
+def test_the_parameter_file_holds_no_values_only_azd_references():
+    params = json.loads(PARAMETERS.read_text(encoding="utf-8"))["parameters"]
+    literal = {
+        name: p["value"]
+        for name, p in params.items()
+        if not re.fullmatch(r"\$\{\w+(=[^}]*)?\}", str(p.get("value")))
+    }
+    assert not literal, f"main.parameters.json should only reference azd variables: {literal}"
+
+
+# -- shape of the templates ------------------------------------------------------------------------
+
+
+def _params(text: str) -> dict[str, bool]:
+    """Parameter name -> whether it has a default."""
+    return {
+        m.group(1): bool(m.group(2)) for m in re.finditer(r"^param (\w+) \w+( = .*)?$", text, re.M)
+    }
+
+
+def test_parameter_file_matches_main_bicep():
+    declared = _params(MAIN.read_text(encoding="utf-8"))
+    given = set(json.loads(PARAMETERS.read_text(encoding="utf-8"))["parameters"])
+    assert given <= set(declared), f"unknown parameters: {given - set(declared)}"
+    required = {name for name, has_default in declared.items() if not has_default}
+    assert required <= given, f"required parameters azd would not pass: {required - given}"
+
+
+def test_every_module_exists_and_gets_its_required_parameters():
+    for path in _bicep_files():
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"^module (\w+) '([^']+)'[^\n]*\{", text, re.M):
+            target = path.parent / m.group(2)
+            assert target.is_file(), f"{path.name}: module {m.group(1)} -> missing {m.group(2)}"
+            body = text[m.end() - 1 : _closing_brace(text, m.end() - 1)]
+            passed = set(re.findall(r"^\s*(\w+):", _object_after(body, "params"), re.M))
+            declared = _params(target.read_text(encoding="utf-8"))
+            required = {n for n, has_default in declared.items() if not has_default}
+            assert passed <= set(declared), f"{m.group(1)}: unknown params {passed - set(declared)}"
+            assert required <= passed, f"{m.group(1)}: missing params {required - passed}"
+
+
+# The app's identity, role by role: what tells a reviewer "least privilege" at a glance.
+APP_ROLES = {
+    ("hrStorage", "storageBlobDataOwner"),
+    ("hrStorage", "storageQueueDataContributor"),
+    ("hrStorage", "storageTableDataContributor"),
+    ("hostStorage", "storageBlobDataOwner"),
+    ("hostStorage", "storageQueueDataContributor"),
+    ("hostStorage", "storageTableDataContributor"),
+    ("vault", "keyVaultSecretsUser"),
+    ("appInsights", "monitoringMetricsPublisher"),
+}
+
+
+def test_role_assignments_name_their_role_and_scope():
+    text = RBAC.read_text(encoding="utf-8")
+    assignments = _resources(text, "Microsoft.Authorization/roleAssignments")
+    app_roles = set()
+    for body in assignments:
+        name = re.search(r"name: guid\((\w+)\.id, (\w+), roles\.(\w+)\)", body)
+        scope = re.search(r"^\s*scope: (\w+)$", body, re.M)
+        role = re.search(r"roleDefinitions', roles\.(\w+)\)", body)
+        principal = re.search(r"^\s*principalId: (\w+)$", body, re.M)
+        assert name and scope and role and principal, f"unexpected role assignment: {body}"
+        assert name.groups() == (scope.group(1), principal.group(1), role.group(1)), (
+            f"name it guid(scope.id, principalId, roleId) of what it assigns: {body}"
+        )
+        if principal.group(1) == "principalId":
+            app_roles.add((scope.group(1), role.group(1)))
+    assert app_roles == APP_ROLES
+
+
+# -- the Event Grid subscription and the function it feeds ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def function_app() -> str:
+    path = ROOT / "function_app.py"
+    if not path.is_file():
+        pytest.skip("function_app.py is not written yet")
+    return path.read_text(encoding="utf-8")
+
+
+def test_event_grid_delivers_to_the_blob_function_that_exists(function_app):
+    name = re.search(r"^var blobFunctionName = '(\w+)'$", MAIN.read_text(encoding="utf-8"), re.M)
+    assert name, "main.bicep should name the blob-triggered function in blobFunctionName"
+    assert f'@app.function_name("{name.group(1)}")' in function_app
+    connection = re.search(r"blob_trigger\([^)]*connection=\"(\w+)\"", function_app, re.S)
+    assert connection and connection.group(1) == "HR_STORAGE"
+
+
+def test_binding_expressions_in_function_app_are_set(function_app, app_settings):
+    names = set(re.findall(r"%(\w+)%", function_app))
+    names |= set(re.findall(r"os\.environ\.get\(\"(\w+)\"", function_app))
+    assert names, "expected function_app.py to read settings (e.g. %HRUPLOAD_SCHEDULE%)"
+    assert names <= set(app_settings), (
+        f"read by function_app.py, unset: {names - set(app_settings)}"
+    )
+
+
+def test_every_checkov_skip_gives_its_reason():
+    for path in _bicep_files():
+        for m in re.finditer(r"checkov:skip=([^:\s]+)(?::(.*))?", path.read_text(encoding="utf-8")):
+            assert re.fullmatch(r"CKV2?_AZURE_\d+", m.group(1)), m.group(0)
+            assert len((m.group(2) or "").strip()) >= 30, f"{path.name}: justify {m.group(1)}"
+
+
+# -- the postdeploy hook, against a stand-in az ------------------------------------------------
+
+HOOK_ENV = {
+    "AZURE_RESOURCE_GROUP": "rg-hr",
+    "AZURE_FUNCTION_APP_NAME": "func-hr",
+    "AZURE_IDENTITY_ID": "/subscriptions/s/resourceGroups/rg-hr/providers/x/id-hr",
+    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
+    "HR_STORAGE_ACCOUNT_NAME": "sthr",
+    "HR_INCOMING_CONTAINER": "hr-incoming",
+    "HR_DEAD_LETTER_CONTAINER": "hr-eventgrid-deadletter",
+    "HR_EVENTGRID_SYSTEM_TOPIC_NAME": "evgt-hr",
+    "HR_BLOB_FUNCTION_NAME": "process_incoming_blob",
+    "HRUPLOAD_KEY_WAIT_SECONDS": "0",
+}
+
+FAKE_AZ = """#!/bin/sh
+echo "$*" >> "$FAKE_LOG"
+case "$*" in
+  *"functionapp keys list"*)
+    n=$(cat "$FAKE_STATE" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$FAKE_STATE"
+    if [ "$n" -gt "$FAKE_KEY_AFTER" ]; then echo true; else echo false; fi ;;
+esac
+"""
+
+
+def _run_hook(tmp_path: Path, *, key_after: int, attempts: int = 5, **env: str):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("az", "azd"):
+        fake = bin_dir / tool
+        fake.write_text(FAKE_AZ.replace("FAKE_LOG", f"FAKE_LOG_{tool.upper()}"))
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    full_env = {
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "FAKE_LOG_AZ": str(tmp_path / "az.log"),
+        "FAKE_LOG_AZD": str(tmp_path / "azd.log"),
+        "FAKE_STATE": str(tmp_path / "state"),
+        "FAKE_KEY_AFTER": str(key_after),
+        "HRUPLOAD_KEY_WAIT_ATTEMPTS": str(attempts),
+        **HOOK_ENV,
+        **env,
+    }
+    proc = subprocess.run(
+        ["sh", str(POSTDEPLOY)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    logs = {
+        tool: (tmp_path / f"{tool}.log").read_text() if (tmp_path / f"{tool}.log").exists() else ""
+        for tool in ("az", "azd")
+    }
+    return proc, logs
+
+
+def test_postdeploy_waits_for_the_key_then_deploys_the_subscription(tmp_path):
+    proc, logs = _run_hook(tmp_path, key_after=2, AZURE_ENV_NAME="prod")
+    assert proc.returncode == 0, proc.stderr
+    calls = logs["az"].splitlines()
+    assert [c for c in calls if "keys list" in c] == calls[:3], "three looks at the key first"
+    deploy = calls[-1]
+    assert deploy.startswith("deployment group create --subscription 00000000-")
+    assert "infra/app/eventgrid-subscription.bicep" in deploy
+    for param in (
+        "systemTopicName=evgt-hr",
+        "functionAppName=func-hr",
+        "functionName=process_incoming_blob",
+        "storageAccountName=sthr",
+        "incomingContainerName=hr-incoming",
+        "deadLetterContainerName=hr-eventgrid-deadletter",
+        "identityId=/subscriptions/s/",
+    ):
+        assert param in deploy
+    assert "code=" not in logs["az"], "the key must stay inside ARM"
+    assert logs["azd"].strip() == "env set --environment prod HRUPLOAD_EVENTGRID_SUBSCRIPTION true"
+
+
+def test_postdeploy_gives_up_when_the_key_never_comes(tmp_path):
+    proc, logs = _run_hook(tmp_path, key_after=99, attempts=3)
+    assert proc.returncode == 1
+    assert "no blobs_extension key after 3 tries" in proc.stderr
+    assert "deployment group create" not in logs["az"]
+    assert logs["azd"] == ""
+
+
+def test_postdeploy_names_what_azd_did_not_pass(tmp_path):
+    proc, logs = _run_hook(tmp_path, key_after=0, AZURE_FUNCTION_APP_NAME="")
+    assert proc.returncode == 2
+    assert "AZURE_FUNCTION_APP_NAME" in proc.stderr
+    assert logs["az"] == ""
+
+
+def test_postdeploy_reads_outputs_main_bicep_declares():
+    outputs = set(re.findall(r"^output (\w+) ", MAIN.read_text(encoding="utf-8"), re.M))
+    used = set(re.findall(r"\b((?:AZURE|HR)_[A-Z_]+)\b", POSTDEPLOY.read_text(encoding="utf-8")))
+    from_azd = {"AZURE_SUBSCRIPTION_ID", "AZURE_ENV_NAME"}  # azd's own, not outputs
+    assert used - from_azd <= outputs, f"postdeploy.sh reads undeclared outputs: {used - outputs}"
