@@ -80,17 +80,21 @@ def _private_write(path: Path, data: bytes | Any) -> None:
 
 
 def _print_report(report: Report, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
+    # Everything below that comes from the file (its name, header names in messages) is
+    # escaped: a "[/]" in a header would otherwise be read as markup and crash the print.
+    name = escape(report.file)
     if report.file_error is not None:
         console.print(
-            f"[bold red]✗ {report.file}[/]: {report.file_error.message} "
-            f"[dim]\\[{report.file_error.code}][/]"
+            f"[bold red]✗ {name}[/]: {escape(report.file_error.message)} "
+            f"[dim]\\[{escape(report.file_error.code)}][/]"
         )
         return
     mark = "[green]✓[/]" if report.rejected == 0 else "[yellow]![/]"
     console.print(
-        f"{mark} [bold]{report.file}[/]: {report.rows} rows, [green]{report.valid} valid[/], "
+        f"{mark} [bold]{name}[/]: {report.rows} rows, [green]{report.valid} valid[/], "
         f"{'[red]' if report.rejected else ''}{report.rejected} rejected"
         f"{'[/]' if report.rejected else ''}, {report.blank} blank"
     )
@@ -99,8 +103,8 @@ def _print_report(report: Report, console) -> None:
         table.add_column("scenario")
         table.add_column("valid", justify="right")
         table.add_column("rejected", justify="right")
-        for name, counts in report.scenarios.items():
-            table.add_row(name, str(counts["valid"]), str(counts["rejected"]))
+        for scenario, counts in report.scenarios.items():
+            table.add_row(scenario, str(counts["valid"]), str(counts["rejected"]))
         console.print(table)
     if report.errors:
         table = Table(title=None, show_lines=False, padding=(0, 1))
@@ -109,7 +113,7 @@ def _print_report(report: Report, console) -> None:
         table.add_column("code", no_wrap=True)
         table.add_column("what to fix", overflow="fold")
         for err in report.errors[:SHOW_ERRORS]:
-            table.add_row(str(err.line), err.column or "", err.code, err.message)
+            table.add_row(str(err.line), escape(err.column or ""), err.code, escape(err.message))
         console.print(table)
         total = sum(report.error_counts.values())
         if total > SHOW_ERRORS:
@@ -271,6 +275,157 @@ def upload(files: tuple[Path, ...], **opts: Any) -> None:
         _console(stderr=True).print(f"[red]error:[/] {exc}")
         sys.exit(EXIT_USAGE)
     sys.exit(code)
+
+
+def _services():
+    from hrupload import pipeline, settings
+
+    try:
+        return pipeline.build_services(settings.load())
+    except ConfigError as exc:
+        _console(stderr=True).print(f"[red]configuration error:[/] {exc}")
+        sys.exit(EXIT_USAGE)
+
+
+_STATUS_STYLE = {
+    "uploaded": "green",
+    "partial": "yellow",
+    "duplicate": "cyan",
+    "failed": "red",
+    "retrying": "magenta",
+    "running": "blue",
+}
+
+
+@main.command()
+@click.argument("blob")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def process(blob: str, as_json: bool) -> None:
+    """Process one blob, CONTAINER/NAME in the incoming container, as the blob trigger does.
+
+    Reads the same settings as the Function app from the environment.
+    """
+    from hrupload import pipeline
+
+    services = _services()
+    container, _, name = blob.partition("/")
+    if not name or container != services.settings.incoming:
+        raise click.BadParameter(
+            f"expected {services.settings.incoming}/NAME (the incoming container)",
+            param_hint="'BLOB'",
+        )
+    try:
+        result = pipeline.process_blob(services, name)
+    except ConfigError as exc:
+        _console(stderr=True).print(f"[red]configuration error:[/] {exc}")
+        sys.exit(EXIT_USAGE)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        style = _STATUS_STYLE.get(result.status, "white")
+        where = f" → {result.destination}" if result.destination else ""
+        _console().print(f"[{style}]{result.status}[/] {result.blob}{where}  {result.message}")
+    failed = result.status in ("failed", "retrying")
+    sys.exit(EXIT_FAILED if failed else (EXIT_REJECTED if result.status == "partial" else EXIT_OK))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def sweep(as_json: bool) -> None:
+    """Process every blob in incoming and refresh employee profiles, as the daily timer does.
+
+    Exit 0 when every blob was handled (moved, or left with a recorded reason).
+    """
+    from hrupload import pipeline
+
+    services = _services()
+    console = _console()
+
+    def show(result) -> None:
+        if not as_json:
+            style = _STATUS_STYLE.get(result.status, "white")
+            where = f" → {result.destination}" if result.destination else ""
+            console.print(f"  [{style}]{result.status:<9}[/] {result.blob}{where}")
+            if result.message:
+                console.print(f"            [dim]{result.message}[/]")
+
+    try:
+        summary = pipeline.sweep(services, on_file=show)
+    except ConfigError as exc:
+        _console(stderr=True).print(f"[red]configuration error:[/] {exc}")
+        sys.exit(EXIT_USAGE)
+    doc = summary.to_dict()
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, default=str))
+    else:
+        console.print(
+            f"[bold]Sweep:[/] {doc['files']} files: {doc['uploaded']} uploaded, "
+            f"{doc['partial']} partial, {doc['duplicate']} duplicate, {doc['failed']} failed, "
+            f"{doc['retrying']} retrying"
+            + (f"; {len(summary.stuck)} waiting over 24 h" if summary.stuck else "")
+        )
+        if summary.profile_refresh:
+            console.print(f"  employee profiles re-sent: {summary.profile_refresh.status}")
+    sys.exit(EXIT_OK)
+
+
+def _duration(text: str) -> float:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
+    if not m:
+        raise click.BadParameter("use a number with s, m, h, d or w, e.g. 24h or 7d")
+    unit = {"": 3600, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    return float(m.group(1)) * unit
+
+
+@main.command()
+@click.option("--since", default="7d", show_default=True, help="How far back: 30m, 24h, 7d, 4w.")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+def status(since: str, limit: int, as_json: bool) -> None:
+    """Show the run log: one line per processed file, newest first."""
+    from datetime import UTC, datetime, timedelta
+
+    try:
+        window = _duration(since)
+    except click.BadParameter as exc:
+        exc.param_hint = "'--since'"
+        raise
+    services = _services()
+    cutoff = datetime.now(UTC) - timedelta(seconds=window)
+    runs = services.runlog.list_runs(since=cutoff, limit=limit)
+    if as_json:
+        click.echo(json.dumps({"runs": [r.to_dict() for r in runs]}, indent=2, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"hrupload runs since {cutoff:%Y-%m-%d %H:%M} UTC", padding=(0, 1))
+    table.add_column("finished", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("file", overflow="fold", ratio=2)
+    for col in ("rows", "valid", "rejected", "uploaded"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold", ratio=3)
+    for r in runs:
+        when = r.finished or r.started
+        style = _STATUS_STYLE.get(r.status, "white")
+        file = r.blob.split("/", 1)[1] if "/" in r.blob else r.blob
+        table.add_row(
+            f"{when:%m-%d %H:%M}" if when else "",
+            f"[{style}]{r.status}[/]",
+            file,
+            str(r.rows),
+            str(r.valid),
+            str(r.rejected),
+            str(r.uploaded),
+            (r.error or "")[:160],
+        )
+    console = _console()
+    if runs:
+        console.print(table)
+    else:
+        console.print(f"No runs since {cutoff:%Y-%m-%d %H:%M} UTC.")
 
 
 @main.group()

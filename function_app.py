@@ -1,0 +1,38 @@
+"""Azure Functions entry points (Python v2 model). Triggers only: the work is in
+``hrupload.pipeline``, the same code ``hrupload process`` and ``hrupload sweep`` run.
+
+The blob trigger binds an SDK ``BlobClient``, not the blob's bytes: the host then
+passes a reference and the pipeline streams the file, however large it is.
+"""
+
+import os
+
+import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
+
+from hrupload import functions
+
+app = func.FunctionApp()
+
+_INCOMING = os.environ.get("HRUPLOAD_INCOMING_CONTAINER") or "hr-incoming"
+_SOURCE = (
+    func.BlobSource.LOGS_AND_CONTAINER_SCAN
+    if os.environ.get("HRUPLOAD_BLOB_SOURCE", "").lower() == "logsandcontainerscan"
+    else func.BlobSource.EVENT_GRID  # the only blob trigger Flex Consumption supports
+)
+
+
+@app.function_name("process_incoming_blob")
+@app.blob_trigger(
+    arg_name="client", path=f"{_INCOMING}/{{name}}", connection="HR_STORAGE", source=_SOURCE
+)
+def process_incoming_blob(client: blob.BlobClient) -> None:
+    functions.on_blob(client)
+
+
+@app.function_name("daily_sweep")
+@app.timer_trigger(
+    arg_name="timer", schedule="%HRUPLOAD_SCHEDULE%", run_on_startup=False, use_monitor=True
+)
+def daily_sweep(timer: func.TimerRequest) -> None:
+    functions.on_timer(timer)

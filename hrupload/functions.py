@@ -1,0 +1,71 @@
+"""What the Function triggers do, kept out of ``function_app.py`` so it stays thin.
+
+Settings and clients are built once per worker process and reused across
+invocations (the Azure SDK guideline), rebuilt only if the settings change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from hrupload import pipeline
+from hrupload.settings import SETTINGS, load
+
+log = logging.getLogger("hrupload.functions")
+_services: dict[tuple, pipeline.Services] = {}
+_telemetry_ready = False
+
+
+def _settings_key() -> tuple:
+    names = [s.name for s in SETTINGS] + [k for k in os.environ if k.startswith("HR_STORAGE")]
+    return tuple((n, os.environ.get(n)) for n in sorted(set(names)))
+
+
+def services() -> pipeline.Services:
+    key = _settings_key()
+    if key not in _services:
+        _setup_logging()
+        _services.clear()
+        _services[key] = pipeline.build_services(load())
+    return _services[key]
+
+
+def _setup_logging() -> None:
+    global _telemetry_ready
+    if _telemetry_ready:
+        return
+    _telemetry_ready = True
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("hrupload").setLevel(logging.INFO)
+    if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        try:
+            from azure.monitor.opentelemetry import configure_azure_monitor
+        except ImportError:
+            log.warning("azure-monitor-opentelemetry is not installed; no App Insights telemetry")
+            return
+        configure_azure_monitor(logger_name="hrupload")
+
+
+def blob_name(trigger: Any) -> str:
+    """The blob's name inside the incoming container, from a BlobClient or InputStream."""
+    name = getattr(trigger, "blob_name", None)
+    if name:
+        return name
+    full = trigger.name  # InputStream: "container/path/inside"
+    return full.split("/", 1)[1] if "/" in full else full
+
+
+def on_blob(trigger: Any) -> pipeline.FileResult:
+    name = blob_name(trigger)
+    result = pipeline.process_blob(services(), name, raise_on_retry=True)
+    log.info("blob handled", extra=result.to_dict())
+    return result
+
+
+def on_timer(timer: Any) -> pipeline.SweepSummary:
+    past_due = bool(getattr(timer, "past_due", False))
+    if past_due:
+        log.warning("the daily sweep is running late (past due)")
+    return pipeline.sweep(services(), past_due=past_due)

@@ -1,0 +1,598 @@
+"""The blob pipeline: one file from ``hr-incoming`` to ``hr-processed`` or ``hr-failed``.
+
+Both front doors (the blob trigger and timer in ``function_app.py``, and the CLI's
+``process`` / ``sweep``) call ``process_blob`` and ``sweep`` here; nothing about a
+file's fate is decided anywhere else.
+
+Order of work for one blob, and why:
+1. lease it (two Event Grid deliveries, or a trigger racing the sweep, process once);
+2. consult the ledger for this blob version (name + ETag): a finished version is only
+   moved, never uploaded again;
+3. scan (size, encoding, SHA-256), skip identical content sent recently (dedupe);
+4. deliver with chunk checkpoints in Table storage (another instance resumes);
+5. record the outcome with its destination *before* moving, so a crash mid-move is
+   finished by the next run instead of re-uploading.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hrupload import csvread
+from hrupload.delivery import Outcome, deliver
+from hrupload.errors import AuthenticationError, ConfigError, HrUploadError, StorageError
+from hrupload.profile import Profile, load_profile
+from hrupload.report import FileProblem
+from hrupload.settings import Settings
+from hrupload.validate import new_report, scenario_from_name
+
+log = logging.getLogger(__name__)
+
+FINAL = ("uploaded", "partial", "failed", "duplicate")
+
+
+class RetryLater(HrUploadError):
+    """The file stays in incoming; raised from the trigger so the host retries it."""
+
+
+@dataclass
+class FileResult:
+    blob: str
+    status: str  # uploaded | partial | failed | duplicate | retrying | taken | gone | moved
+    run_id: str | None = None
+    destination: str | None = None
+    message: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "blob": self.blob,
+            "status": self.status,
+            "run_id": self.run_id,
+            "destination": self.destination,
+            "message": self.message,
+            **self.counts,
+        }
+
+
+@dataclass
+class Services:
+    """Everything a run needs, built once per process from the settings."""
+
+    settings: Settings
+    storage: Any  # hrupload.storage.HrStorage
+    client_factory: Callable[[], Any]  # -> ConnectorClient; reads the secret lazily
+    profile: Profile
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _client: Any = None
+
+    @property
+    def runlog(self):
+        return self.storage.runlog()
+
+    @property
+    def checkpoints(self):
+        return self.storage.checkpoints()
+
+    def client(self):
+        if self._client is None:
+            self._client = self.client_factory()
+        return self._client
+
+
+def build_services(
+    settings: Settings,
+    *,
+    storage_credential: Any = None,
+    secret_provider: Callable[[bool], str] | None = None,
+) -> Services:
+    """Wire settings to real adapters; every check that can fail early fails here."""
+    from hrupload.storage import HrStorage
+
+    storage_settings = settings.require_storage()
+    storage = HrStorage.from_settings(
+        storage_settings,
+        incoming=settings.incoming,
+        processed=settings.processed,
+        failed=settings.failed,
+        runs_table=settings.runs_table,
+        credential=storage_credential,
+    )
+    profile = load_profile(settings.profile)
+
+    def client_factory():
+        settings.require_connector()
+        return make_client(settings, secret_provider=secret_provider)
+
+    return Services(settings, storage, client_factory, profile)
+
+
+def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | None = None):
+    from hrupload.connector import ConnectorClient, SecretCredential, endpoints
+
+    assert settings.tenant_id and settings.app_id and settings.job_id
+    ends = endpoints(
+        settings.cloud, login_url=settings.login_url, ingestion_url=settings.ingestion_url
+    )
+    if secret_provider is None and settings.app_secret:
+        secret: Any = settings.app_secret
+    elif secret_provider is not None:
+        secret = secret_provider
+    else:
+        from hrupload.secrets import KeyVaultSecret, certificate_from_key_vault
+
+        name = settings.certificate_name or settings.secret_name
+        secret = KeyVaultSecret(
+            settings.key_vault_url or "", name, ttl=float(settings.secret_ttl_seconds)
+        )
+        if settings.certificate_name:
+            credential = certificate_from_key_vault(secret, settings.tenant_id, settings.app_id)
+            return ConnectorClient(
+                credential,
+                job_id=settings.job_id,
+                endpoints=ends,
+                retry_budget=float(settings.retry_budget),
+            )
+    return ConnectorClient(
+        SecretCredential(settings.tenant_id, settings.app_id, secret),
+        job_id=settings.job_id,
+        endpoints=ends,
+        retry_budget=float(settings.retry_budget),
+    )
+
+
+def _dated(now: datetime, name: str) -> str:
+    return f"{now:%Y/%m/%d}/{name}"
+
+
+def _first_folder_scenario(name: str) -> str | None:
+    if "/" in name:
+        return scenario_from_name(name.split("/", 1)[0])
+    return None
+
+
+class _Run:
+    """State of one attempt at one blob."""
+
+    def __init__(self, services: Services, name: str, info: Any, ledger: Any) -> None:
+        from hrupload.runlog import RunRecord
+
+        self.s = services
+        self.name = name
+        self.info = info
+        self.now = services.clock()
+        self.run_id = uuid.uuid4().hex[:12]
+        self.record = RunRecord(
+            run_id=self.run_id,
+            blob=f"{services.settings.incoming}/{name}",
+            etag=info.etag,
+            sha256=None,
+            job_id=services.settings.job_id,
+            status="running",
+            attempts=(ledger.attempts if ledger else 0) + 1,
+            first_seen=(ledger.first_seen if ledger and ledger.first_seen else self.now),
+            started=self.now,
+        )
+
+    @property
+    def incoming(self) -> str:
+        return self.s.settings.incoming
+
+    def save(self) -> None:
+        self.s.runlog.put(self.record)
+
+    def _unique(self, container: str, path: str) -> str:
+        # Never overwrite an earlier file of the same name processed the same day.
+        if not self.s.storage.blob_exists(container, path):
+            return path
+        stem, dot, ext = path.rpartition(".")
+        return f"{stem}.{self.run_id}.{ext}" if dot and "/" not in ext else f"{path}.{self.run_id}"
+
+    def finish(
+        self,
+        status: str,
+        *,
+        outcome: Outcome | None = None,
+        error: str | None = None,
+        report_doc: dict | None = None,
+    ) -> FileResult:
+        """Record the outcome with its destination, then move the file and write reports."""
+        settings = self.s.settings
+        container = settings.failed if status == "failed" else settings.processed
+        dest = self._unique(container, _dated(self.now, self.name))
+        rec = self.record
+        rec.status = status
+        rec.error = error
+        rec.destination = f"{container}/{dest}"
+        rec.finished = self.s.clock()
+        if outcome is not None:
+            r = outcome.report
+            rec.sha256 = r.sha256
+            rec.rows, rec.valid, rec.rejected, rec.blank = r.rows, r.valid, r.rejected, r.blank
+            rec.uploaded, rec.chunks = outcome.uploaded, outcome.chunks
+            rec.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+        self.save()
+        self.complete_move(outcome=outcome, report_doc=report_doc)
+        return self.result()
+
+    def complete_move(self, *, outcome: Outcome | None = None, report_doc: dict | None = None):
+        rec = self.record
+        settings = self.s.settings
+        container, dest = rec.destination.split("/", 1)
+        storage = self.s.storage
+        if outcome is not None:
+            doc = outcome.report.to_dict() | {
+                "run_id": rec.run_id,
+                "status": rec.status,
+                "upload": outcome.summary(),
+            }
+        else:
+            doc = report_doc or {"run_id": rec.run_id, "status": rec.status, "error": rec.error}
+        storage.put_blob(
+            container,
+            dest + ".report.json",
+            json.dumps(doc, indent=2).encode(),
+            content_type="application/json",
+        )
+        if outcome is not None and outcome.rejected_rows is not None:
+            storage.put_blob(
+                settings.failed,
+                _dated(self.now, self.name) + ".rejected.csv"
+                if container == settings.failed
+                else dest + ".rejected.csv",
+                outcome.rejected_rows,
+                content_type="text/csv",
+            )
+        metadata = {
+            "hrupload_run_id": rec.run_id,
+            "hrupload_status": rec.status,
+            "hrupload_rows": str(rec.rows),
+            "hrupload_valid": str(rec.valid),
+            "hrupload_rejected": str(rec.rejected),
+            "hrupload_uploaded": str(rec.uploaded),
+            "hrupload_sha256": rec.sha256 or "",
+        }
+        storage.move(
+            self.incoming,
+            self.name,
+            container,
+            dest,
+            lease=getattr(self, "lease", None),
+            metadata=metadata,
+            expected_sha256=rec.sha256,
+        )
+
+    def result(self, message: str = "") -> FileResult:
+        rec = self.record
+        return FileResult(
+            blob=rec.blob,
+            status=rec.status,
+            run_id=rec.run_id,
+            destination=rec.destination,
+            message=message or (rec.error or ""),
+            counts={
+                "rows": rec.rows,
+                "valid": rec.valid,
+                "rejected": rec.rejected,
+                "blank": rec.blank,
+                "uploaded": rec.uploaded,
+                "chunks": rec.chunks,
+            },
+        )
+
+
+def process_blob(services: Services, name: str, *, raise_on_retry: bool = False) -> FileResult:
+    """Take one blob in incoming to its end state; never loses it.
+
+    Returns the result; with ``raise_on_retry`` (the blob trigger) a transient failure
+    raises ``RetryLater`` after it is recorded, so the Functions host retries.
+    """
+    from hrupload.storage import BlobGone, BlobTaken
+
+    settings = services.settings
+    storage = services.storage
+    where = f"{settings.incoming}/{name}"
+    try:
+        storage.ensure_containers()
+        info = storage.get_info(settings.incoming, name)
+    except BlobGone:
+        return FileResult(where, "gone", message="already processed or deleted")
+    ledger = services.runlog.ledger_get(where, info.etag)
+    try:
+        with storage.lease(settings.incoming, name) as lease:
+            run = _Run(services, name, info, ledger)
+            run.lease = lease  # type: ignore[attr-defined]
+            if ledger is not None and ledger.status in FINAL and ledger.destination:
+                # Uploaded before, but the move did not finish (crash): finish it only.
+                run.record = ledger
+                run.complete_move()
+                log.info("finished an interrupted move", extra=_fields(run.record))
+                return run.result("finished an interrupted move")
+            return _process_leased(services, run)
+    except BlobTaken:
+        return FileResult(where, "taken", message="another run holds this blob; it will finish it")
+    except BlobGone:
+        return FileResult(where, "gone", message="the blob disappeared while processing")
+    except RetryLater:
+        if raise_on_retry:
+            raise
+        return FileResult(where, "retrying", message="left in incoming; will retry")
+
+
+def _fields(rec: Any) -> dict[str, Any]:
+    return {
+        "run_id": rec.run_id,
+        "blob": rec.blob,
+        "status": rec.status,
+        "rows": rec.rows,
+        "valid": rec.valid,
+        "rejected": rec.rejected,
+        "uploaded": rec.uploaded,
+        "chunks": rec.chunks,
+    }
+
+
+def _process_leased(services: Services, run: _Run) -> FileResult:
+    settings = services.settings
+    storage = services.storage
+    name = run.name
+    run.save()
+    max_bytes = settings.max_file_mb << 20
+
+    def fail_file(problem: FileProblem) -> FileResult:
+        report = new_report(name)
+        report.bytes = run.info.size
+        report.file_error = problem.error
+        outcome = Outcome(report)
+        return _end(run, "failed", outcome=outcome, error=problem.error.message)
+
+    try:
+        try:
+            csvread.check_size(run.info.size, max_bytes)
+            with storage.open_read(settings.incoming, name, etag=run.info.etag) as stream:
+                facts = csvread.scan(stream, max_bytes=max_bytes)
+        except FileProblem as problem:
+            return fail_file(problem)
+        run.record.sha256 = facts.sha256
+
+        if settings.dedupe_hours > 0 and settings.job_id:
+            since = run.now - timedelta(hours=settings.dedupe_hours)
+            earlier = services.runlog.find_recent_upload(facts.sha256, settings.job_id, since)
+            if earlier is not None:
+                report = new_report(name, facts)
+                when = f"{earlier.finished:%Y-%m-%d %H:%M} UTC" if earlier.finished else "recently"
+                message = (
+                    f"identical content was uploaded for this job at {when} "
+                    f"(run {earlier.run_id}); not sent again"
+                )
+                return _end(
+                    run,
+                    "duplicate",
+                    report_doc={
+                        "run_id": run.run_id,
+                        "status": "duplicate",
+                        "duplicate_of": earlier.run_id,
+                        "message": message,
+                        "sha256": facts.sha256,
+                        "bytes": report.bytes,
+                    },
+                    error=None,
+                    message=message,
+                )
+
+        client = services.client()
+        outcome = deliver(
+            lambda: storage.open_read(settings.incoming, name, etag=run.info.etag),
+            name=name,
+            client=client,
+            job_id=settings.job_id or "",
+            profile=services.profile,
+            fallback_scenario=_first_folder_scenario(name),
+            records_per_call=settings.records_per_call,
+            concurrency=settings.concurrency,
+            checkpoints=services.checkpoints,
+            facts=facts,
+            max_bytes=max_bytes,
+        )
+    except ConfigError as exc:
+        # Not the file's fault: keep it, say why, and fail loudly so someone fixes the setting.
+        run.record.status, run.record.error = "retrying", str(exc)
+        run.save()
+        raise
+    except HrUploadError as exc:  # storage, Key Vault, connector: all worth another try
+        return _retry_or_give_up(run, exc, None)
+
+    if outcome.status == "retrying" or (
+        outcome.error is not None and isinstance(outcome.error, AuthenticationError)
+    ):
+        return _retry_or_give_up(run, outcome.error, outcome)
+    error = (
+        str(outcome.error)
+        if outcome.error
+        else (outcome.report.file_error.message if outcome.report.file_error else None)
+    )
+    if outcome.status == "failed" and error is None:
+        error = f"every row was rejected ({outcome.report.rejected}); see the rejected rows"
+    result = _end(run, outcome.status, outcome=outcome, error=error)
+    if outcome.key:
+        try:
+            services.checkpoints.clear(outcome.key)
+        except StorageError:
+            log.warning("could not clear chunk checkpoints", extra={"run_id": run.run_id})
+    return result
+
+
+def _end(run: _Run, status: str, *, message: str = "", **kwargs: Any) -> FileResult:
+    try:
+        result = run.finish(status, **kwargs)
+    except StorageError as exc:
+        # The outcome is recorded; the next run sees it and finishes the move.
+        log.warning("move failed; will be finished by the next run", extra={"reason": str(exc)})
+        run.record.status = "retrying"
+        raise RetryLater(str(exc)) from None
+    _emit(run.record)
+    if message:
+        result.message = message
+    return result
+
+
+def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | None):
+    settings = run.s.settings
+    reason = str(exc) if exc else "transient failure"
+    age = run.now - (run.record.first_seen or run.now)
+    if age >= timedelta(hours=settings.give_up_hours):
+        message = f"gave up after {settings.give_up_hours} hours of transient failures: {reason}"
+        return _end(run, "failed", outcome=outcome, error=message)
+    run.record.status = "retrying"
+    run.record.error = reason[:2000]
+    run.record.finished = run.s.clock()
+    if outcome is not None:
+        run.record.uploaded = outcome.uploaded
+        run.record.chunks = outcome.chunks
+    try:
+        run.save()
+    except StorageError:
+        log.warning("could not record the retry", extra={"run_id": run.run_id})
+    _emit(run.record)
+    raise RetryLater(reason)
+
+
+def _emit(rec: Any) -> None:
+    """One structured event per file: App Insights picks it up as ``hrupload.file``."""
+    log.info(
+        "hrupload.file",
+        extra=_fields(rec)
+        | {"event": "hrupload.file", "microsoft.custom_event.name": "hrupload.file"},
+    )
+
+
+# -- the daily sweep -----------------------------------------------------------------
+
+
+@dataclass
+class SweepSummary:
+    results: list[FileResult] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    profile_refresh: FileResult | None = None
+    past_due: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": len(self.results),
+            "uploaded": self.count("uploaded"),
+            "partial": self.count("partial"),
+            "processed": self.count("uploaded") + self.count("partial") + self.count("duplicate"),
+            "duplicate": self.count("duplicate"),
+            "failed": self.count("failed"),
+            "retrying": self.count("retrying"),
+            "taken": self.count("taken"),
+            "stuck": self.stuck,
+            "past_due": self.past_due,
+            "profile_refresh": self.profile_refresh.to_dict() if self.profile_refresh else None,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def sweep(
+    services: Services,
+    *,
+    past_due: bool = False,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> SweepSummary:
+    """Process every blob in incoming, then refresh employee profiles when due."""
+    settings = services.settings
+    storage = services.storage
+    summary = SweepSummary(past_due=past_due)
+    storage.ensure_containers()
+    now = services.clock()
+    for info in storage.list_blobs(settings.incoming):
+        if now - info.last_modified > timedelta(hours=24):
+            summary.stuck.append(info.name)
+        try:
+            result = process_blob(services, info.name)
+        except ConfigError:
+            raise
+        except StorageError as exc:
+            result = FileResult(f"{settings.incoming}/{info.name}", "retrying", message=str(exc))
+        summary.results.append(result)
+        if on_file is not None:
+            on_file(result)
+    summary.profile_refresh = refresh_profiles(services)
+    log.info(
+        "sweep finished",
+        extra={k: v for k, v in summary.to_dict().items() if k not in ("results", "stuck")}
+        | {"stuck_count": len(summary.stuck)},
+    )
+    return summary
+
+
+def refresh_profiles(services: Services) -> FileResult | None:
+    """Purview forgets employee profiles not refreshed for 30 days: re-send in time."""
+    settings = services.settings
+    runlog = services.runlog
+    newest_file = runlog.latest(
+        status=("uploaded", "partial"), scenario="employee-profile", kind="file"
+    )
+    if newest_file is None or not newest_file.destination:
+        return None
+    last = runlog.latest(status=("uploaded", "partial"), scenario="employee-profile", kind=None)
+    last_time = (last.finished if last else None) or newest_file.finished
+    now = services.clock()
+    if last_time and now - last_time < timedelta(days=settings.profile_refresh_days):
+        return None
+    from hrupload.runlog import RunRecord
+
+    container, path = newest_file.destination.split("/", 1)
+    storage = services.storage
+    run_id = uuid.uuid4().hex[:12]
+    record = RunRecord(
+        run_id=run_id,
+        blob=newest_file.destination,
+        etag="",
+        sha256=newest_file.sha256,
+        job_id=settings.job_id,
+        status="running",
+        kind="profile-refresh",
+        started=now,
+        first_seen=now,
+        attempts=1,
+    )
+    try:
+        outcome = deliver(
+            lambda: storage.open_read(container, path),
+            name=path,
+            client=services.client(),
+            job_id=settings.job_id or "",
+            profile=services.profile,
+            fallback_scenario=_first_folder_scenario(path.split("/", 3)[-1]),
+            records_per_call=settings.records_per_call,
+            concurrency=settings.concurrency,
+        )
+    except HrUploadError as exc:
+        record.status, record.error = "retrying", str(exc)
+    else:
+        record.status = outcome.status
+        record.error = str(outcome.error) if outcome.error else None
+        r = outcome.report
+        record.rows, record.valid, record.rejected = r.rows, r.valid, r.rejected
+        record.uploaded, record.chunks = outcome.uploaded, outcome.chunks
+        record.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+    record.finished = services.clock()
+    runlog.put(record)
+    _emit(record)
+    return FileResult(
+        record.blob,
+        record.status,
+        run_id=run_id,
+        message="employee profiles re-sent so Purview keeps them",
+        counts={"uploaded": record.uploaded},
+    )
