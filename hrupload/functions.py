@@ -60,7 +60,9 @@ def blob_name(trigger: Any) -> str:
 def on_blob(trigger: Any) -> pipeline.FileResult:
     name = blob_name(trigger)
     result = pipeline.process_blob(services(), name, raise_on_retry=True)
-    log.info("blob handled", extra=result.to_dict())
+    fields = result.to_dict()
+    fields["detail"] = fields.pop("message")  # "message" is reserved on log records
+    log.info("blob handled", extra=fields)
     return result
 
 

@@ -107,7 +107,6 @@ def build_services(
     profile = load_profile(settings.profile)
 
     def client_factory():
-        settings.require_connector()
         return make_client(settings, secret_provider=secret_provider)
 
     return Services(settings, storage, client_factory, profile)
@@ -116,6 +115,7 @@ def build_services(
 def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | None = None):
     from hrupload.connector import ConnectorClient, SecretCredential, endpoints
 
+    settings.require_connector()
     assert settings.tenant_id and settings.app_id and settings.job_id
     ends = endpoints(
         settings.cloud, login_url=settings.login_url, ingestion_url=settings.ingestion_url
@@ -147,8 +147,20 @@ def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | 
     )
 
 
+#: Room left under Azure's 1,024-character limit for ``.rejected.csv`` and a run id.
+_MAX_DEST = 990
+
+
 def _dated(now: datetime, name: str) -> str:
-    return f"{now:%Y/%m/%d}/{name}"
+    """``YYYY/MM/DD/<name>``, shortened (keeping its end and a hash) when too long."""
+    dest = f"{now:%Y/%m/%d}/{name}"
+    if len(dest) <= _MAX_DEST:
+        return dest
+    import hashlib
+
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    keep = _MAX_DEST - len(f"{now:%Y/%m/%d}/") - len(digest) - 2
+    return f"{now:%Y/%m/%d}/{digest}--{name[-keep:].lstrip('/')}"
 
 
 def _first_folder_scenario(name: str) -> str | None:
@@ -256,8 +268,9 @@ class _Run:
             "hrupload_valid": str(rec.valid),
             "hrupload_rejected": str(rec.rejected),
             "hrupload_uploaded": str(rec.uploaded),
-            "hrupload_sha256": rec.sha256 or "",
         }
+        if rec.sha256:
+            metadata["hrupload_sha256"] = rec.sha256
         storage.move(
             self.incoming,
             self.name,
@@ -293,7 +306,7 @@ def process_blob(services: Services, name: str, *, raise_on_retry: bool = False)
     Returns the result; with ``raise_on_retry`` (the blob trigger) a transient failure
     raises ``RetryLater`` after it is recorded, so the Functions host retries.
     """
-    from hrupload.storage import BlobGone, BlobTaken
+    from hrupload.storage import BlobGone, BlobNameUnsupported, BlobTaken
 
     settings = services.settings
     storage = services.storage
@@ -303,6 +316,8 @@ def process_blob(services: Services, name: str, *, raise_on_retry: bool = False)
         info = storage.get_info(settings.incoming, name)
     except BlobGone:
         return FileResult(where, "gone", message="already processed or deleted")
+    except BlobNameUnsupported as exc:
+        return _unaddressable(services, where, str(exc))
     ledger = services.runlog.ledger_get(where, info.etag)
     try:
         with storage.lease(settings.incoming, name) as lease:
@@ -323,6 +338,30 @@ def process_blob(services: Services, name: str, *, raise_on_retry: bool = False)
         if raise_on_retry:
             raise
         return FileResult(where, "retrying", message="left in incoming; will retry")
+
+
+def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
+    """A name the storage API cannot address can be neither read nor moved: it stays in
+    incoming, and the run log says why and what to do, every time the sweep sees it."""
+    from hrupload.runlog import RunRecord
+
+    now = services.clock()
+    record = RunRecord(
+        run_id=uuid.uuid4().hex[:12],
+        blob=where,
+        etag="",
+        sha256=None,
+        job_id=services.settings.job_id,
+        status="failed",
+        error=f"left in incoming, unread: {reason}",
+        attempts=1,
+        first_seen=now,
+        started=now,
+        finished=now,
+    )
+    services.runlog.put(record)
+    _emit(record)
+    return FileResult(where, "failed", run_id=record.run_id, message=record.error or "")
 
 
 def _fields(rec: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +83,14 @@ class RunRecord:
     finished: datetime | None = None
     #: One of KINDS.
     kind: str = "file"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for ``hrupload status --json``."""
+        doc = asdict(self)
+        for key in ("first_seen", "started", "finished"):
+            value = doc[key]
+            doc[key] = value.isoformat() if value else None
+        return doc
 
 
 # --------------------------------------------------------------------------- keys

@@ -136,7 +136,8 @@ def encode_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
 
 def decode_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     """Metadata as the service returns it, with encoded values turned back to text."""
-    return {key: decode_metadata_value(value) for key, value in (metadata or {}).items()}
+    # Azure (and Azurite) may hand an empty value back as None.
+    return {key: decode_metadata_value(value or "") for key, value in (metadata or {}).items()}
 
 
 # --------------------------------------------------------------------------- errors

@@ -1,0 +1,514 @@
+"""The blob pipeline against real Azurite and the connector stand-in on loopback."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hrupload import pipeline
+from hrupload.dev.connector import Fault
+from hrupload.errors import ConfigError
+from hrupload.profile import DEFAULT_PROFILE
+from hrupload.runlog import RunRecord
+from hrupload.settings import load
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+RESIGNATIONS = (SAMPLES / "resignation.csv").read_bytes()
+MULTI = (SAMPLES / "multi-scenario.csv").read_bytes()
+PROFILES = (SAMPLES / "employee-profile.csv").read_bytes()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_services(hr_storage, standin, clock=None, **overrides) -> pipeline.Services:
+    env = {
+        "HR_STORAGE": "UseDevelopmentStorage=true",  # unused: the storage object is given
+        "HRUPLOAD_TENANT_ID": standin.tenant_id,
+        "HRUPLOAD_APP_ID": standin.app_id,
+        "HRUPLOAD_JOB_ID": standin.job_id,
+        "HRUPLOAD_APP_SECRET": standin.app_secret,
+        "HRUPLOAD_LOGIN_URL": standin.url,
+        "HRUPLOAD_INGESTION_URL": standin.url,
+        "HRUPLOAD_INCOMING_CONTAINER": hr_storage.incoming,
+        "HRUPLOAD_PROCESSED_CONTAINER": hr_storage.processed,
+        "HRUPLOAD_FAILED_CONTAINER": hr_storage.failed,
+        "HRUPLOAD_RUNS_TABLE": hr_storage.runs_table,
+        "HRUPLOAD_RETRY_BUDGET": "2",
+    } | overrides
+    settings = load(env)
+    services = pipeline.Services(
+        settings,
+        hr_storage,
+        lambda: pipeline.make_client(settings),
+        DEFAULT_PROFILE,
+    )
+    if clock is not None:
+        services.clock = clock
+    return services
+
+
+@pytest.fixture
+def services(hr_storage, connector_standin):
+    return make_services(hr_storage, connector_standin)
+
+
+def drop(storage, name: str, data: bytes) -> None:
+    storage.put_blob(storage.incoming, name, data)
+
+
+def names(storage, container: str) -> list[str]:
+    return sorted(b.name for b in storage.list_blobs(container))
+
+
+def received_rows(standin) -> list[list[str]]:
+    rows = []
+    for upload in standin.uploads:
+        records = list(csv.reader(io.StringIO(upload.content.decode("utf-8"), newline="")))
+        rows.extend(records[1:])
+    return rows
+
+
+def today(clock_now: datetime | None = None) -> str:
+    return f"{(clock_now or datetime.now(UTC)):%Y/%m/%d}"
+
+
+def read(storage, container: str, name: str) -> bytes:
+    with storage.open_read(container, name) as stream:
+        return stream.read()
+
+
+def test_valid_file_is_uploaded_and_moved_to_processed_with_report(services, connector_standin):
+    storage = services.storage
+    drop(storage, "resignation/2026-11-24.csv", RESIGNATIONS)
+
+    result = pipeline.process_blob(services, "resignation/2026-11-24.csv")
+
+    assert result.status == "uploaded"
+    dest = f"{today()}/resignation/2026-11-24.csv"
+    assert result.destination == f"{storage.processed}/{dest}"
+    assert names(storage, storage.incoming) == []
+    assert names(storage, storage.processed) == [dest, dest + ".report.json"]
+    assert read(storage, storage.processed, dest) == RESIGNATIONS
+    info = storage.get_info(storage.processed, dest)
+    assert info.metadata["hrupload_status"] == "uploaded"
+    assert info.metadata["hrupload_uploaded"] == "2"
+    assert info.metadata["hrupload_run_id"] == result.run_id
+    report = json.loads(read(storage, storage.processed, dest + ".report.json"))
+    assert (report["rows"], report["valid"], report["rejected"]) == (2, 2, 0)
+    assert report["scenarios"] == {"resignation": {"valid": 2, "rejected": 0}}
+    assert len(received_rows(connector_standin)) == 2
+    run = services.runlog.list_runs()[0]
+    assert (run.status, run.uploaded, run.chunks, run.destination) == (
+        "uploaded",
+        2,
+        1,
+        result.destination,
+    )
+
+
+def test_partly_rejected_file_goes_to_processed_and_rejected_rows_to_failed(
+    services, connector_standin
+):
+    storage = services.storage
+    drop(storage, "all.csv", MULTI)
+
+    result = pipeline.process_blob(services, "all.csv")
+
+    assert result.status == "partial"
+    assert names(storage, storage.processed) == [
+        f"{today()}/all.csv",
+        f"{today()}/all.csv.report.json",
+    ]
+    assert names(storage, storage.failed) == [f"{today()}/all.csv.rejected.csv"]
+    rejected = list(
+        csv.reader(
+            io.StringIO(read(storage, storage.failed, f"{today()}/all.csv.rejected.csv").decode())
+        )
+    )
+    assert rejected[0][-1] == "Error"
+    assert len(rejected) == 3
+    assert all("shifted columns" in row[-1] for row in rejected[1:])
+    assert len(received_rows(connector_standin)) == 6
+
+
+def test_file_level_error_goes_to_failed_unsent(services, connector_standin):
+    storage = services.storage
+    drop(storage, "resignation/latin1.csv", "EmailAddress\nrené@x.com\n".encode("latin-1"))
+
+    result = pipeline.process_blob(services, "resignation/latin1.csv")
+
+    assert result.status == "failed"
+    assert "not UTF-8" in result.message
+    assert names(storage, storage.failed) == [
+        f"{today()}/resignation/latin1.csv",
+        f"{today()}/resignation/latin1.csv.report.json",
+    ]
+    report = json.loads(
+        read(storage, storage.failed, f"{today()}/resignation/latin1.csv.report.json")
+    )
+    assert report["file_error"]["code"] == "not-utf8"
+    assert connector_standin.uploads == []
+
+
+def test_every_row_rejected_goes_to_failed(services, connector_standin):
+    storage = services.storage
+    data = b"EmailAddress,ResignationDate,LastWorkingDate\nnot-an-email,2026-01-01T00:00:00Z,x\n"
+    drop(storage, "resignation/bad.csv", data)
+
+    result = pipeline.process_blob(services, "resignation/bad.csv")
+
+    assert result.status == "failed"
+    assert "every row was rejected" in result.message
+    assert f"{today()}/resignation/bad.csv" in names(storage, storage.failed)
+    assert f"{today()}/resignation/bad.csv.rejected.csv" in names(storage, storage.failed)
+    assert connector_standin.uploads == []
+
+
+def test_header_only_file_goes_to_processed(services, connector_standin):
+    storage = services.storage
+    drop(storage, "resignation/empty.csv", b"EmailAddress,ResignationDate,LastWorkingDate\r\n")
+    result = pipeline.process_blob(services, "resignation/empty.csv")
+    assert result.status == "uploaded"
+    assert result.counts["rows"] == 0
+    assert f"{today()}/resignation/empty.csv" in names(storage, storage.processed)
+    assert connector_standin.uploads == []
+
+
+def test_scenario_comes_from_the_first_folder(services, connector_standin):
+    storage = services.storage
+    data = (SAMPLES / "performance-review.csv").read_bytes()
+    drop(storage, "performance-review/x.csv", data)
+    drop(storage, "misc/x.csv", data.replace(b"sarad", b"sara"))
+    assert pipeline.process_blob(services, "performance-review/x.csv").status == "uploaded"
+    result = pipeline.process_blob(services, "misc/x.csv")
+    assert result.status == "failed"
+    assert "--scenario" in result.message
+
+
+def test_identical_content_within_window_is_a_duplicate(services, connector_standin):
+    storage = services.storage
+    drop(storage, "resignation/monday.csv", RESIGNATIONS)
+    assert pipeline.process_blob(services, "resignation/monday.csv").status == "uploaded"
+    drop(storage, "resignation/tuesday.csv", RESIGNATIONS)
+
+    result = pipeline.process_blob(services, "resignation/tuesday.csv")
+
+    assert result.status == "duplicate"
+    assert len(connector_standin.uploads) == 1
+    assert f"{today()}/resignation/tuesday.csv" in names(storage, storage.processed)
+    info = storage.get_info(storage.processed, f"{today()}/resignation/tuesday.csv")
+    assert info.metadata["hrupload_status"] == "duplicate"
+
+
+def test_dedupe_off_sends_again(hr_storage, connector_standin):
+    services = make_services(hr_storage, connector_standin, HRUPLOAD_DEDUPE_HOURS="0")
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    drop(hr_storage, "resignation/b.csv", RESIGNATIONS)
+    assert pipeline.process_blob(services, "resignation/a.csv").status == "uploaded"
+    assert pipeline.process_blob(services, "resignation/b.csv").status == "uploaded"
+    assert len(connector_standin.uploads) == 2
+
+
+def test_same_name_twice_a_day_keeps_both_processed_copies(services, connector_standin):
+    storage = services.storage
+    drop(storage, "resignation/daily.csv", RESIGNATIONS)
+    pipeline.process_blob(services, "resignation/daily.csv")
+    drop(storage, "resignation/daily.csv", PROFILES.replace(b"Sara", b"Sarah"))
+    pipeline.process_blob(services, "resignation/daily.csv")
+    processed = [n for n in names(storage, storage.processed) if not n.endswith(".json")]
+    failed = [n for n in names(storage, storage.failed) if not n.endswith(".json")]
+    assert len(processed) + len(failed) == 2
+
+
+def test_transient_failure_keeps_the_blob_and_records_why(services, connector_standin):
+    storage = services.storage
+    drop(storage, "resignation/a.csv", RESIGNATIONS)
+    connector_standin.add_faults(*[Fault.http(503)] * 50, endpoint="ingestion")
+
+    with pytest.raises(pipeline.RetryLater):
+        pipeline.process_blob(services, "resignation/a.csv", raise_on_retry=True)
+
+    assert names(storage, storage.incoming) == ["resignation/a.csv"]
+    run = services.runlog.list_runs()[0]
+    assert run.status == "retrying"
+    assert "503" in run.error
+
+    connector_standin.clear_faults()
+    result = pipeline.process_blob(services, "resignation/a.csv")
+    assert result.status == "uploaded"
+    assert names(storage, storage.incoming) == []
+    assert services.runlog.ledger_get(run.blob, run.etag).attempts == 2
+
+
+def test_gives_up_after_the_give_up_window(hr_storage, connector_standin):
+    clock = Clock()
+    services = make_services(hr_storage, connector_standin, clock, HRUPLOAD_GIVE_UP_HOURS="72")
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    connector_standin.add_faults(*[Fault.http(503)] * 100, endpoint="ingestion")
+    assert pipeline.process_blob(services, "resignation/a.csv").status == "retrying"
+
+    clock.now += timedelta(hours=73)
+    result = pipeline.process_blob(services, "resignation/a.csv")
+
+    assert result.status == "failed"
+    assert "gave up after 72 hours" in result.message
+    assert names(hr_storage, hr_storage.incoming) == []
+    assert f"{today(clock.now)}/resignation/a.csv" in names(hr_storage, hr_storage.failed)
+
+
+def test_resume_after_transient_failure_sends_only_missing_chunks(hr_storage, connector_standin):
+    data = b"EmailAddress,ResignationDate,LastWorkingDate\n" + b"".join(
+        f"u{i}@contoso.com,2026-01-01T00:00:00Z,2026-01-31T00:00:00Z\n".encode() for i in range(5)
+    )
+    drop(hr_storage, "resignation/five.csv", data)
+    one_by_one = {"HRUPLOAD_RECORDS_PER_CALL": "1", "HRUPLOAD_CONCURRENCY": "1"}
+    # Two chunks get through, then the service is down for longer than the retry budget.
+    connector_standin.add_faults(
+        Fault.delay(0), Fault.delay(0), *[Fault.http(503)] * 60, endpoint="ingestion"
+    )
+    first = make_services(hr_storage, connector_standin, **one_by_one)
+    assert pipeline.process_blob(first, "resignation/five.csv").status == "retrying"
+    assert len(connector_standin.uploads) == 2
+
+    connector_standin.clear_faults()
+    second = make_services(hr_storage, connector_standin, **one_by_one)  # "another instance"
+    result = pipeline.process_blob(second, "resignation/five.csv")
+
+    assert result.status == "uploaded"
+    assert result.counts["uploaded"] == 5
+    assert sorted(r[0] for r in received_rows(connector_standin)) == [
+        f"u{i}@contoso.com" for i in range(5)
+    ]
+
+
+def test_checkpoints_skip_chunks_a_crashed_run_delivered(hr_storage, connector_standin):
+    from hrupload import csvread
+    from hrupload.delivery import checkpoint_key
+
+    data = b"EmailAddress,ResignationDate,LastWorkingDate\n" + b"".join(
+        f"u{i}@contoso.com,2026-01-01T00:00:00Z,2026-01-31T00:00:00Z\n".encode() for i in range(4)
+    )
+    drop(hr_storage, "resignation/four.csv", data)
+    services = make_services(hr_storage, connector_standin, HRUPLOAD_RECORDS_PER_CALL="1")
+    facts = csvread.scan(io.BytesIO(data))
+    key = checkpoint_key(facts.sha256, connector_standin.job_id, 1, DEFAULT_PROFILE, None)
+    # A run on another instance delivered chunks 0 and 2, then died.
+    services.checkpoints.mark(key, 0)
+    services.checkpoints.mark(key, 2)
+
+    result = pipeline.process_blob(services, "resignation/four.csv")
+
+    assert result.status == "uploaded"
+    assert result.counts["uploaded"] == 4
+    assert sorted(r[0] for r in received_rows(connector_standin)) == [
+        "u1@contoso.com",
+        "u3@contoso.com",
+    ]
+    assert services.checkpoints.delivered(key) == set()  # cleared once the file is done
+
+
+def test_two_processes_of_one_blob_upload_once(hr_storage, connector_standin):
+    connector_standin.latency = 0.3  # hold the first run inside its lease
+    drop(hr_storage, "resignation/race.csv", RESIGNATIONS)
+    results = []
+
+    def run() -> None:
+        services = make_services(hr_storage, connector_standin)
+        results.append(pipeline.process_blob(services, "resignation/race.csv"))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    statuses = sorted(r.status for r in results)
+    assert statuses.count("uploaded") == 1
+    assert set(statuses) <= {"uploaded", "taken", "gone"}
+    assert len(connector_standin.uploads) == 1
+
+
+def test_blob_deleted_before_processing_is_gone(services):
+    result = pipeline.process_blob(services, "resignation/never-there.csv")
+    assert result.status == "gone"
+
+
+def test_missing_containers_and_table_are_created(hr_storage, connector_standin):
+    from hrupload.storage import HrStorage
+
+    fresh = HrStorage(
+        hr_storage.blob_service,
+        hr_storage.table_service,
+        incoming=hr_storage.incoming,  # exists: that is where the file was dropped
+        processed=hr_storage.processed + "-new",
+        failed=hr_storage.failed + "-new",
+        runs_table=hr_storage.runs_table + "new",
+    )
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    services = make_services(
+        hr_storage,
+        connector_standin,
+        HRUPLOAD_PROCESSED_CONTAINER=fresh.processed,
+        HRUPLOAD_FAILED_CONTAINER=fresh.failed,
+        HRUPLOAD_RUNS_TABLE=fresh.runs_table,
+    )
+    services.storage = fresh
+    try:
+        assert pipeline.process_blob(services, "resignation/a.csv").status == "uploaded"
+        assert names(fresh, fresh.processed)
+        assert fresh.runlog().list_runs()[0].status == "uploaded"
+    finally:
+        fresh.blob_service.delete_container(fresh.processed)
+        fresh.blob_service.delete_container(fresh.failed)
+        fresh.table_service.delete_table(fresh.runs_table)
+
+
+def test_interrupted_move_is_finished_without_uploading_again(services, connector_standin):
+    storage = services.storage
+    drop(storage, "resignation/a.csv", RESIGNATIONS)
+    info = storage.get_info(storage.incoming, "resignation/a.csv")
+    dest = f"{storage.processed}/{today()}/resignation/a.csv"
+    # The outcome was recorded, then the process died before the move.
+    services.runlog.put(
+        RunRecord(
+            run_id="crashedrun01",
+            blob=f"{storage.incoming}/resignation/a.csv",
+            etag=info.etag,
+            sha256=None,
+            job_id=connector_standin.job_id,
+            status="uploaded",
+            rows=2,
+            valid=2,
+            uploaded=2,
+            chunks=1,
+            destination=dest,
+            first_seen=datetime.now(UTC),
+            finished=datetime.now(UTC),
+        )
+    )
+
+    result = pipeline.process_blob(services, "resignation/a.csv")
+
+    assert result.status == "uploaded"
+    assert result.destination == dest
+    assert connector_standin.uploads == []
+    assert names(storage, storage.incoming) == []
+    assert f"{today()}/resignation/a.csv" in names(storage, storage.processed)
+
+
+def test_sweep_handles_everything_and_summarises(services, connector_standin):
+    storage = services.storage
+    drop(storage, "resignation/a.csv", RESIGNATIONS)
+    drop(storage, "all.csv", MULTI)
+    drop(storage, "resignation/bad.csv", b"\x00\x01binary")
+    summary = pipeline.sweep(services)
+    doc = summary.to_dict()
+    assert (doc["files"], doc["uploaded"], doc["partial"], doc["failed"]) == (3, 1, 1, 1)
+    assert names(storage, storage.incoming) == []
+    assert summary.stuck == []
+
+
+def test_sweep_refreshes_employee_profiles_when_due(hr_storage, connector_standin):
+    clock = Clock()
+    services = make_services(hr_storage, connector_standin, clock)
+    drop(hr_storage, "employee-profile/people.csv", PROFILES)
+    pipeline.sweep(services)
+    assert len(connector_standin.uploads) == 1
+
+    clock.now += timedelta(days=5)
+    assert pipeline.sweep(services).profile_refresh is None
+    assert len(connector_standin.uploads) == 1
+
+    clock.now += timedelta(days=10)
+    summary = pipeline.sweep(services)
+    assert summary.profile_refresh is not None
+    assert summary.profile_refresh.status == "uploaded"
+    assert len(connector_standin.uploads) == 2
+    assert connector_standin.uploads[1].content == connector_standin.uploads[0].content
+    kinds = [r.kind for r in services.runlog.list_runs()]
+    assert "profile-refresh" in kinds
+
+    clock.now += timedelta(days=1)
+    assert pipeline.sweep(services).profile_refresh is None
+
+
+def test_secret_rotation_is_picked_up_from_key_vault(
+    hr_storage, connector_standin, keyvault_standin
+):
+    from hrupload.secrets import KeyVaultSecret
+
+    provider = KeyVaultSecret(
+        keyvault_standin.url,
+        "hr-connector-app-secret",
+        credential=keyvault_standin.credential,
+        client_options={
+            "verify_challenge_resource": False,
+            "connection_verify": keyvault_standin.ca_cert_pem_path,
+        },
+    )
+    services = make_services(hr_storage, connector_standin)
+    settings = services.settings
+    services.client_factory = lambda: pipeline.make_client(settings, secret_provider=provider)
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    assert pipeline.process_blob(services, "resignation/a.csv").status == "uploaded"
+
+    # Rotate: the app gets a new secret and Key Vault holds it; our cache still has the old.
+    connector_standin.set_app_secret(connector_standin.app_id, "rotated-secret-2")
+    keyvault_standin.set_secret("hr-connector-app-secret", "rotated-secret-2")
+    connector_standin.expire_tokens()  # so the next upload gets a 401 and needs a new token
+    drop(hr_storage, "resignation/c.csv", RESIGNATIONS.replace(b"sarad", b"saraz"))
+
+    assert pipeline.process_blob(services, "resignation/c.csv").status == "uploaded"
+    assert keyvault_standin.reads == 2  # read once, re-read once after the rejection
+    assert len(connector_standin.uploads) == 2
+
+
+def test_unresolved_key_vault_reference_is_explained():
+    with pytest.raises(ConfigError, match="unresolved Key Vault reference"):
+        load(
+            {
+                "HRUPLOAD_APP_SECRET": "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/x)"
+            }
+        )
+
+
+def test_missing_settings_are_named(hr_storage, connector_standin):
+    services = make_services(hr_storage, connector_standin, HRUPLOAD_JOB_ID="")
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    with pytest.raises(ConfigError, match="HRUPLOAD_JOB_ID"):
+        pipeline.process_blob(services, "resignation/a.csv")
+    assert names(hr_storage, hr_storage.incoming) == ["resignation/a.csv"]
+    run = services.runlog.list_runs()[0]
+    assert run.status == "retrying"
+    assert "HRUPLOAD_JOB_ID" in run.error
+
+
+def test_dot_segment_name_stays_with_a_recorded_reason(services):
+    result = pipeline.process_blob(services, "resignation/../evil.csv")
+    assert result.status == "failed"
+    assert "left in incoming" in result.message
+    assert services.runlog.list_runs()[0].error.startswith("left in incoming")
+
+
+def test_very_long_names_are_shortened_on_move(services, connector_standin):
+    storage = services.storage
+    name = "resignation/" + "n" * 1000 + ".csv"
+    drop(storage, name, RESIGNATIONS)
+    result = pipeline.process_blob(services, name)
+    assert result.status == "uploaded"
+    dest = result.destination.split("/", 1)[1]
+    assert len(dest) <= 1000
+    assert dest.endswith("nnnn.csv")
+    assert names(storage, storage.incoming) == []
