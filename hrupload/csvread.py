@@ -63,17 +63,11 @@ def scan(stream: BinaryIO, *, max_bytes: int | None = None) -> FileFacts:
     block = head
     while True:
         final = not block
+        state = decoder.getstate()
         try:
             text = decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:
-            bad = offset + exc.start
-            where = lines + block[: exc.start].count(b"\n")
-            byte = block[exc.start : exc.start + 1].hex().upper() if block else "end of file"
-            raise FileProblem(
-                "not-utf8",
-                f"the file is not UTF-8 or UTF-16: undecodable byte 0x{byte} at offset {bad} "
-                f"(line {where}). Save it as UTF-8 (in Excel: 'CSV UTF-8 (Comma delimited)').",
-            ) from None
+            raise _undecodable(encoding, state, block, exc, offset, lines) from None
         if "\x00" in text:
             where = lines + text[: text.index("\x00")].count("\n")
             raise FileProblem(
@@ -92,6 +86,41 @@ def scan(stream: BinaryIO, *, max_bytes: int | None = None) -> FileFacts:
     if offset == 0:
         raise FileProblem("empty-file", "the file is empty: expected a header line and rows")
     return FileFacts(offset, digest.hexdigest(), encoding)
+
+
+def _undecodable(
+    encoding: str,
+    state: tuple[bytes, int],
+    block: bytes,
+    exc: UnicodeDecodeError,
+    offset: int,
+    lines: int,
+) -> FileProblem:
+    """Say where the first bad byte is. ``exc`` counts from the bytes the decoder held back
+    from the previous block (a character split across blocks), not from ``block``."""
+    pending = state[0]
+    data = pending + block
+    bad = offset - len(pending) + exc.start
+    # Decode the good prefix again from the same state to count lines in any encoding.
+    replay = codecs.getincrementaldecoder(encoding)(errors="replace")
+    replay.setstate(state)
+    where = lines + replay.decode(block[: max(exc.start - len(pending), 0)]).count("\n")
+    save = "Save it as UTF-8 (in Excel: 'CSV UTF-8 (Comma delimited)')."
+    if not block:  # only the held-back bytes were left: an incomplete last character
+        return FileProblem(
+            "not-utf8",
+            f"the file is not valid {_label(encoding)}: it ends in the middle of a character "
+            f"at offset {bad} (line {where}); it may be truncated. {save}",
+        )
+    return FileProblem(
+        "not-utf8",
+        f"the file is not UTF-8 or UTF-16: undecodable byte 0x{data[exc.start]:02X} at offset "
+        f"{bad} (line {where}). {save}",
+    )
+
+
+def _label(encoding: str) -> str:
+    return "UTF-16" if encoding == "utf-16" else "UTF-8"
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -119,18 +148,59 @@ def records(stream: BinaryIO, encoding: str) -> Iterator[Record]:
     """Yield every record with the physical line it starts on (the header is line 1)."""
     buffered = io.BufferedReader(_Unclosable(stream), BLOCK)
     text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
-    reader = csv.reader(text, strict=True)
-    previous = 0
+    lines = _Lines(text)
+    reader = csv.reader(lines, strict=True)
     while True:
+        start = lines.count + 1
         try:
             fields = next(reader)
         except StopIteration:
             return
+        except _LineTooLong:
+            yield Record(start, [], _TOO_LONG)
         except csv.Error as exc:
-            yield Record(previous + 1, [], _describe(str(exc)))
+            yield Record(start, [], _describe(str(exc)))
         else:
-            yield Record(previous + 1, fields)
-        previous = reader.line_num
+            yield Record(start, fields)
+
+
+#: A physical line longer than this is rejected without ever being held whole, so a file
+#: with no line breaks (or a 10-million-comma line) cannot exhaust memory.
+LINE_LIMIT = 4 * FIELD_LIMIT
+_TOO_LONG = (
+    f"a line is longer than {LINE_LIMIT // (1 << 20)} MiB: the file is not a CSV export with "
+    "one record per line"
+)
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+class _Lines:
+    """The physical lines of ``text``, counted, none longer than ``LINE_LIMIT``.
+
+    A longer line is skipped to its end and reported by raising ``_LineTooLong`` through
+    the csv reader, which starts afresh on the next line.
+    """
+
+    def __init__(self, text: io.TextIOBase) -> None:
+        self._text = text
+        self.count = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._text.readline(LINE_LIMIT)
+        if not line:
+            raise StopIteration
+        self.count += 1
+        if len(line) < LINE_LIMIT or line.endswith("\n"):
+            return line
+        while len(line) == LINE_LIMIT and not line.endswith(("\n", "\r")):
+            line = self._text.readline(LINE_LIMIT)
+        raise _LineTooLong
 
 
 def _describe(csv_message: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,8 @@ def parse_profile(doc: Any, *, source: str = "profile") -> Profile:
                 f"profile {source}: unknown scenario {key!r}; known scenarios: "
                 f"{', '.join(SCENARIOS)}"
             )
+        if scenario.name in scenarios:
+            raise ProfileError(f"profile {source}: scenario {scenario.name} is listed twice")
         scenarios[scenario.name] = _parse_mapping(scenario.name, body or {}, source)
 
     values: dict[str, str] = {}
@@ -124,12 +127,25 @@ def parse_profile(doc: Any, *, source: str = "profile") -> Profile:
             f"profile {source}: date_formats must be a list of strftime formats such as "
             '"%m/%d/%Y %H:%M"'
         )
+    for fmt in formats:
+        _check_date_format(fmt, source)
     return Profile(
         scenario_column=scenario_column.strip() if scenario_column else None,
         scenarios=scenarios,
         date_formats=tuple(formats),
         source=source,
     )
+
+
+def _check_date_format(fmt: str, source: str) -> None:
+    """A bad directive (``%Q``, a trailing ``%``) would otherwise match nothing, silently."""
+    try:
+        datetime.strptime("", fmt)
+    except ValueError as exc:
+        if "does not match format" not in str(exc):
+            raise ProfileError(
+                f"profile {source}: date format {fmt!r} is not valid: {exc}"
+            ) from None
 
 
 def _parse_mapping(name: str, body: Any, source: str) -> ScenarioMapping:

@@ -15,6 +15,15 @@ from typing import Any
 MAX_REPORT_ERRORS = 10_000
 
 
+def shown_header(name: str) -> str:
+    """A header name as a report may show it.
+
+    A name with an '@' in it is an email address: the export had no header line and its
+    first record was read as one. Reports must not carry it.
+    """
+    return "(an email address)" if "@" in name else name
+
+
 @dataclass(frozen=True)
 class RowError:
     line: int
@@ -96,7 +105,7 @@ class Report:
             "bytes": self.bytes,
             "sha256": self.sha256,
             "encoding": self.encoding,
-            "header": self.header,
+            "header": [shown_header(h) for h in self.header],
             "rows": self.rows,
             "valid": self.valid,
             "rejected": self.rejected,

@@ -19,11 +19,13 @@ from typing import BinaryIO
 from hrupload import csvread
 from hrupload.csvread import FileFacts, Record
 from hrupload.profile import DEFAULT_PROFILE, Profile
-from hrupload.report import FileProblem, Report, RowError
-from hrupload.scenarios import DEFAULT_SCENARIO_COLUMN, SCENARIOS, Field, Kind
+from hrupload.report import FileProblem, Report, RowError, shown_header
+from hrupload.scenarios import DEFAULT_SCENARIO_COLUMN, SCENARIOS, Field, Kind, scenario_named
 
+# ASCII digits only: str.isdigit-style \d would accept Arabic-Indic or full-width digits.
 _ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,7})?(?:Z|([+-])(\d{2}):(\d{2}))?"
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,7})?(?:Z|([+-])(\d{2}):(\d{2}))?",
+    re.ASCII,
 )
 ISO_EXAMPLE = "2019-04-23T15:18:02.4675041+05:30"
 
@@ -146,17 +148,23 @@ class Checker:
         for i, name in enumerate(header):
             key = name.lower()
             if key in index:
-                label = repr(name) if name else "an empty name"
+                where = f"columns {index[key] + 1} and {i + 1}"
                 raise FileProblem(
                     "duplicate-header",
-                    f"column {label} appears twice in the header (columns {index[key] + 1} and "
-                    f"{i + 1}); column names must be unique, ignoring case",
+                    f"column {shown_header(name)!r} appears twice in the header ({where}); "
+                    "column names must be unique, ignoring case"
+                    if name.strip()
+                    else f"{where} of the header both have no name; name every column "
+                    "uniquely or delete the empty ones",
                 )
             index[key] = i
         return index
 
     def _found(self) -> str:
-        return ", ".join(repr(h) for h in self.header) or "(nothing)"
+        found = ", ".join(repr(shown_header(h)) for h in self.header) or "(nothing)"
+        if any(shown_header(h) != h for h in self.header):
+            found += " (the first line holds an email address: is the header line missing?)"
+        return found
 
     def _column_for(self, scenario: str, f: Field) -> str:
         return self.profile.mapping(scenario).columns.get(f.name, f.name)
@@ -183,7 +191,13 @@ class Checker:
 
     def _choose_single(self, explicit: str | None, fallback: str | None) -> str:
         if explicit:
-            return explicit
+            named = scenario_named(explicit)
+            if named is None:
+                raise FileProblem(
+                    "unknown-scenario",
+                    f"unknown scenario {explicit!r}; known scenarios: {', '.join(SCENARIOS)}",
+                )
+            return named.name
         listed = list(self.profile.scenarios)
         if len(listed) == 1:
             return listed[0]
@@ -455,25 +469,40 @@ def validate_stream(
     """Scan then validate a re-openable source; a file-level problem ends in the report."""
     report = new_report(name)
     try:
-        with open_stream() as stream:
+        with _open(open_stream) as stream:
             facts = csvread.scan(stream, max_bytes=max_bytes)
+        stream = _open(open_stream)
     except FileProblem as problem:
         report.file_error = problem.error
         return report
     report.bytes, report.sha256, report.encoding = facts.size, facts.sha256, facts.encoding
-    with open_stream() as stream:
+    with stream:
         for checked in Validation(stream, facts, report, profile, scenario, fallback_scenario):
             if on_row is not None:
                 on_row(checked)
     return report
 
 
+def _open(open_stream: Callable[[], BinaryIO]) -> BinaryIO:
+    try:
+        return open_stream()
+    except OSError as exc:
+        raise FileProblem(
+            "unreadable", f"cannot read the file: {exc.strerror or type(exc).__name__}"
+        ) from None
+
+
 def scenario_from_name(name: str) -> str | None:
     """A file or folder named after a scenario (``resignation.csv``, ``resignation/x.csv``)."""
-    from hrupload.scenarios import SCENARIOS
-
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return stem if stem in SCENARIOS else None
+    parts = [p for p in re.split(r"[\\/]", name) if p]
+    if not parts:
+        return None
+    stem = parts[-1].rsplit(".", 1)[0] if "." in parts[-1] else parts[-1]
+    for candidate in [stem, *parts[-2:-1]]:
+        scenario = scenario_named(candidate)
+        if scenario is not None:
+            return scenario.name
+    return None
 
 
 def validate_path(path: str | Path, **kwargs) -> Report:
