@@ -9,6 +9,7 @@ and turns the service's known failures into messages that say what to fix.
 from __future__ import annotations
 
 import base64
+import copy
 import ipaddress
 import logging
 import threading
@@ -29,7 +30,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from hrupload.errors import AuthenticationError, ConfigError, ConnectorError
+from hrupload.errors import AuthenticationError, ConfigError, ConnectorError, HrUploadError
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class ConnectorClient:
         job_id: str,
         endpoints: Endpoints,
         retry_budget: float = 900.0,
-        timeout: tuple[float, float] = (10.0, 120.0),
+        timeout: tuple[float, float] | float = (10.0, 120.0),
         session: requests.Session | None = None,
         max_backoff: float = 60.0,
     ) -> None:
@@ -249,6 +250,8 @@ class ConnectorClient:
         self.job_id = job_id
         self.endpoints = endpoints
         self.retry_budget = retry_budget
+        if isinstance(timeout, int | float):
+            timeout = (float(timeout), float(timeout))
         self.timeout = timeout
         self.max_backoff = max_backoff
         self._session = session or _session()
@@ -256,6 +259,9 @@ class ConnectorClient:
         self._token_lock = threading.Lock()
         self._token: str | None = None
         self._token_expires = 0.0
+        #: Counts finished token fetches, so threads that waited for one share its result.
+        self._fetches = 0
+        self._fetch_error: BaseException | None = None
         self._paused_until = 0.0
 
     def __repr__(self) -> str:
@@ -287,13 +293,19 @@ class ConnectorClient:
             extra={"attempt": state.attempt_number, "reason": str(exc)},
         )
 
-    def _honour_pause(self) -> None:
+    def _honour_pause(self, deadline: float) -> None:
         # A 429 anywhere pauses every request to the service, not just the one that got it.
+        # A pause that outlasts this request's budget fails it now instead of sleeping past it.
         while True:
             with self._lock:
                 delay = self._paused_until - time.monotonic()
             if delay <= 0:
                 return
+            if time.monotonic() + delay > deadline:
+                raise _Retryable(
+                    f"the service asked for a pause of {delay:.0f}s more (Retry-After)",
+                    retry_after=delay,
+                )
             time.sleep(min(delay, 1.0))
 
     def _pause(self, seconds: float) -> None:
@@ -304,12 +316,29 @@ class ConnectorClient:
 
     def token(self, *, force: bool = False) -> str:
         """A cached token; ``force`` renews it (after a 401) unless another thread just did."""
-        seen = self._token
-        with self._token_lock:  # one fetch at a time: chunks in flight share the result
-            fresh = self._token and time.monotonic() < self._token_expires
-            if fresh and (not force or self._token != seen):
-                return self._token  # type: ignore[return-value]
-            token, lifetime = self._fetch_token()
+        return self._token_other_than(self._token if force else None)
+
+    def _token_other_than(self, stale: str | None) -> str:
+        """The cached token unless it is ``stale`` or close to expiry, else a new one.
+
+        One fetch at a time; the chunks that waited for it share its outcome, a failure
+        included, so a token endpoint that is down spends one retry budget, not one per chunk.
+        """
+        fetches = self._fetches
+        with self._token_lock:
+            if self._fetches != fetches and self._fetch_error is not None:
+                raise copy.copy(self._fetch_error).with_traceback(None)
+            token = self._token
+            if token and token != stale and time.monotonic() < self._token_expires:
+                return token
+            try:
+                token, lifetime = self._fetch_token()
+            except HrUploadError as exc:
+                self._fetch_error = exc
+                raise
+            finally:
+                self._fetches += 1
+            self._fetch_error = None
             self._token = token
             self._token_expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN)
             return token
@@ -396,18 +425,19 @@ class ConnectorClient:
     def upload(self, data: bytes, *, filename: str) -> requests.Response:
         """Send one complete CSV chunk; returns only once the service has accepted it."""
         start = time.monotonic()
+        deadline = start + self.retry_budget
         url = self.endpoints.upload_url(self.job_id)
         refreshed = False
         while True:
             try:
                 for attempt in self._retrying(start):
                     with attempt:
-                        return self._upload_once(url, data, filename)
+                        return self._upload_once(url, data, filename, deadline)
             except _Unauthorized as exc:
                 if refreshed:
                     raise ConnectorError(str(exc), status=401) from None
                 refreshed = True
-                self.token(force=True)
+                self._token_other_than(exc.stale_token)
             except _Retryable as exc:
                 raise ConnectorError(
                     f"the connector kept failing for the whole retry budget "
@@ -417,9 +447,12 @@ class ConnectorClient:
                     transient=True,
                 ) from None
 
-    def _upload_once(self, url: str, data: bytes, filename: str) -> requests.Response:
-        self._honour_pause()
-        headers = {"Authorization": f"Bearer {self.token()}"}
+    def _upload_once(
+        self, url: str, data: bytes, filename: str, deadline: float
+    ) -> requests.Response:
+        self._honour_pause(deadline)
+        token = self.token()
+        headers = {"Authorization": f"Bearer {token}"}
         files = {"file": (filename, data, "text/csv")}
         response = self._send("POST", url, headers=headers, files=files)
         status = response.status_code
@@ -434,7 +467,8 @@ class ConnectorClient:
             )
         if status == 401:
             raise _Unauthorized(
-                f"ingestion refused the token twice (401 {response.reason}): {_body(response)}"
+                f"ingestion refused the token twice (401 {response.reason}): {_body(response)}",
+                stale_token=token,
             )
         body = _body(response)
         if status == 403 and "do not match" in body:
@@ -451,7 +485,11 @@ class ConnectorClient:
         try:
             return self._session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.Timeout:
-            raise _Retryable(f"no answer from {host} within {self.timeout[1]:.0f}s") from None
+            raise _Retryable(f"no answer from {host} within {self.timeout[1]:g}s") from None
+        except requests.exceptions.ChunkedEncodingError:
+            raise _Retryable(
+                f"the connection to {host} broke in the middle of the answer"
+            ) from None
         except requests.ConnectionError as exc:
             text = str(exc)
             if "NameResolutionError" in text or "Name or service not known" in text:
@@ -463,7 +501,9 @@ class ConnectorClient:
 
 
 class _Unauthorized(ConnectorError):
-    pass
+    def __init__(self, message: str, *, stale_token: str) -> None:
+        super().__init__(message, status=401)
+        self.stale_token = stale_token  # renew unless another chunk already has
 
 
 def _session() -> requests.Session:

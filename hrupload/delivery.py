@@ -26,7 +26,7 @@ from hrupload.csvread import FileFacts
 from hrupload.csvwrite import ChunkBuilder, RejectedRows
 from hrupload.errors import ConnectorError, HrUploadError
 from hrupload.profile import DEFAULT_PROFILE, Profile
-from hrupload.report import FileProblem, Report
+from hrupload.report import FileError, FileProblem, Report
 from hrupload.validate import Validation, new_report
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,9 @@ class Outcome:
         return "partial" if self.report.rejected else "uploaded"
 
     def exit_code(self) -> int:
-        if self.error is not None or self.report.file_error is not None:
+        """0 all sent, 3 the valid rows sent and some rejected, 1 failed (nothing to send
+        counts: a file whose every row is rejected is a failure, as its status says)."""
+        if self.error is not None or self.status == "failed":
             return 1
         return 3 if self.report.rejected else 0
 
@@ -141,17 +143,21 @@ def deliver(
             with open_stream() as stream:
                 facts = csvread.scan(stream, max_bytes=max_bytes)
         except FileProblem as problem:
-            report = new_report(name)
-            report.file_error = problem.error
-            return Outcome(report, dry_run=client is None)
+            return _unusable(name, problem.error, client is None)
+        except OSError as exc:
+            return _unusable(name, _unreadable(exc), client is None)
     report = new_report(name, facts)
     outcome = Outcome(report, dry_run=client is None)
     key = checkpoint_key(facts.sha256, job_id, records_per_call, profile, scenario)
     outcome.key = key
     done = checkpoints.delivered(key) if checkpoints is not None and client else set()
+    try:
+        raw = open_stream()
+    except OSError as exc:
+        return _unusable(name, _unreadable(exc), client is None)
     sender = _Sender(client, key, checkpoints, concurrency, name) if client else None
 
-    with open_stream() as raw:
+    with raw:
         validation = Validation(
             _Counting(raw, on_progress),  # type: ignore[arg-type]
             facts,
@@ -213,6 +219,16 @@ def deliver(
         },
     )
     return outcome
+
+
+def _unreadable(exc: OSError) -> FileError:
+    return FileError("unreadable", f"cannot read the file: {exc.strerror or type(exc).__name__}")
+
+
+def _unusable(name: str, error: FileError, dry_run: bool) -> Outcome:
+    report = new_report(name)
+    report.file_error = error
+    return Outcome(report, dry_run=dry_run)
 
 
 class _Sender:

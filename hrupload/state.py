@@ -40,17 +40,11 @@ class LocalCheckpoints:
 
     def _load(self, key: str) -> dict:
         if key not in self._cache:
-            try:
-                doc = json.loads(self._path(key).read_text())
-            except (FileNotFoundError, ValueError):
-                doc = {}
-            completed = doc.get("completed")
+            doc = _read(self._path(key))
+            completed = doc["completed"]
             if completed and time.time() - completed > self.keep_seconds:
-                doc = {}
-            self._cache[key] = {
-                "delivered": set(doc.get("delivered", [])),
-                "completed": doc.get("completed"),
-            }
+                doc = _read(None)
+            self._cache[key] = doc
         return self._cache[key]
 
     def _save(self, key: str) -> None:
@@ -92,9 +86,27 @@ class LocalCheckpoints:
             return
         now = time.time()
         for path in self.directory.glob("*.json"):
-            try:
-                completed = json.loads(path.read_text()).get("completed")
-            except (OSError, ValueError):
-                continue
+            completed = _read(path)["completed"]
             if completed and now - completed > self.keep_seconds:
                 path.unlink(missing_ok=True)
+
+
+def _read(path: Path | None) -> dict:
+    """A state file's content; a missing or damaged one (cut short, edited) is empty state,
+    which at worst sends some chunks again rather than stopping the upload."""
+    empty: dict = {"delivered": set(), "completed": None}
+    if path is None:
+        return empty
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return empty
+    if not isinstance(doc, dict):
+        return empty
+    delivered = doc.get("delivered", [])
+    completed = doc.get("completed")
+    if not isinstance(delivered, list) or not all(isinstance(i, int) for i in delivered):
+        return empty
+    if not isinstance(completed, int | float) or isinstance(completed, bool):
+        completed = None
+    return {"delivered": set(delivered), "completed": completed}
