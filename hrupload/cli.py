@@ -264,16 +264,22 @@ def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -
 def upload(files: tuple[Path, ...], **opts: Any) -> None:
     """Validate FILES and upload their valid rows to the HR connector, in chunks.
 
-    Rerunning after a failure sends only the chunks not yet delivered.
+    Rerunning after a failure sends only the chunks not yet delivered (a chunk the service
+    took but never confirmed is sent again: delivery is at least once).
     Exit 0: all rows uploaded; 3: valid rows uploaded, some rejected; 1: failure.
     """
+    from rich.markup import escape
+
     from hrupload.cli_upload import run_upload
 
     try:
         code = run_upload(files, opts)
     except ConfigError as exc:
-        _console(stderr=True).print(f"[red]error:[/] {exc}")
+        _console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
+    except HrUploadError as exc:  # e.g. the Key Vault holding the secret cannot be reached
+        _console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(EXIT_FAILED)
     sys.exit(code)
 
 
@@ -283,8 +289,22 @@ def _services():
     try:
         return pipeline.build_services(settings.load())
     except ConfigError as exc:
-        _console(stderr=True).print(f"[red]configuration error:[/] {exc}")
+        _console(stderr=True).print(f"[red]configuration error:[/] {_plain(exc)}")
         sys.exit(EXIT_USAGE)
+
+
+def _plain(text: object) -> str:
+    """Text printed as it is: blob names, file names and messages may hold "[...]", which
+    rich would otherwise read as markup (and a stray "[/]" would crash the print)."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def _result_line(result, status: str) -> str:
+    style = _STATUS_STYLE.get(result.status, "white")
+    where = f" → {_plain(result.destination)}" if result.destination else ""
+    return f"[{style}]{status}[/] {_plain(result.blob)}{where}"
 
 
 _STATUS_STYLE = {
@@ -317,14 +337,12 @@ def process(blob: str, as_json: bool) -> None:
     try:
         result = pipeline.process_blob(services, name)
     except ConfigError as exc:
-        _console(stderr=True).print(f"[red]configuration error:[/] {exc}")
+        _console(stderr=True).print(f"[red]configuration error:[/] {_plain(exc)}")
         sys.exit(EXIT_USAGE)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        style = _STATUS_STYLE.get(result.status, "white")
-        where = f" → {result.destination}" if result.destination else ""
-        _console().print(f"[{style}]{result.status}[/] {result.blob}{where}  {result.message}")
+        _console().print(_result_line(result, result.status) + f"  {_plain(result.message)}")
     failed = result.status in ("failed", "retrying")
     sys.exit(EXIT_FAILED if failed else (EXIT_REJECTED if result.status == "partial" else EXIT_OK))
 
@@ -343,16 +361,14 @@ def sweep(as_json: bool) -> None:
 
     def show(result) -> None:
         if not as_json:
-            style = _STATUS_STYLE.get(result.status, "white")
-            where = f" → {result.destination}" if result.destination else ""
-            console.print(f"  [{style}]{result.status:<9}[/] {result.blob}{where}")
+            console.print("  " + _result_line(result, f"{result.status:<9}"))
             if result.message:
-                console.print(f"            [dim]{result.message}[/]")
+                console.print(f"            [dim]{_plain(result.message)}[/]")
 
     try:
         summary = pipeline.sweep(services, on_file=show)
     except ConfigError as exc:
-        _console(stderr=True).print(f"[red]configuration error:[/] {exc}")
+        _console(stderr=True).print(f"[red]configuration error:[/] {_plain(exc)}")
         sys.exit(EXIT_USAGE)
     doc = summary.to_dict()
     if as_json:
@@ -414,12 +430,12 @@ def status(since: str, limit: int, as_json: bool) -> None:
         table.add_row(
             f"{when:%m-%d %H:%M}" if when else "",
             f"[{style}]{r.status}[/]",
-            file,
+            _plain(file),
             str(r.rows),
             str(r.valid),
             str(r.rejected),
             str(r.uploaded),
-            (r.error or "")[:160],
+            _plain((r.error or "")[:160]),
         )
     console = _console()
     if runs:
@@ -448,5 +464,5 @@ def run() -> None:  # pragma: no cover
     try:
         main()
     except HrUploadError as exc:
-        _console(stderr=True).print(f"[red]error:[/] {exc}")
+        _console(stderr=True).print(f"[red]error:[/] {_plain(exc)}")
         sys.exit(EXIT_FAILED)

@@ -30,11 +30,17 @@ def _credential(opts: dict[str, Any], console):
         return CertificateCredential.from_file(tenant, app, opts["certificate"], password)
     secret = os.environ.get("HRUPLOAD_APP_SECRET", "").strip()
     if opts["app_secret"]:
+        # When the environment can supply the secret, the command line's copy is not used.
+        from_env = "HRUPLOAD_APP_SECRET" if secret else None
+        if not from_env and os.environ.get("HRUPLOAD_KEY_VAULT_URL"):
+            from_env = "HRUPLOAD_KEY_VAULT_URL"
         console.print(
             "[yellow]warning:[/] --app-secret is visible to other users in the process list "
             "and stays in shell history; set HRUPLOAD_APP_SECRET instead"
+            + (f" (ignored: {from_env} is set and is used)" if from_env else "")
         )
-        secret = opts["app_secret"]
+        if not from_env:
+            secret = opts["app_secret"]
     if secret.startswith("@Microsoft.KeyVault("):
         raise ConfigError(
             "HRUPLOAD_APP_SECRET holds an unresolved Key Vault reference, not a secret"
@@ -92,8 +98,9 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
 
     from hrupload.cli import _load_profile, _private_write, _worst
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    # soft_wrap: a message piped to a log stays one line instead of breaking at 80 columns.
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     dry = opts["dry_run"]
     client = None
     if not dry:
@@ -114,11 +121,12 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     for path in files:
         outcome = _upload_one(path, opts, client, profile, checkpoints, max_bytes, err)
         report_dir = opts["report_dir"] or path.parent
-        _write_reports(outcome, path, report_dir, _private_write)
+        if opts["report_dir"] or report_dir.is_dir():  # no folders made for a mistyped path
+            _write_reports(outcome, report_dir / report_name(path.name), _private_write)
         summaries.append(outcome.summary())
         codes.append(outcome.exit_code())
         if not opts["as_json"]:
-            _print_outcome(outcome, out, report_dir, path.name)
+            _print_outcome(outcome, out, report_dir, report_name(path.name))
     if opts["as_json"]:
         doc = summaries[0] if len(summaries) == 1 else summaries
         click.echo(json.dumps(doc, indent=2))
@@ -187,50 +195,84 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err) -> Out
     return outcome
 
 
-def _write_reports(outcome: Outcome, path: Path, report_dir: Path, write) -> None:
-    base = Path(report_dir) / path.name
+#: Longest suffix the CLI adds to a file's name, and the usual file-name limit in bytes.
+_SUFFIX, _NAME_MAX = ".rejected.csv", 255
+
+
+def report_name(name: str) -> str:
+    """``name`` as the stem of its reports: shortened, keeping its start and a hash, when
+    ``<name>.rejected.csv`` would be longer than a file name may be."""
+    raw = os.fsencode(name)
+    if len(raw) + len(_SUFFIX) <= _NAME_MAX:
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    keep = raw[: _NAME_MAX - len(_SUFFIX) - len(digest) - 2].decode("utf-8", "ignore")
+    return f"{keep}--{digest}"
+
+
+def _write_reports(outcome: Outcome, base: Path, write) -> None:
+    """``<base>.report.json``, and ``<base>.rejected.csv`` when rows were rejected."""
     doc = outcome.report.to_dict() | {"upload": outcome.summary()}
-    write(base.with_name(base.name + ".report.json"), json.dumps(doc, indent=2).encode())
+    report_path = base.with_name(base.name + ".report.json")
     rejected_path = base.with_name(base.name + ".rejected.csv")
+    # Rewriting a file keeps its mode: remove the earlier run's files so ours are created 0600.
+    # (A stale rejected-rows file would also mislead when this run rejected nothing.)
+    report_path.unlink(missing_ok=True)
+    rejected_path.unlink(missing_ok=True)
+    write(report_path, json.dumps(doc, indent=2).encode())
     if outcome.rejected_rows is not None:
         write(rejected_path, outcome.rejected_rows)
-    else:
-        rejected_path.unlink(missing_ok=True)  # a stale file from an earlier run would mislead
 
 
 def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> None:
+    from rich.markup import escape
+
     from hrupload.cli import _print_report
 
+    # File names, header names and the service's own words are printed as they are: a "[/]"
+    # in any of them would otherwise be read as markup (and crash the print).
     r = outcome.report
+    file = escape(r.file)
     if r.file_error is not None:
         _print_report(r, console)
         console.print("  Nothing was uploaded.")
         return
     if outcome.error is not None:
-        console.print(f"[bold red]✗ Upload failed[/] for {r.file}: {outcome.error}")
+        console.print(f"[bold red]✗ Upload failed[/] for {file}: {escape(str(outcome.error))}")
+        # Counted so far only: the file is not read past the failure.
         console.print(
-            f"  {outcome.uploaded} records in {outcome.sent + outcome.resumed} of "
-            f"{outcome.chunks} chunks are delivered; rerun the same command to send the rest."
+            f"  {outcome.uploaded} records in {outcome.sent + outcome.resumed} chunks are "
+            "delivered; rerun the same command to send the rest."
         )
     elif outcome.dry_run:
         console.print(
-            f"[bold]Dry run[/] {r.file}: {r.valid} records would go out in {outcome.chunks} "
+            f"[bold]Dry run[/] {file}: {r.valid} records would go out in {outcome.chunks} "
             f"chunks; {r.rejected} rejected. Nothing was sent."
         )
+    elif r.valid == 0 and r.rejected:
+        console.print(
+            f"[bold red]✗ Nothing uploaded[/] from {file}: every row was rejected "
+            f"({r.rejected}); nothing was sent."
+        )
+    elif r.valid == 0:
+        console.print(f"Nothing to upload: {file} has no records ({r.blank} blank); nothing sent.")
     elif outcome.sent == 0 and outcome.resumed and outcome.resumed == outcome.chunks:
         console.print(
-            f"[green]Already uploaded[/] {r.file}: all {outcome.chunks} chunks were delivered "
+            f"[green]Already uploaded[/] {file}: all {outcome.chunks} chunks were delivered "
             "by an earlier run; nothing sent (use --force to send again)."
         )
     else:
-        console.print(f"[bold green]Upload Successful[/] {r.file}")
+        console.print(f"[bold green]Upload Successful[/] {file}")
         resumed = f" ({outcome.resumed} delivered by an earlier run)" if outcome.resumed else ""
         console.print(
             f"  {outcome.uploaded} records uploaded in {outcome.chunks} chunks{resumed}; "
             f"{r.rejected} rejected, {r.blank} blank"
         )
     if r.rejected:
-        console.print(f"  Rejected rows and reasons: {Path(report_dir) / (name + '.rejected.csv')}")
+        rejected_path = escape(str(Path(report_dir) / (name + ".rejected.csv")))
+        console.print(f"  Rejected rows and reasons: {rejected_path}")
         for err in r.errors[:5]:
-            console.print(f"    line {err.line}: {err.column or ''} {err.message}")
+            console.print(f"    line {err.line}: {escape(err.column or '')} {escape(err.message)}")
     sys.stdout.flush()
