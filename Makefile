@@ -9,6 +9,9 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
+# pip-audit too: scripts/audit.py runs it over requirements.lock with PyPI as the source.
+PIP_AUDIT_VERSION := 2.10.1
+PIP_AUDIT_STAMP := .tools/pip-audit/.installed-$(PIP_AUDIT_VERSION)
 
 .PHONY: install test test-fast lint format demo bench clean
 
@@ -36,6 +39,18 @@ infra-check: $(CHECKOV_STAMP)
 	CI=true BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true CKV_PARSE_ERROR_FAIL=true \
 		$(CHECKOV) -d infra --framework bicep --quiet --compact --skip-download
 
+$(PIP_AUDIT_STAMP):
+	test -x .tools/pip-audit/bin/python || $(PYTHON) -m venv .tools/pip-audit
+	.tools/pip-audit/bin/python -m pip install --quiet 'pip-audit==$(PIP_AUDIT_VERSION)'
+	touch $@
+
+# Known vulnerabilities in the locked runtime dependencies fail the build; so does no answer
+# from PyPI (a pin behind the latest release is checked against its advisories, with a warning).
+.PHONY: audit
+audit: $(PIP_AUDIT_STAMP)
+	.tools/pip-audit/bin/python scripts/audit.py -r requirements.lock --strict --no-deps \
+		--disable-pip --progress-spinner off --vulnerability-service pypi
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,7 +59,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint infra-check
+test: install lint infra-check audit
 	$(BIN)/python -m pytest
 
 test-fast: install

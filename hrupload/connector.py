@@ -12,6 +12,7 @@ import base64
 import copy
 import ipaddress
 import logging
+import re
 import threading
 import time
 import uuid
@@ -227,8 +228,12 @@ def _retry_after(response: requests.Response) -> float:
             return 0.0
 
 
+_EMAILISH = re.compile(r"[^\s@<>()\[\]{},;:\"']+@[^\s@<>()\[\]{},;:\"']+")
+
+
 def _body(response: requests.Response, limit: int = 300) -> str:
-    text = response.text.strip().replace("\n", " ")
+    """The service's answer for a message: it may quote a row, so emails are masked."""
+    text = _EMAILISH.sub("<email>", response.text.strip().replace("\n", " "))
     return text[:limit] + ("…" if len(text) > limit else "")
 
 

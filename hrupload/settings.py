@@ -148,7 +148,7 @@ class Settings:
     secret_name: str
     certificate_name: str
     secret_ttl_seconds: int
-    app_secret: str | None
+    app_secret: str | None = field(repr=False)
     cloud: str
     login_url: str | None
     ingestion_url: str | None
