@@ -57,6 +57,17 @@ def _profile_option(func: Callable) -> Callable:
     )(func)
 
 
+def _max_file_option(func: Callable) -> Callable:
+    return click.option(
+        "--max-file-mb",
+        type=click.IntRange(min=1),
+        default=3072,
+        envvar="HRUPLOAD_MAX_FILE_MB",
+        show_default=True,
+        help="Refuse larger files unread. [env: HRUPLOAD_MAX_FILE_MB]",
+    )(func)
+
+
 def _load_profile(spec: str | None):
     from hrupload.profile import load_profile
 
@@ -70,6 +81,7 @@ def _private_write(path: Path, data: bytes | Any) -> None:
     """Reports may hold HR data: create them readable by the user only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to new files, not one from a past run
     with os.fdopen(fd, "wb") as out:
         if isinstance(data, bytes):
             out.write(data)
@@ -138,14 +150,7 @@ def main(verbose: int) -> None:
 @_profile_option
 @_scenario_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option(
-    "--max-file-mb",
-    type=click.IntRange(min=1),
-    default=3072,
-    envvar="HRUPLOAD_MAX_FILE_MB",
-    show_default=True,
-    help="Refuse larger files unread.",
-)
+@_max_file_option
 def validate(
     files: tuple[Path, ...],
     profile: str | None,
@@ -254,13 +259,7 @@ def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -
 @click.option("--dry-run", is_flag=True, help="Validate and chunk; send nothing.")
 @click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option(
-    "--max-file-mb",
-    type=click.IntRange(min=1),
-    default=3072,
-    envvar="HRUPLOAD_MAX_FILE_MB",
-    show_default=True,
-)
+@_max_file_option
 def upload(files: tuple[Path, ...], **opts: Any) -> None:
     """Validate FILES and upload their valid rows to the HR connector, in chunks.
 
