@@ -59,7 +59,15 @@ def blob_name(trigger: Any) -> str:
 
 def on_blob(trigger: Any) -> pipeline.FileResult:
     name = blob_name(trigger)
-    result = pipeline.process_blob(services(), name, raise_on_retry=True)
+    try:
+        result = pipeline.process_blob(services(), name, raise_on_retry=True)
+    except pipeline.RetryLater as exc:
+        # Raised on purpose: the host retries the trigger, the daily sweep catches the rest.
+        log.warning(
+            "blob left in incoming; the host retries it",
+            extra={"blob": name, "reason": str(exc), "outage": exc.outage is not None},
+        )
+        raise
     fields = result.to_dict()
     fields["detail"] = fields.pop("message")  # "message" is reserved on log records
     log.info("blob handled", extra=fields)

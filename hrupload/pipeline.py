@@ -10,14 +10,22 @@ Order of work for one blob, and why:
    moved, never uploaded again;
 3. scan (size, encoding, SHA-256), skip identical content sent recently (dedupe);
 4. deliver with chunk checkpoints in Table storage (another instance resumes);
-5. record the outcome with its destination *before* moving, so a crash mid-move is
-   finished by the next run instead of re-uploading.
+5. write the reports beside the destination, then record the outcome with its
+   destination *before* moving, so a crash mid-move is finished by the next run instead
+   of re-uploading, and a finished file never lacks its rejected rows.
+
+A failure that is not the file's fault (the connector down or refusing our credentials,
+Key Vault, storage) leaves the file in incoming with the reason recorded; the sweep stops
+at the first such failure instead of spending a retry budget on every remaining file.
+See docs/reliability.md for every fault and what happens.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +34,14 @@ from typing import Any
 
 from hrupload import csvread
 from hrupload.delivery import Outcome, deliver
-from hrupload.errors import AuthenticationError, ConfigError, HrUploadError, StorageError
+from hrupload.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConnectorError,
+    HrUploadError,
+    SecretError,
+    StorageError,
+)
 from hrupload.profile import Profile, load_profile
 from hrupload.report import FileProblem
 from hrupload.settings import Settings
@@ -38,7 +53,14 @@ FINAL = ("uploaded", "partial", "failed", "duplicate")
 
 
 class RetryLater(HrUploadError):
-    """The file stays in incoming; raised from the trigger so the host retries it."""
+    """The file stays in incoming; raised from the trigger so the host retries it.
+
+    ``outage`` is set when the cause is not the file but a service every file needs.
+    """
+
+    def __init__(self, message: str, *, outage: str | None = None) -> None:
+        super().__init__(message)
+        self.outage = outage
 
 
 @dataclass
@@ -49,6 +71,8 @@ class FileResult:
     destination: str | None = None
     message: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    #: Set (to the reason) when a service every file needs failed: other files would too.
+    outage: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,8 +81,37 @@ class FileResult:
             "run_id": self.run_id,
             "destination": self.destination,
             "message": self.message,
+            "outage": self.outage,
             **self.counts,
         }
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def _redact(text: str | None) -> str | None:
+    """Keep e-mail addresses (row values) out of run records, reports and logs, even when
+    a service quotes them back in an error body."""
+    return _EMAIL.sub("<email address>", text) if text else text
+
+
+def _outage(exc: BaseException | None) -> str | None:
+    """Why no other file can get through right now either, or None if it is this file's."""
+    from hrupload.storage import StorageUnavailable
+
+    if isinstance(exc, AuthenticationError | SecretError | StorageUnavailable):
+        return _redact(str(exc))
+    if isinstance(exc, ConnectorError) and (exc.transient or exc.status == 401):
+        return _redact(str(exc))
+    return None
+
+
+def _not_the_files_fault(exc: BaseException | None) -> bool:
+    """Failures that keep the file in incoming: transient ones, and our own configuration
+    (credentials, Key Vault access, a token the service keeps refusing)."""
+    if isinstance(exc, AuthenticationError | SecretError | StorageError):
+        return True
+    return isinstance(exc, ConnectorError) and (exc.transient or exc.status == 401)
 
 
 @dataclass
@@ -71,6 +124,7 @@ class Services:
     profile: Profile
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _client: Any = None
+    _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def runlog(self):
@@ -81,9 +135,11 @@ class Services:
         return self.storage.checkpoints()
 
     def client(self):
-        if self._client is None:
-            self._client = self.client_factory()
-        return self._client
+        # Files processed at once share one client, so one token and one secret read.
+        with self._client_lock:
+            if self._client is None:
+                self._client = self.client_factory()
+            return self._client
 
 
 def build_services(
@@ -172,12 +228,17 @@ def _first_folder_scenario(name: str) -> str | None:
 class _Run:
     """State of one attempt at one blob."""
 
-    def __init__(self, services: Services, name: str, info: Any, ledger: Any) -> None:
+    def __init__(
+        self, services: Services, name: str, info: Any, ledger: Any, lease: Any = None
+    ) -> None:
         from hrupload.runlog import RunRecord
 
         self.s = services
         self.name = name
         self.info = info
+        self.lease = lease
+        #: True once the outcome (with its destination) is in the run log.
+        self.recorded = False
         self.now = services.clock()
         self.run_id = uuid.uuid4().hex[:12]
         self.record = RunRecord(
@@ -214,13 +275,18 @@ class _Run:
         error: str | None = None,
         report_doc: dict | None = None,
     ) -> FileResult:
-        """Record the outcome with its destination, then move the file and write reports."""
+        """Write the reports, record the outcome with its destination, then move the file.
+
+        Reports first: a crash after the record is finished by moving only, and the file
+        must not end up moved without its rejected rows. Record before the move: a crash
+        mid-move is finished by the next run instead of uploading again.
+        """
         settings = self.s.settings
         container = settings.failed if status == "failed" else settings.processed
         dest = self._unique(container, _dated(self.now, self.name))
         rec = self.record
         rec.status = status
-        rec.error = error
+        rec.error = _redact(error)
         rec.destination = f"{container}/{dest}"
         rec.finished = self.s.clock()
         if outcome is not None:
@@ -229,20 +295,26 @@ class _Run:
             rec.rows, rec.valid, rec.rejected, rec.blank = r.rows, r.valid, r.rejected, r.blank
             rec.uploaded, rec.chunks = outcome.uploaded, outcome.chunks
             rec.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+        self.write_reports(outcome=outcome, report_doc=report_doc)
         self.save()
-        self.complete_move(outcome=outcome, report_doc=report_doc)
+        self.recorded = True
+        self.complete_move()
         return self.result()
 
-    def complete_move(self, *, outcome: Outcome | None = None, report_doc: dict | None = None):
+    def write_reports(
+        self, *, outcome: Outcome | None = None, report_doc: dict | None = None
+    ) -> None:
+        """``<dest>.report.json`` beside the file, and ``<dest>.rejected.csv`` in failed."""
         rec = self.record
-        settings = self.s.settings
         container, dest = rec.destination.split("/", 1)
         storage = self.s.storage
         if outcome is not None:
+            upload = outcome.summary()
+            upload["error"] = _redact(upload.get("error"))
             doc = outcome.report.to_dict() | {
                 "run_id": rec.run_id,
                 "status": rec.status,
-                "upload": outcome.summary(),
+                "upload": upload,
             }
         else:
             doc = report_doc or {"run_id": rec.run_id, "status": rec.status, "error": rec.error}
@@ -253,14 +325,23 @@ class _Run:
             content_type="application/json",
         )
         if outcome is not None and outcome.rejected_rows is not None:
+            # Named after the destination (run id included when it had to be made unique),
+            # so two same-named files of one day keep their own rejected rows.
             storage.put_blob(
-                settings.failed,
-                _dated(self.now, self.name) + ".rejected.csv"
-                if container == settings.failed
-                else dest + ".rejected.csv",
+                self.s.settings.failed,
+                dest + ".rejected.csv",
                 outcome.rejected_rows,
                 content_type="text/csv",
             )
+
+    def complete_move(self) -> None:
+        """Move the file to the recorded destination (again, after a crash mid-move)."""
+        rec = self.record
+        container, dest = rec.destination.split("/", 1)
+        storage = self.s.storage
+        if not self.recorded and not storage.blob_exists(container, dest + ".report.json"):
+            # Recorded by a version that wrote reports after the record, then crashed.
+            self.write_reports()
         metadata = {
             "hrupload_run_id": rec.run_id,
             "hrupload_status": rec.status,
@@ -276,7 +357,7 @@ class _Run:
             self.name,
             container,
             dest,
-            lease=getattr(self, "lease", None),
+            lease=self.lease,
             metadata=metadata,
             expected_sha256=rec.sha256,
         )
@@ -314,30 +395,42 @@ def process_blob(services: Services, name: str, *, raise_on_retry: bool = False)
     try:
         storage.ensure_containers()
         info = storage.get_info(settings.incoming, name)
-    except BlobGone:
-        return FileResult(where, "gone", message="already processed or deleted")
-    except BlobNameUnsupported as exc:
-        return _unaddressable(services, where, str(exc))
-    ledger = services.runlog.ledger_get(where, info.etag)
-    try:
         with storage.lease(settings.incoming, name) as lease:
-            run = _Run(services, name, info, ledger)
-            run.lease = lease  # type: ignore[attr-defined]
+            # Read under the lease: a run that finished just before we got it is seen here.
+            ledger = services.runlog.ledger_get(where, info.etag)
+            run = _Run(services, name, info, ledger, lease)
             if ledger is not None and ledger.status in FINAL and ledger.destination:
-                # Uploaded before, but the move did not finish (crash): finish it only.
+                # Recorded before, but the move did not finish (crash): finish it only.
                 run.record = ledger
                 run.complete_move()
                 log.info("finished an interrupted move", extra=_fields(run.record))
                 return run.result("finished an interrupted move")
             return _process_leased(services, run)
+    except BlobNameUnsupported as exc:
+        return _unaddressable(services, where, str(exc))
     except BlobTaken:
         return FileResult(where, "taken", message="another run holds this blob; it will finish it")
     except BlobGone:
-        return FileResult(where, "gone", message="the blob disappeared while processing")
-    except RetryLater:
+        return FileResult(where, "gone", message="already processed or deleted")
+    except RetryLater as exc:
         if raise_on_retry:
             raise
-        return FileResult(where, "retrying", message="left in incoming; will retry")
+        return FileResult(
+            where, "retrying", message=f"left in incoming; will retry: {exc}", outage=exc.outage
+        )
+    except StorageError as exc:
+        # Storage failed before anything was recorded (or while recording): the file is
+        # untouched in incoming and the next attempt starts over.
+        reason = _redact(str(exc)) or "storage failed"
+        log.warning("storage failed; the blob stays in incoming", extra={"blob": where})
+        if raise_on_retry:
+            raise RetryLater(reason, outage=_outage(exc)) from None
+        return FileResult(
+            where,
+            "retrying",
+            message=f"left in incoming; will retry: {reason}",
+            outage=_outage(exc),
+        )
 
 
 def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
@@ -447,10 +540,12 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
     except HrUploadError as exc:  # storage, Key Vault, connector: all worth another try
         return _retry_or_give_up(run, exc, None)
 
-    if outcome.status == "retrying" or (
-        outcome.error is not None and isinstance(outcome.error, AuthenticationError)
-    ):
+    if outcome.status == "retrying" or _not_the_files_fault(outcome.error):
         return _retry_or_give_up(run, outcome.error, outcome)
+    if outcome.error is not None:
+        # The service refused the file for good: report every row, not only those read
+        # before the refusal stopped the upload.
+        _complete_report(services, run, outcome)
     error = (
         str(outcome.error)
         if outcome.error
@@ -467,39 +562,78 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
     return result
 
 
+def _complete_report(services: Services, run: _Run, outcome: Outcome) -> None:
+    """Validate the rest of a file whose upload stopped early (nothing is sent), so its
+    report and rejected rows cover every row; what was uploaded stays as counted."""
+    settings = services.settings
+    try:
+        full = deliver(
+            lambda: services.storage.open_read(settings.incoming, run.name, etag=run.info.etag),
+            name=run.name,
+            client=None,
+            job_id=settings.job_id or "",
+            profile=services.profile,
+            fallback_scenario=_first_folder_scenario(run.name),
+            records_per_call=settings.records_per_call,
+            max_bytes=settings.max_file_mb << 20,
+        )
+    except HrUploadError:
+        log.warning("could not complete the report", extra={"run_id": run.run_id})
+        return
+    if full.report.file_error is not None:
+        return
+    if outcome.rejected_rows is not None:
+        outcome.rejected_rows.close()
+    outcome.report, outcome.rejected_rows = full.report, full.rejected_rows
+    outcome.chunks = max(outcome.chunks, full.chunks)
+
+
 def _end(run: _Run, status: str, *, message: str = "", **kwargs: Any) -> FileResult:
     try:
         result = run.finish(status, **kwargs)
     except StorageError as exc:
-        # The outcome is recorded; the next run sees it and finishes the move.
-        log.warning("move failed; will be finished by the next run", extra={"reason": str(exc)})
-        run.record.status = "retrying"
-        raise RetryLater(str(exc)) from None
+        reason = _redact(str(exc)) or "storage failed"
+        if run.recorded:
+            # The outcome and its destination are recorded: the next run only moves it.
+            log.warning(
+                "move failed; the next run finishes it",
+                extra={"run_id": run.run_id, "reason": reason},
+            )
+        else:
+            _record_retry(run, f"could not finish: {reason}")
+        raise RetryLater(reason, outage=_outage(exc)) from None
     _emit(run.record)
     if message:
         result.message = message
     return result
 
 
-def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | None):
-    settings = run.s.settings
-    reason = str(exc) if exc else "transient failure"
-    age = run.now - (run.record.first_seen or run.now)
-    if age >= timedelta(hours=settings.give_up_hours):
-        message = f"gave up after {settings.give_up_hours} hours of transient failures: {reason}"
-        return _end(run, "failed", outcome=outcome, error=message)
+def _record_retry(run: _Run, reason: str) -> None:
     run.record.status = "retrying"
-    run.record.error = reason[:2000]
+    run.record.error = _redact(reason)
+    run.record.destination = None
     run.record.finished = run.s.clock()
-    if outcome is not None:
-        run.record.uploaded = outcome.uploaded
-        run.record.chunks = outcome.chunks
     try:
         run.save()
     except StorageError:
         log.warning("could not record the retry", extra={"run_id": run.run_id})
+
+
+def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | None):
+    settings = run.s.settings
+    reason = _redact(str(exc)) if exc else "transient failure"
+    age = run.now - (run.record.first_seen or run.now)
+    if age >= timedelta(hours=settings.give_up_hours):
+        if outcome is not None:
+            _complete_report(run.s, run, outcome)
+        message = f"gave up after {settings.give_up_hours} hours of transient failures: {reason}"
+        return _end(run, "failed", outcome=outcome, error=message)
+    if outcome is not None:
+        run.record.uploaded = outcome.uploaded
+        run.record.chunks = outcome.chunks
+    _record_retry(run, reason or "transient failure")
     _emit(run.record)
-    raise RetryLater(reason)
+    raise RetryLater(reason or "transient failure", outage=_outage(exc))
 
 
 def _emit(rec: Any) -> None:
@@ -520,13 +654,17 @@ class SweepSummary:
     stuck: list[str] = field(default_factory=list)
     profile_refresh: FileResult | None = None
     past_due: bool = False
+    #: Why the sweep stopped sending (a service every file needs failed), if it did.
+    stopped: str | None = None
+    #: Blobs left in incoming untried because the sweep had stopped; the next one takes them.
+    deferred: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "files": len(self.results),
+            "files": len(self.results) + len(self.deferred),
             "uploaded": self.count("uploaded"),
             "partial": self.count("partial"),
             "processed": self.count("uploaded") + self.count("partial") + self.count("duplicate"),
@@ -534,6 +672,8 @@ class SweepSummary:
             "failed": self.count("failed"),
             "retrying": self.count("retrying"),
             "taken": self.count("taken"),
+            "deferred": len(self.deferred),
+            "stopped": self.stopped,
             "stuck": self.stuck,
             "past_due": self.past_due,
             "profile_refresh": self.profile_refresh.to_dict() if self.profile_refresh else None,
@@ -547,31 +687,65 @@ def sweep(
     past_due: bool = False,
     on_file: Callable[[FileResult], None] | None = None,
 ) -> SweepSummary:
-    """Process every blob in incoming, then refresh employee profiles when due."""
+    """Process every blob in incoming, then refresh employee profiles when due.
+
+    When a service every file needs fails (connector unavailable or refusing our
+    credentials, Key Vault, storage), the sweep stops sending: each further file would
+    only spend a retry budget on the same failure. It still lists the rest, so the
+    summary counts what waits (``deferred``) and what is older than a day (``stuck``).
+    """
     settings = services.settings
     storage = services.storage
     summary = SweepSummary(past_due=past_due)
     storage.ensure_containers()
     now = services.clock()
-    for info in storage.list_blobs(settings.incoming):
+    listing = storage.list_blobs(settings.incoming)
+    while True:
+        try:
+            info = next(listing, None)
+        except StorageError as exc:
+            summary.stopped = summary.stopped or _redact(f"listing incoming failed: {exc}")
+            break
+        if info is None:
+            break
         if now - info.last_modified > timedelta(hours=24):
             summary.stuck.append(info.name)
-        try:
-            result = process_blob(services, info.name)
-        except ConfigError:
-            raise
-        except StorageError as exc:
-            result = FileResult(f"{settings.incoming}/{info.name}", "retrying", message=str(exc))
+        if summary.stopped:
+            summary.deferred.append(info.name)
+            continue
+        result = _sweep_one(services, info.name)
         summary.results.append(result)
         if on_file is not None:
             on_file(result)
-    summary.profile_refresh = refresh_profiles(services)
+        if result.outage:
+            summary.stopped = result.outage
+            log.warning(
+                "sweep stops sending until the next run: a service every file needs failed",
+                extra={"blob": result.blob, "reason": result.outage},
+            )
+    if summary.stopped is None:
+        summary.profile_refresh = refresh_profiles(services)
     log.info(
         "sweep finished",
         extra={k: v for k, v in summary.to_dict().items() if k not in ("results", "stuck")}
         | {"stuck_count": len(summary.stuck)},
     )
     return summary
+
+
+def _sweep_one(services: Services, name: str) -> FileResult:
+    where = f"{services.settings.incoming}/{name}"
+    try:
+        return process_blob(services, name)
+    except ConfigError:
+        raise
+    except StorageError as exc:
+        return FileResult(where, "retrying", message=str(exc), outage=_outage(exc))
+    except Exception as exc:
+        # A bug must not strand every file after this one: it stays in incoming, and
+        # the traceback is logged for whoever fixes it.
+        log.exception("unexpected error processing a blob", extra={"blob": where})
+        return FileResult(where, "retrying", message=f"unexpected error: {type(exc).__name__}")
 
 
 def refresh_profiles(services: Services) -> FileResult | None:
@@ -617,10 +791,10 @@ def refresh_profiles(services: Services) -> FileResult | None:
             concurrency=settings.concurrency,
         )
     except HrUploadError as exc:
-        record.status, record.error = "retrying", str(exc)
+        record.status, record.error = "retrying", _redact(str(exc))
     else:
         record.status = outcome.status
-        record.error = str(outcome.error) if outcome.error else None
+        record.error = _redact(str(outcome.error)) if outcome.error else None
         r = outcome.report
         record.rows, record.valid, record.rejected = r.rows, r.valid, r.rejected
         record.uploaded, record.chunks = outcome.uploaded, outcome.chunks

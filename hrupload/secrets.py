@@ -18,6 +18,15 @@ from hrupload.errors import ConfigError, SecretError
 
 log = logging.getLogger(__name__)
 
+#: The SDK's defaults (10 retries, 300 s read timeout) would hold a token request for most
+#: of an hour when Key Vault hangs; a file waits better in incoming, with the reason recorded.
+CLIENT_DEFAULTS: dict[str, Any] = {
+    "retry_total": 3,
+    "retry_backoff_factor": 0.5,
+    "connection_timeout": 10,
+    "read_timeout": 30,
+}
+
 
 class KeyVaultSecret:
     """A callable secret provider: ``provider(force)`` gives the current value.
@@ -42,7 +51,7 @@ class KeyVaultSecret:
         self.name = name
         self.ttl = ttl
         self._credential = credential
-        self._options = client_options or {}
+        self._options = CLIENT_DEFAULTS | (client_options or {})
         self._clock = clock
         self._lock = threading.Lock()
         self._value: str | None = None

@@ -4,7 +4,8 @@ Every Azure SDK error is translated here into the :mod:`hrupload.errors` hierarc
 messages that name the container and blob (never content), so the pipeline handles one
 small set of errors: :class:`BlobGone` and :class:`BlobTaken` need their own handling,
 :class:`BlobNameUnsupported` will never succeed, every other :class:`StorageError` is
-transient.
+transient, and :class:`StorageUnavailable` says the whole service is out of reach (so a
+sweep stops instead of failing on every remaining file in turn).
 
 The Azure SDKs are imported where they are used: a cold start that only validates a
 file pays nothing for them.
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 #: Bytes fetched per ranged GET while streaming: large enough that a 3 GB file is a few
 #: hundred requests, small enough that a Function instance holds only a few chunks.
 READ_CHUNK = 4 * 1024 * 1024
+#: Blobs per listing page; the service's maximum. The listing follows continuation pages.
+LIST_PAGE_SIZE = 5000
 #: Azure's limit on a blob name, in characters.
 MAX_BLOB_NAME = 1024
 #: How long a pending server-side copy may take before the move gives up (it is retried).
@@ -64,6 +67,10 @@ class BlobTaken(StorageError):
 
 class BlobGone(StorageError):
     """The blob no longer exists, e.g. it was deleted between its event and processing."""
+
+
+class StorageUnavailable(StorageError):
+    """The storage service did not answer, or answered 5xx: every request fails for now."""
 
 
 class BlobNameUnsupported(StorageError):
@@ -216,11 +223,10 @@ def _translate(exc: Exception, action: str, where: str, *, blob: bool) -> NoRetu
                 "that the app's identity has the 'Storage Blob Data Contributor' and 'Storage "
                 "Table Data Contributor' roles on the account"
             ) from exc
-        raise StorageError(
-            f"could not {action} {where}: HTTP {status} {code}".rstrip() + rid
-        ) from exc
+        error = StorageUnavailable if status >= 500 else StorageError
+        raise error(f"could not {action} {where}: HTTP {status} {code}".rstrip() + rid) from exc
     if isinstance(exc, AzureError):
-        raise StorageError(
+        raise StorageUnavailable(
             f"could not {action} {where}: storage did not answer ({type(exc).__name__}); "
             "it is tried again on the next attempt"
         ) from exc
@@ -456,6 +462,7 @@ class HrStorage:
         processed: str,
         failed: str,
         runs_table: str,
+        list_page_size: int = LIST_PAGE_SIZE,
     ) -> None:
         self.blob_service = blob_service
         self.table_service = table_service
@@ -463,6 +470,7 @@ class HrStorage:
         self.processed = processed
         self.failed = failed
         self.runs_table = runs_table
+        self.list_page_size = list_page_size
         self._ensured = False
         self._ensure_lock = threading.Lock()
 
@@ -562,7 +570,7 @@ class HrStorage:
         where = f"{container}/{prefix or ''}"
         with translated("list", where, blob=False):
             pages = client.list_blobs(
-                name_starts_with=prefix, include=["metadata"], results_per_page=5000
+                name_starts_with=prefix, include=["metadata"], results_per_page=self.list_page_size
             )
             for props in pages:
                 yield _info(container, props.name, props)

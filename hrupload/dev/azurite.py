@@ -40,10 +40,15 @@ def _die_with_parent() -> None:
 
 
 class Azurite:
-    """One Azurite process; ``pid`` is the server itself (no shell or npx in between)."""
+    """One Azurite process; ``pid`` is the server itself (no shell or npx in between).
 
-    def __init__(self, workdir: Path) -> None:
+    In memory by default; ``persistent=True`` keeps the data in ``workdir``, so a stop and
+    start is an outage that loses nothing, as it would be in Azure.
+    """
+
+    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
         self.workdir = workdir
+        self.persistent = persistent
         self.ports: dict[str, int] = dict.fromkeys(SERVICES, 0)
         self.proc: subprocess.Popen[str] | None = None
         self.output: deque[str] = deque(maxlen=200)  # for failure messages
@@ -97,7 +102,7 @@ class Azurite:
             return
         args = [
             str(AZURITE),
-            "--inMemoryPersistence",
+            *(["--location", str(self.workdir)] if self.persistent else ["--inMemoryPersistence"]),
             "--skipApiVersionCheck",
             "--silent",
             "--loose",
