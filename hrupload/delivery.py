@@ -157,45 +157,53 @@ def deliver(
         return _unusable(name, _unreadable(exc), client is None)
     sender = _Sender(client, key, checkpoints, concurrency, name) if client else None
 
-    with raw:
-        validation = Validation(
-            _Counting(raw, on_progress),  # type: ignore[arg-type]
-            facts,
-            report,
-            profile,
-            scenario,
-            fallback_scenario,
-        )
-        chunks: ChunkBuilder | None = None
-        rejected: RejectedRows | None = None
+    try:
+        with raw:
+            validation = Validation(
+                _Counting(raw, on_progress),  # type: ignore[arg-type]
+                facts,
+                report,
+                profile,
+                scenario,
+                fallback_scenario,
+            )
+            chunks: ChunkBuilder | None = None
+            rejected: RejectedRows | None = None
 
-        def dispatch(data: bytes | None, records: int) -> None:
-            if data is None:
-                return
-            index = outcome.chunks
-            outcome.chunks += 1
-            outcome.chunk_sizes.append(records)
-            if index in done:
-                outcome.resumed += 1
-                outcome.uploaded += records
-            elif sender is not None:
-                sender.submit(index, data, records)
+            def dispatch(data: bytes | None, records: int) -> None:
+                if data is None:
+                    return
+                index = outcome.chunks
+                outcome.chunks += 1
+                outcome.chunk_sizes.append(records)
+                if index in done:
+                    outcome.resumed += 1
+                    outcome.uploaded += records
+                elif sender is not None:
+                    sender.submit(index, data, records)
 
-        for row in validation:
-            if chunks is None:
-                chunks = ChunkBuilder(report.header, records_per_call)
-            if row.errors:
-                if rejected is None:
-                    rejected = RejectedRows(report.header)
-                rejected.add(row.line, row.source, row.errors)
-                continue
-            count = chunks.count + 1
-            dispatch(chunks.add(row.fields), count)
-            if sender is not None and sender.failed:
-                break
-        if chunks is not None and not (sender is not None and sender.failed):
-            count = chunks.count
-            dispatch(chunks.flush(), count)
+            for row in validation:
+                if chunks is None:
+                    chunks = ChunkBuilder(report.header, records_per_call)
+                if row.errors:
+                    if rejected is None:
+                        rejected = RejectedRows(report.header)
+                    rejected.add(row.line, row.source, row.errors)
+                    continue
+                count = chunks.count + 1
+                dispatch(chunks.add(row.fields), count)
+                if sender is not None and sender.failed:
+                    break
+            if chunks is not None and not (sender is not None and sender.failed):
+                count = chunks.count
+                dispatch(chunks.flush(), count)
+    except BaseException:
+        # A read failing mid-file (storage outage, changed blob): no chunk may still be in
+        # flight once the caller has recorded the failure and given up its lease.
+        if sender is not None:
+            sender.stop()
+            sender.finish()
+        raise
 
     if sender is not None:
         sent, records, error = sender.finish()
@@ -253,10 +261,15 @@ class _Sender:
         self._sent = 0
         self._records = 0
         self._error: HrUploadError | None = None
+        self._stopped = False
 
     @property
     def failed(self) -> bool:
         return self._error is not None
+
+    def stop(self) -> None:
+        """Send nothing more: chunks still queued are dropped (never counted delivered)."""
+        self._stopped = True
 
     def submit(self, index: int, data: bytes, records: int) -> None:
         self._slots.acquire()  # back-pressure: the parser waits while all slots are busy
@@ -267,7 +280,7 @@ class _Sender:
 
     def _send(self, index: int, data: bytes, records: int) -> None:
         try:
-            if self.failed:
+            if self.failed or self._stopped:
                 return
             filename = f"{self._name.rsplit('/', 1)[-1]}.part{index + 1:05d}.csv"
             self._client.upload(data, filename=filename)

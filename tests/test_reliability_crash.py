@@ -341,11 +341,6 @@ def test_a_checkpoint_write_failing_after_the_service_accepted_is_retried_not_fa
     assert states[name].repeated == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delivery.deliver raises on a read error without stopping its sender: chunks "
-    "already handed to upload threads are still sent after the run has given up its lease",
-)
 def test_a_read_failing_mid_file_leaves_no_upload_running_after_the_run(
     azurite, hr_storage, connector_standin
 ):
