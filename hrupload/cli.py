@@ -313,6 +313,8 @@ _STATUS_STYLE = {
     "failed": "red",
     "retrying": "magenta",
     "running": "blue",
+    "done": "green",
+    "stopped": "magenta",
 }
 
 
@@ -377,8 +379,14 @@ def sweep(as_json: bool) -> None:
             f"[bold]Sweep:[/] {doc['files']} files: {doc['uploaded']} uploaded, "
             f"{doc['partial']} partial, {doc['duplicate']} duplicate, {doc['failed']} failed, "
             f"{doc['retrying']} retrying"
+            + (f", {doc['deferred']} deferred" if doc["deferred"] else "")
             + (f"; {len(summary.stuck)} waiting over 24 h" if summary.stuck else "")
         )
+        if summary.stopped:
+            console.print(
+                f"  [magenta]stopped sending:[/] {_plain(summary.stopped)}; the files left in "
+                "incoming are taken by the next sweep"
+            )
         if summary.profile_refresh:
             console.print(f"  employee profiles re-sent: {summary.profile_refresh.status}")
     sys.exit(EXIT_OK)
@@ -426,6 +434,18 @@ def status(since: str, limit: int, as_json: bool) -> None:
         when = r.finished or r.started
         style = _STATUS_STYLE.get(r.status, "white")
         file = r.blob.split("/", 1)[1] if "/" in r.blob else r.blob
+        note = r.error or ""
+        if r.kind == "sweep":
+            file = "(daily sweep)"
+            c = r.summary
+            note = (
+                f"{c.get('files', 0)} files: {c.get('uploaded', 0)} uploaded, "
+                f"{c.get('partial', 0)} partial, {c.get('failed', 0)} failed, "
+                f"{c.get('retrying', 0)} retrying, {c.get('stuck', 0)} waiting > 24 h"
+                + (f"; {r.error}" if r.error else "")
+            )
+        elif r.kind == "profile-refresh":
+            note = "employee profiles re-sent so Purview keeps them" + (f"; {note}" if note else "")
         table.add_row(
             f"{when:%m-%d %H:%M}" if when else "",
             f"[{style}]{r.status}[/]",
@@ -434,7 +454,7 @@ def status(since: str, limit: int, as_json: bool) -> None:
             str(r.valid),
             str(r.rejected),
             str(r.uploaded),
-            _plain((r.error or "")[:160]),
+            _plain(note[:200]),
         )
     console = _console()
     if runs:

@@ -725,12 +725,36 @@ def sweep(
             )
     if summary.stopped is None:
         summary.profile_refresh = refresh_profiles(services)
-    log.info(
-        "sweep finished",
-        extra={k: v for k, v in summary.to_dict().items() if k not in ("results", "stuck")}
-        | {"stuck_count": len(summary.stuck)},
-    )
+    counts = {k: v for k, v in summary.to_dict().items() if k not in ("results", "stuck")}
+    counts["stuck"] = len(summary.stuck)
+    counts.pop("profile_refresh", None)
+    log.info("sweep finished", extra=counts | {"stuck_count": len(summary.stuck)})
+    _record_sweep(services, now, summary, counts)
     return summary
+
+
+def _record_sweep(services: Services, started: datetime, summary: SweepSummary, counts) -> None:
+    """One run-log entry per sweep, so `hrupload status` shows the timer ran and what it saw."""
+    from hrupload.runlog import RunRecord
+
+    record = RunRecord(
+        run_id=uuid.uuid4().hex[:12],
+        blob=f"{services.settings.incoming}/",
+        etag="",
+        sha256=None,
+        job_id=services.settings.job_id,
+        status="stopped" if summary.stopped else "done",
+        kind="sweep",
+        error=summary.stopped,
+        started=started,
+        finished=services.clock(),
+        summary={k: v for k, v in counts.items() if k != "stopped"}
+        | {"profile_refresh": summary.profile_refresh.status if summary.profile_refresh else None},
+    )
+    try:
+        services.runlog.put(record)
+    except StorageError:
+        log.warning("could not record the sweep summary", extra={"run_id": record.run_id})
 
 
 def _sweep_one(services: Services, name: str) -> FileResult:

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("uploaded", "partial", "failed", "duplicate", "retrying", "running")
-KINDS = ("file", "profile-refresh")
+STATUSES = ("uploaded", "partial", "failed", "duplicate", "retrying", "running", "done", "stopped")
+KINDS = ("file", "profile-refresh", "sweep")
 #: Statuses meaning the connector received the file's rows (all, or some of them).
 DELIVERED = ("uploaded", "partial")
 MAX_ERROR_CHARS = 2000
@@ -83,6 +83,8 @@ class RunRecord:
     finished: datetime | None = None
     #: One of KINDS.
     kind: str = "file"
+    #: A sweep's counts (files, uploaded, failed, retrying, stuck, ...); empty for files.
+    summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for ``hrupload status --json``."""
@@ -148,6 +150,7 @@ def _to_entity(record: RunRecord, partition: str, row: str) -> dict[str, Any]:
         "destination": record.destination,
         "started": _utc(record.started, "started"),
         "kind": record.kind,
+        "summary": json.dumps(record.summary, sort_keys=True) if record.summary else None,
     }
     for name in ("first_seen", "finished"):
         value = getattr(record, name)
@@ -176,7 +179,12 @@ def _from_entity(entity: Any) -> RunRecord:
         parsed = {str(k): int(v) for k, v in json.loads(scenarios).items()}
     except (ValueError, TypeError, AttributeError):
         parsed = {}
+    try:
+        summary = json.loads(get("summary") or "{}")
+    except ValueError:
+        summary = {}
     return RunRecord(
+        summary=summary if isinstance(summary, dict) else {},
         run_id=get("run_id", ""),
         blob=get("blob", ""),
         etag=get("blob_etag", ""),

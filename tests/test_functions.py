@@ -132,8 +132,11 @@ def test_timer_trigger_sweeps_incoming(app_env):
     sweep(TimerRequest(past_due=True))
 
     assert [b.name for b in storage.list_blobs(storage.incoming)] == []
-    statuses = sorted(r.status for r in storage.runlog().list_runs())
-    assert statuses == ["partial", "uploaded"]
+    runs = storage.runlog().list_runs()
+    assert sorted(r.status for r in runs if r.kind == "file") == ["partial", "uploaded"]
+    (swept,) = [r for r in runs if r.kind == "sweep"]
+    assert swept.status == "done"
+    assert (swept.summary["files"], swept.summary["past_due"]) == (2, True)
     assert len(standin.uploads) == 2
 
 

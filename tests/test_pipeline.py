@@ -418,6 +418,10 @@ def test_sweep_handles_everything_and_summarises(services, connector_standin):
     assert (doc["files"], doc["uploaded"], doc["partial"], doc["failed"]) == (3, 1, 1, 1)
     assert names(storage, storage.incoming) == []
     assert summary.stuck == []
+    (recorded,) = [r for r in services.runlog.list_runs() if r.kind == "sweep"]
+    assert recorded.status == "done"
+    assert recorded.summary["files"] == 3
+    assert (recorded.summary["uploaded"], recorded.summary["failed"]) == (1, 1)
 
 
 def test_sweep_refreshes_employee_profiles_when_due(hr_storage, connector_standin):

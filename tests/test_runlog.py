@@ -104,7 +104,7 @@ def test_put_rejects_what_the_table_would_get_wrong(runlog: RunLog):
     with pytest.raises(ValueError, match="timezone-aware"):
         runlog.put(record("r1", started=datetime(2024, 1, 1)))
     with pytest.raises(ValueError, match="status"):
-        runlog.put(record("r1", status="done"))
+        runlog.put(record("r1", status="finished"))
     with pytest.raises(ValueError, match="kind"):
         runlog.put(record("r1", kind="other"))
 
