@@ -164,13 +164,14 @@ class CertificateCredential:
         self.x5t = base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode()
 
     @classmethod
-    def from_file(
-        cls, tenant_id: str, app_id: str, path: str | Path, password: str | None = None
+    @classmethod
+    def from_bytes(
+        cls, tenant_id: str, app_id: str, data: bytes, password: str | None = None
     ) -> CertificateCredential:
+        """PEM (private key and certificate in one) or PFX; ValueError when neither fits."""
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
 
-        data = Path(path).read_bytes()
         secret = password.encode() if password else None
         try:
             if b"-----BEGIN" in data:
@@ -178,14 +179,23 @@ class CertificateCredential:
                 cert = x509.load_pem_x509_certificate(data)
             else:
                 key, cert, _ = pkcs12.load_key_and_certificates(data, secret)
-        except (ValueError, TypeError) as exc:
+        except TypeError as exc:  # cryptography's word for a missing or unneeded password
+            raise ValueError(str(exc)) from None
+        if key is None or cert is None:
+            raise ValueError("it must hold both the private key and the certificate")
+        return cls(tenant_id, app_id, key, cert)
+
+    @classmethod
+    def from_file(
+        cls, tenant_id: str, app_id: str, path: str | Path, password: str | None = None
+    ) -> CertificateCredential:
+        try:
+            return cls.from_bytes(tenant_id, app_id, Path(path).read_bytes(), password)
+        except ValueError as exc:
             raise ConfigError(
                 f"cannot load certificate {path}: {exc}. Give a PEM file holding the private key "
                 "and the certificate, or a PFX with HRUPLOAD_CERTIFICATE_PASSWORD"
             ) from None
-        if key is None or cert is None:
-            raise ConfigError(f"certificate {path} must hold both the private key and certificate")
-        return cls(tenant_id, app_id, key, cert)
 
     def form(self, token_url: str) -> dict[str, str]:
         import jwt

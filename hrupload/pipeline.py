@@ -169,6 +169,9 @@ def build_services(
 
 
 def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | None = None):
+    """The connector client for these settings. ``secret_provider`` is the seam for tests
+    and the local stand-ins; without it the secret (or, with HRUPLOAD_CERTIFICATE_NAME,
+    the certificate) comes from HRUPLOAD_APP_SECRET or Key Vault."""
     from hrupload.connector import ConnectorClient, SecretCredential, endpoints
 
     settings.require_connector()
@@ -176,27 +179,25 @@ def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | 
     ends = endpoints(
         settings.cloud, login_url=settings.login_url, ingestion_url=settings.ingestion_url
     )
-    if secret_provider is None and settings.app_secret:
-        secret: Any = settings.app_secret
-    elif secret_provider is not None:
-        secret = secret_provider
-    else:
-        from hrupload.secrets import KeyVaultSecret, certificate_from_key_vault
+    provider: Any = secret_provider
+    if provider is None and settings.app_secret and not settings.certificate_name:
+        provider = settings.app_secret
+    if provider is None:
+        from hrupload.secrets import KeyVaultSecret
 
-        name = settings.certificate_name or settings.secret_name
-        secret = KeyVaultSecret(
-            settings.key_vault_url or "", name, ttl=float(settings.secret_ttl_seconds)
+        provider = KeyVaultSecret(
+            settings.key_vault_url or "",
+            settings.certificate_name or settings.secret_name,
+            ttl=float(settings.secret_ttl_seconds),
         )
-        if settings.certificate_name:
-            credential = certificate_from_key_vault(secret, settings.tenant_id, settings.app_id)
-            return ConnectorClient(
-                credential,
-                job_id=settings.job_id,
-                endpoints=ends,
-                retry_budget=float(settings.retry_budget),
-            )
+    if settings.certificate_name:
+        from hrupload.secrets import certificate_from_key_vault
+
+        credential: Any = certificate_from_key_vault(provider, settings.tenant_id, settings.app_id)
+    else:
+        credential = SecretCredential(settings.tenant_id, settings.app_id, provider)
     return ConnectorClient(
-        SecretCredential(settings.tenant_id, settings.app_id, secret),
+        credential,
         job_id=settings.job_id,
         endpoints=ends,
         retry_budget=float(settings.retry_budget),

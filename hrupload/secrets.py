@@ -133,31 +133,23 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
 
-def certificate_from_key_vault(provider: KeyVaultSecret, tenant_id: str, app_id: str):
-    """A Key Vault certificate's private key is readable as a secret of the same name."""
+def certificate_from_key_vault(provider: Callable[..., str], tenant_id: str, app_id: str):
+    """A Key Vault certificate's private key is readable as a secret of the same name:
+    PEM text, or a base64 PFX."""
     import base64
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+    import binascii
 
     from hrupload.connector import CertificateCredential
 
     value = provider()
     try:
-        if "BEGIN" in value:
-            data = value.encode()
-            key = load_pem_private_key(data, None)
-            cert = x509.load_pem_x509_certificate(data)
-        else:
-            key, cert, _ = pkcs12.load_key_and_certificates(base64.b64decode(value), None)
-    except ValueError:
+        data = value.encode() if "BEGIN" in value else base64.b64decode(value)
+        return CertificateCredential.from_bytes(tenant_id, app_id, data)
+    except (ValueError, binascii.Error):
         raise SecretError(
-            f"Key Vault certificate {provider.name!r} could not be read as PEM or PFX with its "
-            "private key (is the certificate's key exportable?)"
+            f"Key Vault certificate {getattr(provider, 'name', '')!r} could not be read as PEM "
+            "or PFX with its private key (is the certificate's key exportable?)"
         ) from None
-    if key is None or cert is None:
-        raise SecretError(f"Key Vault certificate {provider.name!r} lacks its private key")
-    return CertificateCredential(tenant_id, app_id, key, cert)
 
 
 _CACHE: dict[tuple[str, str], KeyVaultSecret] = {}

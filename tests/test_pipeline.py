@@ -516,3 +516,63 @@ def test_very_long_names_are_shortened_on_move(services, connector_standin):
     assert len(dest) <= 1000
     assert dest.endswith("nnnn.csv")
     assert names(storage, storage.incoming) == []
+
+
+def test_certificate_from_key_vault_signs_the_token_request(
+    hr_storage, connector_standin, keyvault_standin, test_certificate
+):
+    from hrupload.secrets import KeyVaultSecret
+
+    services = make_services(
+        hr_storage,
+        connector_standin,
+        HRUPLOAD_APP_ID=test_certificate.app_id,
+        HRUPLOAD_JOB_ID=test_certificate.job_id,
+        HRUPLOAD_APP_SECRET="",
+        HRUPLOAD_KEY_VAULT_URL=keyvault_standin.url,
+        HRUPLOAD_CERTIFICATE_NAME="hr-connector-certificate",
+    )
+    provider = KeyVaultSecret(
+        keyvault_standin.url,
+        "hr-connector-certificate",
+        credential=keyvault_standin.credential,
+        client_options={
+            "verify_challenge_resource": False,
+            "connection_verify": keyvault_standin.ca_cert_pem_path,
+        },
+    )
+    settings = services.settings
+    services.client_factory = lambda: pipeline.make_client(settings, secret_provider=provider)
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+
+    assert pipeline.process_blob(services, "resignation/a.csv").status == "uploaded"
+    assertion = connector_standin.last_assertion
+    assert assertion["header"]["x5t"] == test_certificate.x5t
+    assert assertion["claims"]["iss"] == test_certificate.app_id
+
+
+def test_unreadable_key_vault_certificate_keeps_the_file_with_the_reason(
+    hr_storage, connector_standin, keyvault_standin
+):
+    from hrupload.secrets import KeyVaultSecret
+
+    keyvault_standin.set_secret("not-a-cert", "definitely not PEM or PFX")
+    services = make_services(hr_storage, connector_standin, HRUPLOAD_CERTIFICATE_NAME="not-a-cert")
+    provider = KeyVaultSecret(
+        keyvault_standin.url,
+        "not-a-cert",
+        credential=keyvault_standin.credential,
+        client_options={
+            "verify_challenge_resource": False,
+            "connection_verify": keyvault_standin.ca_cert_pem_path,
+        },
+    )
+    settings = services.settings
+    services.client_factory = lambda: pipeline.make_client(settings, secret_provider=provider)
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+
+    result = pipeline.process_blob(services, "resignation/a.csv")
+
+    assert result.status == "retrying"
+    assert "could not be read as PEM or PFX" in services.runlog.list_runs()[0].error
+    assert names(hr_storage, hr_storage.incoming) == ["resignation/a.csv"]
