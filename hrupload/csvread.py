@@ -54,38 +54,62 @@ def detect_encoding(head: bytes) -> str:
 
 def scan(stream: BinaryIO, *, max_bytes: int | None = None) -> FileFacts:
     """Check that the whole file decodes and holds no NUL bytes; hash it on the way."""
-    digest = hashlib.sha256()
-    head = stream.read(BLOCK)
-    encoding = detect_encoding(head)
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    offset = 0
-    lines = 1
-    block = head
-    while True:
-        final = not block
-        state = decoder.getstate()
+    scanner = Scanner(max_bytes=max_bytes)
+    while block := stream.read(BLOCK):
+        scanner.feed(block)
+    return scanner.finish()
+
+
+class Scanner:
+    """The checks of :func:`scan`, fed one read at a time.
+
+    A reader that parses as it goes (the fast validation path) feeds the same blocks here
+    and so reports exactly what ``scan`` would. Feed it reads of ``BLOCK`` bytes, as
+    ``scan`` does: the size limit is checked at block boundaries.
+    """
+
+    def __init__(self, *, max_bytes: int | None = None) -> None:
+        self._max_bytes = max_bytes
+        self._digest = hashlib.sha256()
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self.encoding = "utf-8"
+        self._offset = 0
+        self._lines = 1
+
+    def feed(self, block: bytes) -> None:
+        """Check one non-empty read; raises :class:`FileProblem` at the first problem."""
+        if self._decoder is None:
+            self.encoding = detect_encoding(block)
+            self._decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        self._check(block, final=False)
+        self._digest.update(block)
+        self._offset += len(block)
+        if self._max_bytes is not None and self._offset > self._max_bytes:
+            raise FileProblem("file-too-large", _too_large(self._offset, self._max_bytes))
+
+    def finish(self) -> FileFacts:
+        if self._decoder is None:
+            raise FileProblem("empty-file", "the file is empty: expected a header line and rows")
+        self._check(b"", final=True)
+        return FileFacts(self._offset, self._digest.hexdigest(), self.encoding)
+
+    def _check(self, block: bytes, *, final: bool) -> None:
+        assert self._decoder is not None
+        state = self._decoder.getstate()
         try:
-            text = decoder.decode(block, final=final)
+            text = self._decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:
-            raise _undecodable(encoding, state, block, exc, offset, lines) from None
+            raise _undecodable(
+                self.encoding, state, block, exc, self._offset, self._lines
+            ) from None
         if "\x00" in text:
-            where = lines + text[: text.index("\x00")].count("\n")
+            where = self._lines + text[: text.index("\x00")].count("\n")
             raise FileProblem(
                 "binary-file",
                 f"the file holds NUL bytes (line {where}): it is binary or not a CSV export. "
                 "Export the data as CSV UTF-8.",
             )
-        if final:
-            break
-        digest.update(block)
-        offset += len(block)
-        lines += text.count("\n")
-        if max_bytes is not None and offset > max_bytes:
-            raise FileProblem("file-too-large", _too_large(offset, max_bytes))
-        block = stream.read(BLOCK)
-    if offset == 0:
-        raise FileProblem("empty-file", "the file is empty: expected a header line and rows")
-    return FileFacts(offset, digest.hexdigest(), encoding)
+        self._lines += text.count("\n")
 
 
 def _undecodable(
@@ -144,11 +168,15 @@ class Record:
     problem: str | None = None
 
 
-def records(stream: BinaryIO, encoding: str) -> Iterator[Record]:
-    """Yield every record with the physical line it starts on (the header is line 1)."""
+def records(stream: BinaryIO, encoding: str, *, first_line: int = 1) -> Iterator[Record]:
+    """Yield every record with the physical line it starts on (the header is line 1).
+
+    ``first_line`` numbers a stream that starts further into a file (at a record start).
+    """
     buffered = io.BufferedReader(_Unclosable(stream), BLOCK)
     text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
     lines = _Lines(text)
+    lines.count = first_line - 1
     reader = csv.reader(lines, strict=True)
     while True:
         start = lines.count + 1

@@ -23,18 +23,21 @@ from typing import IO, BinaryIO, Protocol
 from hrupload import csvread
 from hrupload.connector import ConnectorClient
 from hrupload.csvread import FileFacts
-from hrupload.csvwrite import ChunkBuilder, RejectedRows
+from hrupload.csvwrite import RejectedRows
 from hrupload.errors import ConnectorError, HrUploadError
 from hrupload.profile import DEFAULT_PROFILE, Profile
 from hrupload.report import FileError, FileProblem, Report
-from hrupload.validate import Validation, new_report
+from hrupload.validate import Chunk, Validation, new_report
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RECORDS_PER_CALL = 5000
-#: Chunks in flight at once. Four keeps a 50 ms-per-call service busy without
-#: tripping its throttling, and bounds memory at a few chunks (~1 MB each).
-DEFAULT_CONCURRENCY = 4
+#: Chunks in flight at once. Each request costs the service ~50 ms plus its own parsing of
+#: the chunk, so with four in flight a 1M-row file (200 chunks) spent 6 s waiting on the
+#: network; twelve keep the upload within the time validation takes (~4 s end to end,
+#: docs/benchmarks.md). A 429 with Retry-After still pauses them all, and memory stays
+#: bounded at twelve chunks (~1.2 MB each).
+DEFAULT_CONCURRENCY = 12
 
 
 class Checkpoints(Protocol):
@@ -167,7 +170,6 @@ def deliver(
                 scenario,
                 fallback_scenario,
             )
-            chunks: ChunkBuilder | None = None
             rejected: RejectedRows | None = None
 
             def dispatch(data: bytes | None, records: int) -> None:
@@ -182,21 +184,17 @@ def deliver(
                 elif sender is not None:
                     sender.submit(index, data, records)
 
-            for row in validation:
-                if chunks is None:
-                    chunks = ChunkBuilder(report.header, records_per_call)
-                if row.errors:
-                    if rejected is None:
-                        rejected = RejectedRows(report.header)
-                    rejected.add(row.line, row.source, row.errors)
+            # Chunks come ready-made, in file order, as ChunkBuilder writes them (the native
+            # engine assembles them from the rows' bytes); rejected rows come as checked rows.
+            for item in validation.chunked(records_per_call):
+                if isinstance(item, Chunk):
+                    dispatch(item.data, item.records)
+                    if sender is not None and sender.failed:
+                        break
                     continue
-                count = chunks.count + 1
-                dispatch(chunks.add(row.fields), count)
-                if sender is not None and sender.failed:
-                    break
-            if chunks is not None and not (sender is not None and sender.failed):
-                count = chunks.count
-                dispatch(chunks.flush(), count)
+                if rejected is None:
+                    rejected = RejectedRows(report.header)
+                rejected.add(item.line, item.source, item.errors)
     except BaseException:
         # A read failing mid-file (storage outage, changed blob): no chunk may still be in
         # flight once the caller has recorded the failure and given up its lease.

@@ -72,7 +72,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("HRUPLOAD_PROFILE", "", "Column mapping profile: a JSON file path or inline JSON."),
     Setting("HRUPLOAD_RECORDS_PER_CALL", "5000", "Records per upload request."),
-    Setting("HRUPLOAD_CONCURRENCY", "4", "Upload requests in flight at once."),
+    Setting("HRUPLOAD_CONCURRENCY", "12", "Upload requests in flight at once."),
     Setting("HRUPLOAD_RETRY_BUDGET", "900", "Seconds to keep retrying transient failures."),
     Setting("HRUPLOAD_INCOMING_CONTAINER", "hr-incoming", "Container HR systems drop files in."),
     Setting("HRUPLOAD_PROCESSED_CONTAINER", "hr-processed", "Container for uploaded files."),

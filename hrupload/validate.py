@@ -9,6 +9,7 @@ they are checked and memory never grows with the file.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import BinaryIO
 
 from hrupload import csvread
 from hrupload.csvread import FileFacts, Record
+from hrupload.csvwrite import ChunkBuilder
 from hrupload.profile import DEFAULT_PROFILE, Profile
 from hrupload.report import FileProblem, Report, RowError, shown_header
 from hrupload.scenarios import DEFAULT_SCENARIO_COLUMN, SCENARIOS, Field, Kind, scenario_named
@@ -409,9 +411,39 @@ def _label(column: str, f: Field) -> str:
     return column if column.lower() == f.name.lower() else f"{column} ({f.name})"
 
 
+def start_checker(
+    report: Report,
+    header: Record | None,
+    profile: Profile = DEFAULT_PROFILE,
+    scenario: str | None = None,
+    fallback_scenario: str | None = None,
+) -> Checker | None:
+    """Plan the checks from the header record; a file-level problem ends in the report."""
+    try:
+        if header is None or header.problem or not any(h.strip() for h in header.fields):
+            why = header.problem if header and header.problem else "the first line is empty"
+            raise FileProblem("no-header", f"no usable header line: {why}")
+        report.header = header.fields
+        return Checker(
+            header.fields, profile, scenario=scenario, fallback_scenario=fallback_scenario
+        )
+    except FileProblem as problem:
+        report.file_error = problem.error
+        return None
+
+
+#: "auto": the native engine (hrupload.fastcheck) where it applies, else the reference;
+#: "reference": always the csv-module reader and Checker, row by row.
+ENGINES = ("auto", "reference")
+
+
 @dataclass
 class Validation:
-    """One pass over a stream: yields checked rows (blank ones counted, not yielded)."""
+    """One pass over a stream: yields checked rows (blank ones counted, not yielded).
+
+    Iterating it is the reference engine. :meth:`chunked` gives what an upload needs
+    (chunks of valid rows, and the rejected rows) and takes the native engine when it can.
+    """
 
     stream: BinaryIO
     facts: FileFacts
@@ -424,20 +456,10 @@ class Validation:
     def __iter__(self) -> Iterator[Checked]:
         report = self.report
         reader = csvread.records(self.stream, self.facts.encoding)
-        header = next(reader, None)
-        try:
-            if header is None or header.problem or not any(h.strip() for h in header.fields):
-                why = header.problem if header and header.problem else "the first line is empty"
-                raise FileProblem("no-header", f"no usable header line: {why}")
-            report.header = header.fields
-            self.checker = Checker(
-                header.fields,
-                self.profile,
-                scenario=self.scenario,
-                fallback_scenario=self.fallback_scenario,
-            )
-        except FileProblem as problem:
-            report.file_error = problem.error
+        self.checker = start_checker(
+            report, next(reader, None), self.profile, self.scenario, self.fallback_scenario
+        )
+        if self.checker is None:
             return
         check = self.checker.check
         for record in reader:
@@ -447,6 +469,57 @@ class Validation:
                 continue
             report.add_row(checked.scenario, checked.errors)
             yield checked
+
+    def chunked(self, records_per_call: int, *, engine: str = "auto") -> Iterator[Chunk | Checked]:
+        """Upload chunks of up to ``records_per_call`` valid rows (each a complete CSV:
+        the header line, then the rows as ``ChunkBuilder`` writes them) and the rejected
+        rows, both in file order; the report fills as they come."""
+        if engine == "auto" and _fast_engine_for(self.facts.encoding):
+            from hrupload import fastcheck
+
+            run = fastcheck.FastRun(
+                self.stream,
+                self.facts.encoding,
+                self.report,
+                self.profile,
+                self.scenario,
+                self.fallback_scenario,
+            )
+            try:
+                yield from fastcheck.run_chunks(run, records_per_call)
+            finally:
+                self.checker = run.checker
+            return
+        builder: ChunkBuilder | None = None
+        for row in self:
+            if builder is None:
+                builder = ChunkBuilder(self.report.header, records_per_call)
+            if row.errors:
+                yield row
+                continue
+            count = builder.count + 1
+            data = builder.add(row.fields)
+            if data is not None:
+                yield Chunk(data, count)
+        if builder is not None:
+            count = builder.count
+            data = builder.flush()
+            if data is not None:
+                yield Chunk(data, count)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One upload document: the header line and ``records`` valid rows, UTF-8."""
+
+    data: bytes
+    records: int
+
+
+def _fast_engine_for(encoding: str) -> bool:
+    """The native engine reads UTF-8 files, with pyarrow (looked up, not imported: the
+    engine chooses pyarrow's allocator before the first import)."""
+    return encoding in ("utf-8", "utf-8-sig") and importlib.util.find_spec("pyarrow") is not None
 
 
 def new_report(name: str, facts: FileFacts | None = None) -> Report:
@@ -465,9 +538,31 @@ def validate_stream(
     fallback_scenario: str | None = None,
     max_bytes: int | None = None,
     on_row: Callable[[Checked], None] | None = None,
+    engine: str = "auto",
 ) -> Report:
-    """Scan then validate a re-openable source; a file-level problem ends in the report."""
+    """Scan then validate a re-openable source; a file-level problem ends in the report.
+
+    Without ``on_row`` (only the report is wanted) the native engine scans and validates in
+    one read; ``engine="reference"`` forces the row-by-row reference engine.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
     report = new_report(name)
+    if on_row is None and engine == "auto" and _fast_engine_for("utf-8"):
+        from hrupload import fastcheck
+
+        try:
+            return fastcheck.validate_fused(
+                lambda: _open(open_stream),
+                report,
+                profile=profile,
+                scenario=scenario,
+                fallback_scenario=fallback_scenario,
+                max_bytes=max_bytes,
+            )
+        except FileProblem as problem:  # unreadable
+            report.file_error = problem.error
+            return report
     try:
         with _open(open_stream) as stream:
             facts = csvread.scan(stream, max_bytes=max_bytes)

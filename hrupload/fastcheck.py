@@ -1,0 +1,958 @@
+"""Validation at native speed for the common case, and exactly what the reference says.
+
+The reference engine (``Validation`` in :mod:`hrupload.validate`) reads records with the
+csv module and checks them one at a time. This engine reaches the same report, the same
+valid rows (as upload-chunk bytes) and the same rejected rows, a block of about 2 MiB at
+a time:
+
+1. Arrow kernels find every quote and line break of the block. From them it proves that
+   the csv module reads the block without an error (every opening quote starts a field,
+   every closing quote ends one) and where each record starts and ends, so each record's
+   line number and raw bytes are known. A block where the proof fails (a stray quote, a
+   bare CR, a huge record) hands itself and the rest of the file to the reference reader.
+2. pyarrow parses the block (it reads such a block exactly as the csv module does) and
+   checks whole columns at once: regular expressions for e-mail addresses and ISO 8601
+   dates with their calendar rules, lengths, the scenario column. They find the rows that
+   are *certainly* valid: each test accepts only values the reference accepts unchanged.
+3. Every other row (an error, a blank line, surrounding spaces, a ``date_formats`` date,
+   anything unusual) is read from its raw bytes by the csv module and checked by the
+   reference :class:`~hrupload.validate.Checker`.
+
+A certainly-valid row goes into an upload chunk as its raw bytes when they are what
+``csv.writer`` writes for its fields (every quoted field needs its quotes), else it is
+written by ``csv.writer``; either way the chunk bytes are those ``ChunkBuilder`` makes.
+
+Blocks are analysed on a small thread pool (Arrow releases the GIL) while the main thread
+reads, hashes and merges results in file order. numpy is deliberately not used: importing
+it (pyarrow does whenever it is installed) costs ~20 MB of the 100 MB budget.
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import csv
+import functools
+import io
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+# Arrow's default allocator here, mimalloc, keeps tens of MB of freed memory over a large
+# file; jemalloc with one arena that purges freed pages quickly keeps the peak ~10 MB lower
+# again, at no measurable cost (docs/benchmarks.md). Only effective before pyarrow's first
+# import, and never over a choice already made in the environment.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+os.environ.setdefault("JE_ARROW_MALLOC_CONF", "narenas:1,dirty_decay_ms:200,muzzy_decay_ms:0")
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from hrupload import csvread
+from hrupload.csvread import FIELD_LIMIT, Record, Scanner
+from hrupload.csvwrite import csv_line
+from hrupload.profile import Profile
+from hrupload.report import FileProblem, Report
+from hrupload.scenarios import Field, Kind
+from hrupload.validate import Checked, Checker, Chunk, start_checker
+
+#: Bytes parsed per block, and blocks in flight (one per worker): enough to keep both cores
+#: busy, little enough that memory stays flat from the first few MB of a file on (the
+#: streaming test in tests/test_validate.py) and the process under 100 MB.
+BLOCK_BYTES = 1 << 20
+WORKERS = 2
+IN_FLIGHT = 2
+ENCODINGS = ("utf-8", "utf-8-sig")
+
+_D = "[0-9]"
+_YEAR = f"(?:{_D}{{3}}[1-9]|{_D}{{2}}[1-9]{_D}|{_D}[1-9]{_D}{{2}}|[1-9]{_D}{{3}})"  # not 0000
+_MONTH_DAY = (
+    f"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1{_D}|2[0-8])"
+    f"|(?:0[13-9]|1[0-2])-(?:29|30)"
+    f"|(?:0[13578]|1[02])-31)"
+)
+_LEAP = f"(?:{_D}{_D}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+#: ``validate.is_iso_datetime`` as one regular expression: the shape, and a real date.
+DATE_RE = (
+    f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP}-02-29)"
+    f"T(?:[01]{_D}|2[0-3]):[0-5]{_D}:[0-5]{_D}(?:\\.{_D}{{1,7}})?"
+    f"(?:Z|[+-](?:0{_D}|1[0-4]):[0-5]{_D})?$"
+)
+# Printable ASCII without space, '"', ',' and '@' (and '.' in a domain label): a value made
+# of these has nothing for str.strip() to remove and passes validate.email_problem.
+_LOCAL = r"[!#-+\--?A-~]"
+_LABEL = r"[!#-+\-/-?A-~]"
+EMAIL_RE = f"^{_LOCAL}+@{_LABEL}+(?:\\.{_LABEL}+)+$"
+#: A character str.strip() never removes: the value is not blank.
+NONBLANK_RE = "[!-~]"
+
+_POOL = pa.default_memory_pool()
+
+
+def _u8(value: int) -> pa.Scalar:
+    return pa.scalar(value, pa.uint8())
+
+
+@functools.lru_cache(maxsize=256)
+def _i64(value: int) -> pa.Scalar:
+    # Turning a Python int into an Arrow value makes pyarrow try to import dateutil (absent),
+    # ~0.1 ms a time: every constant is made once.
+    return pa.scalar(value, pa.int64())
+
+
+@functools.lru_cache(maxsize=64)
+def _i8(value: int) -> pa.Scalar:
+    return pa.scalar(value, pa.int8())
+
+
+_TRUE, _FALSE = pa.scalar(True), pa.scalar(False)
+
+
+def _int8s(values: list[int]) -> pa.Int8Array:
+    # from the bytes: no per-value conversion (see _i64)
+    raw = bytes(v & 0xFF for v in values)
+    return pa.Array.from_buffers(pa.int8(), len(values), [None, pa.py_buffer(raw)])
+
+
+_QUOTE, _LF, _CR = _u8(0x22), _u8(0x0A), _u8(0x0D)
+#: What may stand before an opening quote or after a closing one (a quote there is the
+#: other half of an escaped ``""``).
+_EDGE = pa.array([0x2C, 0x0A, 0x0D, 0x22], pa.uint8())
+_ZERO, _ONE, _TWO = _i64(0), _i64(1), _i64(2)
+#: Bit i set for even i: selects every other element (openers, then closers by shifting).
+_every_other = pa.py_buffer(b"\x55" * (1 << 16))
+
+
+def available_for(encoding: str) -> bool:
+    return encoding in ENCODINGS
+
+
+# -- what the engine hands back ------------------------------------------------------------
+
+
+@dataclass
+class BlockOutcome:
+    """One block's rows, in file order: the certainly-valid ones counted, the rest checked."""
+
+    records: int
+    #: valid rows per scenario index (the checker's plan order), for the report
+    counts: list[int]
+    #: (record index, scenario) where a scenario first has a certainly-valid row
+    first_seen: list[tuple[int, str]]
+    #: (record index, checked row) for the rows the reference checker decided
+    checked: list[tuple[int, Checked]]
+    #: the valid rows as chunk lines (each ending in CRLF), in order, and where each ends;
+    #: None when not asked for
+    rows: bytes | None = None
+    row_ends: list[int] | None = None
+
+
+Event = BlockOutcome | Checked
+
+
+# -- the rules, from the checker's plans ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Test:
+    kind: str  # "email" | "date" | "text"
+    required: bool
+    max_length: int | None
+
+
+def _test_for(f: Field) -> _Test | None:
+    if f.kind is Kind.EMAIL:
+        return _Test("email", f.required, f.max_length or 254)
+    if f.kind is Kind.DATE:
+        return _Test("date", f.required, None)
+    if f.required or f.max_length is not None:
+        return _Test("text", f.required, f.max_length)
+    return None  # an optional field with no limit: anything goes
+
+
+@dataclass
+class _Rules:
+    """For each scenario, the column tests a certainly-valid row passes."""
+
+    width: int
+    names: list[str]
+    scenarios: list[str]
+    #: per scenario: [(column, test)], or None when no row of it can be valid
+    tests: list[list[tuple[int, _Test]] | None]
+    scenario_column: int | None
+    lookup: Callable[[str], str | None]
+    needed: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_checker(cls, checker: Checker) -> _Rules:
+        scenarios = list(checker.plans)
+        tests: list[list[tuple[int, _Test]] | None] = []
+        used: set[int] = set()
+        for name in scenarios:
+            plan = checker.plans[name]
+            these: list[tuple[int, _Test]] | None = []
+            for bound in plan.bound:
+                test = _test_for(bound.field)
+                if bound.index is None:
+                    if bound.field.required:
+                        these = None
+                        break
+                    continue
+                if test is not None:
+                    these.append((bound.index, test))
+                    used.add(bound.index)
+            tests.append(these)
+        if checker.scenario_index is not None:
+            used.add(checker.scenario_index)
+        names = [f"c{i}" for i in range(checker.width)]
+
+        def lookup(raw: str) -> str | None:  # exactly Checker._row_scenario's test
+            value = raw.strip()
+            return checker.values.get(value.lower()) if value else None
+
+        return cls(
+            width=checker.width,
+            names=names,
+            scenarios=scenarios,
+            tests=tests,
+            scenario_column=checker.scenario_index,
+            lookup=lookup,
+            needed=[names[i] for i in sorted(used)],
+        )
+
+
+def _passes(column: pa.Array, test: _Test) -> pa.BooleanArray:
+    mp = _POOL
+    if test.kind == "email":
+        ok = pc.and_(
+            pc.match_substring_regex(column, EMAIL_RE, memory_pool=mp),
+            pc.less_equal(pc.binary_length(column, memory_pool=mp), _i64(test.max_length)),
+            memory_pool=mp,
+        )
+    elif test.kind == "date":
+        ok = _where_filled(column, DATE_RE)
+    else:
+        ok = None
+        if test.required:
+            ok = pc.match_substring_regex(column, NONBLANK_RE, memory_pool=mp)
+        if test.max_length is not None:
+            length = pc.binary_length(column, memory_pool=mp)
+            short = pc.less_equal(length, _i64(test.max_length), memory_pool=mp)  # >= chars
+            ok = short if ok is None else pc.and_(ok, short, memory_pool=mp)
+        assert ok is not None
+    if not test.required:
+        empty = pc.equal(pc.binary_length(column, memory_pool=mp), _ZERO, memory_pool=mp)
+        ok = pc.or_(ok, empty, memory_pool=mp)
+    return ok
+
+
+def _where_filled(column: pa.Array, pattern: str) -> pa.BooleanArray:
+    """The regex on the non-empty values only (a date column of a multi-scenario file is
+    empty in most rows); empty values fail."""
+    mp = _POOL
+    filled = pc.greater(pc.binary_length(column, memory_pool=mp), _ZERO, memory_pool=mp)
+    count = pc.sum(filled).as_py() or 0
+    if count * 2 > len(column):
+        return pc.and_(pc.match_substring_regex(column, pattern, memory_pool=mp), filled)
+    if not count:
+        return filled
+    matched = pc.match_substring_regex(pc.filter(column, filled, memory_pool=mp), pattern)
+    return pc.replace_with_mask(filled, filled, matched, memory_pool=mp)
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    if column.num_chunks == 1:
+        return column.chunk(0)  # combine_chunks would copy it
+    return column.combine_chunks(memory_pool=_POOL)
+
+
+def _classify(rules: _Rules, table: pa.Table) -> tuple[pa.BooleanArray, pa.Int8Array]:
+    """Per row: certainly valid?, and the scenario index (-1: none)."""
+    rows = table.num_rows
+    mp = _POOL
+    columns = {name: _one_chunk(table.column(name)) for name in rules.needed}
+    if rules.scenario_column is None:
+        scenario = pa.repeat(_i8(0), rows)
+    else:
+        encoded = pc.dictionary_encode(columns[rules.names[rules.scenario_column]], memory_pool=mp)
+        index = {name: i for i, name in enumerate(rules.scenarios)}
+        known = [index.get(rules.lookup(v), -1) for v in encoded.dictionary.to_pylist()]
+        scenario = pc.take(_int8s(known), encoded.indices, memory_pool=mp)
+    valid = pa.repeat(_FALSE, rows)
+    cache: dict[tuple[int, _Test], pa.BooleanArray] = {}
+    for s, tests in enumerate(rules.tests):
+        if tests is None:
+            continue
+        ok = pc.equal(scenario, _i8(s), memory_pool=mp)
+        if rules.scenario_column is not None and not pc.any(ok).as_py():
+            continue
+        for column, test in tests:
+            if (column, test) not in cache:
+                cache[column, test] = _passes(columns[rules.names[column]], test)
+            ok = pc.and_(ok, cache[column, test], memory_pool=mp)
+        valid = pc.or_(valid, ok, memory_pool=mp)
+    return valid, scenario
+
+
+# -- one block -----------------------------------------------------------------------------
+
+
+class _NotExact(Exception):
+    """This block cannot be proven to read as the reference reads it."""
+
+
+def _bytes(buf: bytes, size: int) -> pa.UInt8Array:
+    return pa.Array.from_buffers(pa.uint8(), size, [None, pa.py_buffer(buf)])
+
+
+def _alternate(array: pa.Array, offset: int) -> pa.Array:
+    """Elements offset, offset + 2, offset + 4, ... of ``array``."""
+    n = len(array) - offset
+    if n <= 0:
+        return array.slice(0, 0)
+    global _every_other
+    if n > _every_other.size * 8:
+        _every_other = pa.py_buffer(b"\x55" * (n // 8 + 1))
+    keep = pa.Array.from_buffers(pa.bool_(), n, [None, _every_other])
+    return pc.filter(array.slice(offset), keep, memory_pool=_POOL)
+
+
+def _at(u: pa.UInt8Array, positions: pa.Array) -> pa.UInt8Array:
+    return pc.take(u, positions, memory_pool=_POOL)
+
+
+@dataclass
+class _Shape:
+    starts: pa.Int64Array
+    ends: pa.Int64Array  # exclusive, without the line break
+    lines: pa.Int64Array  # physical line offset of each record from the block's first line
+    #: every quote and line break, and where it is
+    positions: pa.Array
+    chars: pa.Array
+    #: "crlf" (every line break), "lf" (every one), or "mixed"
+    breaks: str = "lf"
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def span(self, r: int) -> tuple[int, int]:
+        return self.starts[r].as_py(), self.ends[r].as_py()
+
+
+def _shape(buf: bytes, size: int, final: bool) -> _Shape:
+    """Records of ``buf[:size]``: proven to read as the csv module reads them, or _NotExact."""
+    mp = _POOL
+    u = _bytes(buf, size)
+    special = pc.or_(pc.equal(u, _QUOTE, memory_pool=mp), pc.equal(u, _LF, memory_pool=mp))
+    crs = pc.sum(pc.equal(u, _CR)).as_py() if buf.find(b"\r", 0, size) >= 0 else 0
+    positions = pc.indices_nonzero(special, memory_pool=mp)
+    chars = _at(u, positions)
+    is_quote = pc.equal(chars, _QUOTE, memory_pool=mp)
+    quotes = pc.filter(positions, is_quote, memory_pool=mp)
+    if len(quotes) % 2:
+        raise _NotExact("a quoted field is not closed")
+    is_lf = pc.equal(chars, _LF, memory_pool=mp)
+    newlines = pc.filter(positions, is_lf, memory_pool=mp)
+    if crs:  # only as the first half of CRLF
+        after_cr = pc.max_element_wise(pc.subtract(newlines, _ONE), _ZERO)
+        if crs != pc.sum(pc.equal(_at(u, after_cr), _CR)).as_py():
+            raise _NotExact("a bare CR ends a line")
+    if len(quotes):
+        openers, closers = _alternate(quotes, 0), _alternate(quotes, 1)
+        if openers[0].as_py() == 0:
+            openers = openers.slice(1)
+        if closers[-1].as_py() == size - 1:
+            closers = closers.slice(0, len(closers) - 1)
+        before = _at(u, pc.subtract(openers, _ONE))
+        after = _at(u, pc.add(closers, _ONE))
+        if not (pc.all(pc.is_in(before, _EDGE)).as_py() and pc.all(pc.is_in(after, _EDGE)).as_py()):
+            raise _NotExact("a quote inside a field, or text after a closing quote")
+    # A line break is a record boundary when an even number of quotes precede it.
+    quotes_so_far = pc.cumulative_sum(pc.cast(is_quote, pa.int64()), memory_pool=mp)
+    parity = pc.bit_wise_and(pc.filter(quotes_so_far, is_lf, memory_pool=mp), _ONE)
+    outside = pc.equal(parity, _ZERO, memory_pool=mp)
+    boundaries = pc.cast(pc.filter(newlines, outside, memory_pool=mp), pa.int64())
+    after_line = pc.add(pc.cast(pc.indices_nonzero(outside), pa.int64()), _ONE)
+    zero = pa.repeat(_ZERO, 1)
+    starts = pa.concat_arrays([zero, pc.add(boundaries, _ONE)])
+    ends = pa.concat_arrays([boundaries, pa.repeat(_i64(size), 1)])
+    lines = pa.concat_arrays([zero, after_line])
+    if starts[-1].as_py() == size:  # the block ends with a line break: no record after it
+        n = len(starts) - 1
+        starts, ends, lines = starts.slice(0, n), ends.slice(0, n), lines.slice(0, n)
+    elif not final:
+        raise _NotExact("the block does not end at a record boundary")
+    if len(starts):
+        if crs:  # CRLF: the CR is part of the line break
+            last = pc.max_element_wise(pc.subtract(ends, _ONE), _ZERO)
+            cr = pc.and_(pc.greater(ends, starts), pc.equal(_at(u, last), _CR))
+            ends = pc.subtract(ends, pc.cast(cr, pa.int64()))
+        if pc.max(pc.subtract(ends, starts)).as_py() >= FIELD_LIMIT:
+            raise _NotExact("a record longer than the csv field limit")
+    breaks = "lf" if not crs else "crlf" if crs == len(newlines) else "mixed"
+    return _Shape(starts, ends, lines, positions, chars, breaks)
+
+
+def _needless_quotes(buf: bytes, size: int, shape: _Shape) -> set[int]:
+    """Records that quote a field csv.writer would not quote: nothing but plain characters
+    (no comma, quote or line break) between its quotes."""
+    mp = _POOL
+    is_quote = pc.equal(shape.chars, _QUOTE, memory_pool=mp)
+    quotes = pc.filter(shape.positions, is_quote, memory_pool=mp)
+    if not len(quotes):
+        return set()
+    u = _bytes(buf, size)
+    # Line breaks seen so far, at each quote: a field whose two quotes see the same count
+    # holds none. Quote k (even) opens a field unless a quote stands just before it (then
+    # it continues an escaped pair); quote k + 1 closes it unless a quote follows.
+    seen = pc.filter(
+        pc.cumulative_sum(pc.cast(pc.invert(is_quote), pa.int64()), memory_pool=mp), is_quote
+    )
+    openers, closers = _alternate(quotes, 0), _alternate(quotes, 1)
+    before = _at(u, pc.max_element_wise(pc.subtract(openers, _ONE), _ZERO))
+    after = _at(u, pc.min_element_wise(pc.add(closers, _ONE), _i64(size - 1)))
+    opens = pc.or_(pc.not_equal(before, _QUOTE), pc.equal(openers, _ZERO))
+    closes = pc.or_(pc.not_equal(after, _QUOTE), pc.equal(closers, _i64(size - 1)))
+    one_line = pc.equal(_alternate(seen, 0), _alternate(seen, 1))
+    candidates = pc.and_(pc.and_(opens, closes), one_line)
+    first = pc.filter(openers, candidates).to_pylist()
+    last = pc.filter(closers, candidates).to_pylist()
+    plain = [o for o, c in zip(first, last, strict=True) if buf.find(b",", o + 1, c) < 0]
+    if not plain:
+        return set()
+    starts = shape.starts.to_pylist()
+    return {bisect.bisect_right(starts, p) - 1 for p in plain}
+
+
+def _parse(data: pa.Buffer, names: list[str], needed: list[str]) -> tuple[pa.Table, list]:
+    ragged: list[tuple[int, int, str]] = []
+
+    def on_ragged(row) -> str:
+        ragged.append((row.number - 1, row.actual_columns, row.text))
+        return "skip"
+
+    table = pacsv.read_csv(
+        data,
+        read_options=pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=max(data.size + 1, 1 << 16)
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=",",
+            quote_char='"',
+            double_quote=True,
+            escape_char=False,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_ragged,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in needed},
+            include_columns=needed,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            null_values=[],
+            check_utf8=False,  # the scan has checked the whole file
+        ),
+        memory_pool=_POOL,
+    )
+    return table, ragged
+
+
+def _fields(text: str) -> list[str]:
+    """One record's fields, read by the csv module as the reference reads them."""
+    got = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    if len(got) > 1:
+        raise _NotExact("a record that the csv module reads as several")
+    return got[0] if got else []
+
+
+def analyse(
+    buf: bytes,
+    size: int,
+    final: bool,
+    first_line: int,
+    rules: _Rules,
+    checker: Checker,
+    want_rows: bool,
+) -> BlockOutcome:
+    """Check the block ``buf[:size]``, which starts at a record start (its first record on
+    ``first_line``); raises _NotExact when it cannot be read exactly here."""
+    shape = _shape(buf, size, final)
+    records = len(shape)
+    width = rules.width
+    if records == 0:
+        rows, ends = (b"", []) if want_rows else (None, None)
+        return BlockOutcome(0, [0] * len(rules.scenarios), [], [], rows, ends)
+    table, ragged = _parse(pa.py_buffer(buf).slice(0, size), rules.names, rules.needed)
+    if table.num_rows + len(ragged) != records:
+        raise _NotExact("pyarrow and the line breaks disagree on the records")
+    # The ragged records are not in the table: map table rows back to records.
+    parts = [(_record_of([r for r, _, _ in ragged]), *_classify(rules, table))]
+    del table
+    short = [(r, n) for r, n, _ in ragged if n < width]
+    unsure = [r for r, n, _ in ragged if n > width]  # extra fields: always an error
+    if short:
+        # Read again with the missing trailing fields written out: exactly the padded row.
+        padded = b"\n".join(_raw(buf, shape, r) + b"," * (width - n) for r, n in short)
+        table, more = _parse(pa.py_buffer(padded), rules.names, rules.needed)
+        if more or table.num_rows != len(short):
+            raise _NotExact("a short row that does not read as one record")
+        parts.append(([r for r, _ in short].__getitem__, *_classify(rules, table)))
+        del table
+
+    counts = [0] * len(rules.scenarios)
+    first: dict[int, int] = {}
+    for record_of, valid, scenario in parts:
+        unsure += [record_of(i) for i in pc.indices_nonzero(pc.invert(valid)).to_pylist()]
+        tally = pc.value_counts(pc.filter(scenario, valid, memory_pool=_POOL))
+        for item in tally.to_pylist():
+            s = item["values"]
+            counts[s] += item["counts"]
+            mine = pc.and_(valid, pc.equal(scenario, _i8(s)))
+            r = record_of(pc.index(mine, _TRUE).as_py())
+            first[s] = min(r, first.get(s, r))
+    first_seen = sorted((r, rules.scenarios[s]) for s, r in first.items())
+    unsure.sort()
+
+    checked: list[tuple[int, Checked]] = []
+    for r in unsure:
+        line = first_line + shape.lines[r].as_py()
+        checked.append((r, checker.check(Record(line, _fields(_raw(buf, shape, r).decode())))))
+
+    rows = ends = None
+    if want_rows:
+        rows, ends = _chunk_lines(buf, size, shape, unsure, dict(short), checked, width)
+    return BlockOutcome(records, counts, first_seen, checked, rows, ends)
+
+
+def _raw(buf: bytes, shape: _Shape, r: int) -> bytes:
+    start, end = shape.span(r)
+    return buf[start:end]
+
+
+def _record_of(odd: list[int]) -> Callable[[int], int]:
+    """Table row -> record index, when the (sorted) records ``odd`` are not in the table."""
+    if not odd:
+        return int
+
+    def record(i: int) -> int:
+        # the r with r - (odd records below r) == i, r not odd: a fixed point
+        r = i
+        while True:
+            nxt = i + bisect.bisect_right(odd, r)
+            if nxt == r:
+                return r
+            r = nxt
+
+    return record
+
+
+def _chunk_lines(
+    buf: bytes,
+    size: int,
+    shape: _Shape,
+    unsure: list[int],
+    short: dict[int, int],
+    checked: list[tuple[int, Checked]],
+    width: int,
+) -> tuple[bytes, list[int]]:
+    """The block's valid rows as csv.writer writes them (each with CRLF), in order, and the
+    offset where each ends.
+
+    A run of rows that are their own raw bytes is copied whole: straight from the block
+    when its line breaks are CRLF, with LF made CRLF when they are LF and no value holds a
+    line break. Other rows (rewritten, padded, decided by the checker) are written one by
+    one.
+    """
+    needless = _needless_quotes(buf, size, shape)
+    starts, ends = shape.starts.to_pylist(), shape.ends.to_pylist()
+    decided = dict(checked)
+    special = sorted({*unsure, *needless, *short})
+    pieces: list[bytes] = []
+    row_ends: list[int] = []
+    at = 0
+
+    def add(piece: bytes) -> None:
+        nonlocal at
+        pieces.append(piece)
+        at += len(piece)
+        row_ends.append(at)
+
+    def run(a: int, b: int) -> None:  # records a..b-1, all plain
+        nonlocal at
+        if a >= b:
+            return
+        first = starts[a]
+        if shape.breaks == "crlf" and ends[b - 1] + 2 <= size:
+            pieces.append(buf[first : ends[b - 1] + 2])
+            row_ends.extend(at + s - first for s in starts[a + 1 : b])
+            at += ends[b - 1] + 2 - first
+            row_ends.append(at)
+        elif shape.breaks == "lf" and buf.count(b"\n", first, ends[b - 1]) == b - 1 - a:
+            pieces.append(buf[first : ends[b - 1]].replace(b"\n", b"\r\n") + b"\r\n")
+            row_ends.extend(at + s - first + i + 1 for i, s in enumerate(starts[a + 1 : b]))
+            at += ends[b - 1] - first + (b - a) * 2 - (b - a - 1)
+            row_ends.append(at)
+        else:
+            for r in range(a, b):
+                add(buf[starts[r] : ends[r]] + b"\r\n")
+
+    previous = 0
+    for r in special:
+        run(previous, r)
+        previous = r + 1
+        row = decided.get(r)
+        if row is not None:
+            if row.valid:
+                add(csv_line(row.fields).encode("utf-8"))
+        elif r in needless:
+            fields = _fields(buf[starts[r] : ends[r]].decode("utf-8"))
+            add(csv_line(fields + [""] * (width - len(fields))).encode("utf-8"))
+        else:  # a short row: its bytes and the empty fields csv.writer writes
+            add(buf[starts[r] : ends[r]] + b"," * (width - short[r]) + b"\r\n")
+    run(previous, len(starts))
+    return b"".join(pieces), row_ends
+
+
+# -- reading a file in blocks ----------------------------------------------------------------
+
+
+class _Source:
+    """Reads the stream as the scan does (1 MiB at a time, feeding an optional scanner) and
+    cuts it into blocks that end at a line break outside quotes (when the quotes are sound;
+    ``analyse`` proves it)."""
+
+    def __init__(self, stream: BinaryIO, scanner: Scanner | None) -> None:
+        self._stream = stream
+        self._scanner = scanner
+        self.pending = b""
+        self.eof = False
+
+    def read(self) -> bytes:
+        data = self._stream.read(csvread.BLOCK)
+        if not data:
+            self.eof = True
+        elif self._scanner is not None:
+            self._scanner.feed(data)
+        return data
+
+    def fill(self, size: int) -> None:
+        parts = [self.pending]
+        have = len(self.pending)
+        while have < size and not self.eof:
+            data = self.read()
+            parts.append(data)
+            have += len(data)
+        self.pending = b"".join(parts)
+
+    def next_block(self) -> tuple[bytes, int, bool] | None:
+        """The next block as (buffer, size, last?): ``buffer[:size]`` ends at a line break
+        outside quotes, or is the rest of the file. None when no such line break exists."""
+        self.fill(BLOCK_BYTES)
+        data = self.pending
+        if self.eof:
+            self.pending = b""
+            return data, len(data), True
+        end = _cut(data)
+        if end is None:
+            return None
+        self.pending = data[end:]
+        return data, end, False
+
+    def drain(self) -> None:
+        while not self.eof:
+            self.read()
+
+
+def _cut(data: bytes) -> int | None:
+    """After the last line break with an even number of quotes before it."""
+    pos = data.rfind(b"\n")
+    quotes = data.count(b'"', 0, pos) if pos >= 0 else 0
+    while pos >= 0:
+        if quotes % 2 == 0:
+            return pos + 1
+        prev = data.rfind(b"\n", 0, pos)
+        quotes -= data.count(b'"', prev + 1, pos)
+        pos = prev
+    return None
+
+
+def _line_breaks(buf: bytes, size: int) -> int:
+    return buf.count(b"\n", 0, size)
+
+
+class _Chain(io.RawIOBase):
+    """Bytes already read, then the rest of the source: what the reference reads on from."""
+
+    def __init__(self, head: bytes, source: _Source) -> None:
+        self._head = memoryview(head)
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if not self._head:
+            if self._source.eof:
+                return 0
+            self._head = memoryview(self._source.read())
+            if not self._head:
+                return 0
+        n = min(len(buffer), len(self._head))
+        buffer[:n] = self._head[:n]
+        self._head = self._head[n:]
+        return n
+
+
+@dataclass
+class FastRun:
+    """The fast engine over one stream: the header, then events in file order.
+
+    ``encoding`` None: take it from ``scanner`` (a fused scan) once the first bytes are read.
+    """
+
+    stream: BinaryIO
+    encoding: str | None
+    report: Report
+    profile: Profile
+    scenario: str | None
+    fallback_scenario: str | None
+    scanner: Scanner | None = None
+    want_rows: bool = False
+    checker: Checker | None = None
+    #: "fast" (every block proven), "mixed" (the reference took over), "reference"
+    #: (the whole file), "unsupported" (an encoding this engine leaves to the reference)
+    path: str = ""
+
+    def events(self) -> Iterator[Event]:
+        source = _Source(self.stream, self.scanner)
+        source.fill(BLOCK_BYTES)
+        if self.encoding is None:
+            self.encoding = self.scanner.encoding if self.scanner is not None else "utf-8"
+        if not available_for(self.encoding):
+            self.path = "unsupported"
+            source.drain()
+            return
+        head = source.pending
+        if self.encoding == "utf-8-sig" and head.startswith(codecs.BOM_UTF8):
+            head = head[len(codecs.BOM_UTF8) :]
+        newline = head.find(b"\n")
+        if newline < 0 or not _one_record(head[: newline + 1]):
+            # No line break in sight, or a header whose quotes need the reference.
+            self.path = "reference"
+            source.pending = head
+            yield from self._reference(source, b"", 1, header=True)
+            return
+        header = next(csvread.records(io.BytesIO(head[: newline + 1]), "utf-8"))
+        self.checker = start_checker(
+            self.report, header, self.profile, self.scenario, self.fallback_scenario
+        )
+        if self.checker is None:
+            source.drain()
+            return
+        source.pending = head[newline + 1 :]
+        if self.checker.width < 2:
+            self.path = "reference"
+            yield from self._reference(source, b"", 2)
+            return
+        self.path = "fast"
+        yield from self._blocks(source, _Rules.from_checker(self.checker))
+
+    def _blocks(self, source: _Source, rules: _Rules) -> Iterator[Event]:
+        queue: list[tuple[bytes, int, int, Future[BlockOutcome]]] = []
+        line = 2
+        reading = True
+        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="hrupload-check")
+        try:
+            while True:
+                while reading and len(queue) < IN_FLIGHT:
+                    cut = source.next_block()
+                    if cut is None:  # no record boundary in a whole block: the reference
+                        reading = False
+                        queue.append((b"", 0, line, _failed()))
+                        break
+                    buf, size, final = cut
+                    job = pool.submit(
+                        analyse, buf, size, final, line, rules, self.checker, self.want_rows
+                    )
+                    queue.append((buf, size, line, job))
+                    line += _line_breaks(buf, size)
+                    reading = not final
+                if not queue:
+                    return
+                buf, size, first, job = queue.pop(0)
+                try:
+                    outcome = job.result()
+                except (_NotExact, pa.ArrowException, csv.Error):  # the reference decides
+                    for *_, other in queue:
+                        other.cancel()
+                    rest = b"".join([buf[:size], *(b[:n] for b, n, _, _ in queue)])
+                    queue.clear()
+                    self.path = "mixed"
+                    yield from self._reference(source, rest, first)
+                    return
+                del buf
+                yield outcome
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _POOL.release_unused()  # what the report is made into next need not stack on it
+
+    def _reference(
+        self, source: _Source, head: bytes, first_line: int, *, header: bool = False
+    ) -> Iterator[Checked]:
+        """The reference reader from ``first_line`` on: ``head``, what the source holds, and
+        the rest of the stream."""
+        rest = _Chain(head + source.pending, source)
+        source.pending = b""
+        reader = csvread.records(rest, "utf-8", first_line=first_line)  # type: ignore[arg-type]
+        if header:
+            self.checker = start_checker(
+                self.report,
+                next(reader, None),
+                self.profile,
+                self.scenario,
+                self.fallback_scenario,
+            )
+            if self.checker is None:
+                source.drain()
+                return
+        assert self.checker is not None
+        check = self.checker.check
+        for record in reader:
+            yield check(record)
+
+
+def _failed() -> Future[BlockOutcome]:
+    job: Future[BlockOutcome] = Future()
+    job.set_exception(_NotExact("no record boundary in a whole block"))
+    return job
+
+
+def _one_record(line: bytes) -> bool:
+    """Does this first line hold the whole header, read as the csv module reads it?"""
+    if b'"' not in line:
+        return True
+    try:
+        return len(_shape(line, len(line), final=False)) == 1
+    except _NotExact:
+        return False
+
+
+# -- what callers use ------------------------------------------------------------------------
+
+
+def apply(report: Report, event: Event, scenarios: list[str]) -> None:
+    """Count one event into the report exactly as the reference counts its rows."""
+    if isinstance(event, Checked):
+        if event.blank:
+            report.blank += 1
+        else:
+            report.add_row(event.scenario, event.errors)
+        return
+    pending = sorted(event.first_seen)
+    i = 0
+    for r, row in event.checked:
+        while i < len(pending) and pending[i][0] < r:
+            report.scenarios.setdefault(pending[i][1], {"valid": 0, "rejected": 0})
+            i += 1
+        if row.blank:
+            report.blank += 1
+        else:
+            report.add_row(row.scenario, row.errors)
+    for _, name in pending[i:]:
+        report.scenarios.setdefault(name, {"valid": 0, "rejected": 0})
+    total = sum(event.counts)
+    report.rows += total
+    report.valid += total
+    for name, count in zip(scenarios, event.counts, strict=True):
+        if count:
+            report.scenarios[name]["valid"] += count
+
+
+def run_report(run: FastRun) -> None:
+    """Fill ``run.report`` (no rows kept)."""
+    for event in run.events():
+        apply(run.report, event, _scenario_names(run))
+
+
+def _scenario_names(run: FastRun) -> list[str]:
+    return list(run.checker.plans) if run.checker is not None else []
+
+
+def run_chunks(run: FastRun, size: int) -> Iterator[Chunk | Checked]:
+    """Upload chunks of ``size`` valid rows and the rejected rows, in file order."""
+    run.want_rows = True
+    header = b""
+    parts: list[bytes | memoryview] = []
+    count = 0
+
+    def rows(data: bytes, ends: list[int]) -> Iterator[Chunk]:
+        nonlocal parts, count
+        view, i, offset = memoryview(data), 0, 0
+        while i < len(ends):
+            take = min(size - count, len(ends) - i)
+            parts.append(view[offset : ends[i + take - 1]])
+            offset = ends[i + take - 1]
+            i += take
+            count += take
+            if count == size:
+                yield Chunk(header + b"".join(parts), count)
+                parts, count = [], 0
+
+    for event in run.events():
+        if not header:
+            header = csv_line(run.report.header).encode("utf-8")
+        apply(run.report, event, _scenario_names(run))
+        if isinstance(event, Checked):
+            if event.blank:
+                continue
+            if event.valid:
+                line = csv_line(event.fields).encode("utf-8")
+                yield from rows(line, [len(line)])
+            else:
+                yield event
+            continue
+        for _, row in event.checked:
+            if not row.valid and not row.blank:
+                yield row
+        assert event.rows is not None and event.row_ends is not None
+        yield from rows(event.rows, event.row_ends)
+    if count:
+        yield Chunk(header + b"".join(parts), count)
+
+
+def validate_fused(
+    open_stream: Callable[[], BinaryIO],
+    report: Report,
+    *,
+    profile: Profile,
+    scenario: str | None,
+    fallback_scenario: str | None,
+    max_bytes: int | None,
+) -> Report:
+    """Scan and validate in one read of the file.
+
+    A file-level problem the scan finds wins over anything read before it, as when the scan
+    runs first: the rows are dropped and the report holds only the file error.
+    """
+    try:
+        with open_stream() as stream:
+            scanner = Scanner(max_bytes=max_bytes)
+            run = FastRun(stream, None, report, profile, scenario, fallback_scenario, scanner)
+            run_report(run)
+            facts = scanner.finish()
+    except FileProblem as problem:
+        fresh = Report(file=report.file)
+        fresh.file_error = problem.error
+        return fresh
+    report.bytes, report.sha256, report.encoding = facts.size, facts.sha256, facts.encoding
+    if run.path == "unsupported":  # scanned; now read by the reference engine
+        from hrupload.validate import Validation
+
+        with open_stream() as stream:
+            for _ in Validation(stream, facts, report, profile, scenario, fallback_scenario):
+                pass
+    return report
