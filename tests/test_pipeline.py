@@ -59,6 +59,21 @@ def make_services(hr_storage, standin, clock=None, **overrides) -> pipeline.Serv
     return services
 
 
+def key_vault_provider(standin, name: str):
+    """A real KeyVaultSecret talking to the HTTPS stand-in (the seam Key Vault needs)."""
+    from hrupload.secrets import KeyVaultSecret
+
+    return KeyVaultSecret(
+        standin.url,
+        name,
+        credential=standin.credential,
+        client_options={
+            "verify_challenge_resource": False,
+            "connection_verify": standin.ca_cert_pem_path,
+        },
+    )
+
+
 @pytest.fixture
 def services(hr_storage, connector_standin):
     return make_services(hr_storage, connector_standin)
@@ -451,17 +466,7 @@ def test_sweep_refreshes_employee_profiles_when_due(hr_storage, connector_standi
 def test_secret_rotation_is_picked_up_from_key_vault(
     hr_storage, connector_standin, keyvault_standin
 ):
-    from hrupload.secrets import KeyVaultSecret
-
-    provider = KeyVaultSecret(
-        keyvault_standin.url,
-        "hr-connector-app-secret",
-        credential=keyvault_standin.credential,
-        client_options={
-            "verify_challenge_resource": False,
-            "connection_verify": keyvault_standin.ca_cert_pem_path,
-        },
-    )
+    provider = key_vault_provider(keyvault_standin, "hr-connector-app-secret")
     services = make_services(hr_storage, connector_standin)
     settings = services.settings
     services.client_factory = lambda: pipeline.make_client(settings, secret_provider=provider)
@@ -521,8 +526,6 @@ def test_very_long_names_are_shortened_on_move(services, connector_standin):
 def test_certificate_from_key_vault_signs_the_token_request(
     hr_storage, connector_standin, keyvault_standin, test_certificate
 ):
-    from hrupload.secrets import KeyVaultSecret
-
     services = make_services(
         hr_storage,
         connector_standin,
@@ -532,15 +535,7 @@ def test_certificate_from_key_vault_signs_the_token_request(
         HRUPLOAD_KEY_VAULT_URL=keyvault_standin.url,
         HRUPLOAD_CERTIFICATE_NAME="hr-connector-certificate",
     )
-    provider = KeyVaultSecret(
-        keyvault_standin.url,
-        "hr-connector-certificate",
-        credential=keyvault_standin.credential,
-        client_options={
-            "verify_challenge_resource": False,
-            "connection_verify": keyvault_standin.ca_cert_pem_path,
-        },
-    )
+    provider = key_vault_provider(keyvault_standin, "hr-connector-certificate")
     settings = services.settings
     services.client_factory = lambda: pipeline.make_client(settings, secret_provider=provider)
     drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
@@ -554,19 +549,9 @@ def test_certificate_from_key_vault_signs_the_token_request(
 def test_unreadable_key_vault_certificate_keeps_the_file_with_the_reason(
     hr_storage, connector_standin, keyvault_standin
 ):
-    from hrupload.secrets import KeyVaultSecret
-
     keyvault_standin.set_secret("not-a-cert", "definitely not PEM or PFX")
     services = make_services(hr_storage, connector_standin, HRUPLOAD_CERTIFICATE_NAME="not-a-cert")
-    provider = KeyVaultSecret(
-        keyvault_standin.url,
-        "not-a-cert",
-        credential=keyvault_standin.credential,
-        client_options={
-            "verify_challenge_resource": False,
-            "connection_verify": keyvault_standin.ca_cert_pem_path,
-        },
-    )
+    provider = key_vault_provider(keyvault_standin, "not-a-cert")
     settings = services.settings
     services.client_factory = lambda: pipeline.make_client(settings, secret_provider=provider)
     drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
