@@ -195,7 +195,9 @@ def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -
             f"the file is {size >> 20} MB, over the {max_file_mb} MB limit; split it",
         )
         return report
-    report = validate_path(path, profile=prof, scenario=scenario, max_bytes=max_bytes)
+    report = validate_path(
+        path, profile=prof, scenario=scenario, max_bytes=max_bytes, fingerprint=False
+    )
     report.file = str(path)
     return report
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from hrupload.report import FileProblem
 
@@ -36,7 +35,8 @@ _BOMS = (
 @dataclass(frozen=True)
 class FileFacts:
     size: int
-    sha256: str
+    #: None when the scan was asked not to hash (``hrupload validate``)
+    sha256: str | None
     encoding: str
 
 
@@ -52,9 +52,10 @@ def detect_encoding(head: bytes) -> str:
     return "utf-8"
 
 
-def scan(stream: BinaryIO, *, max_bytes: int | None = None) -> FileFacts:
-    """Check that the whole file decodes and holds no NUL bytes; hash it on the way."""
-    scanner = Scanner(max_bytes=max_bytes)
+def scan(stream: BinaryIO, *, max_bytes: int | None = None, fingerprint: bool = True) -> FileFacts:
+    """Check that the whole file decodes and holds no NUL bytes; hash it on the way (unless
+    ``fingerprint`` is false: then ``sha256`` is None)."""
+    scanner = Scanner(max_bytes=max_bytes, fingerprint=fingerprint)
     while block := stream.read(BLOCK):
         scanner.feed(block)
     return scanner.finish()
@@ -68,9 +69,13 @@ class Scanner:
     ``scan`` does: the size limit is checked at block boundaries.
     """
 
-    def __init__(self, *, max_bytes: int | None = None) -> None:
+    def __init__(self, *, max_bytes: int | None = None, fingerprint: bool = True) -> None:
         self._max_bytes = max_bytes
-        self._digest = hashlib.sha256()
+        self._digest: Any = None  # hashlib's SHA-256 object, when wanted
+        if fingerprint:  # hashlib loads OpenSSL's libcrypto: ~4 MB of RSS a check can spare
+            import hashlib
+
+            self._digest = hashlib.sha256()
         self._decoder: codecs.IncrementalDecoder | None = None
         self.encoding = "utf-8"
         self._offset = 0
@@ -82,7 +87,8 @@ class Scanner:
             self.encoding = detect_encoding(block)
             self._decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
         self._check(block, final=False)
-        self._digest.update(block)
+        if self._digest is not None:
+            self._digest.update(block)
         self._offset += len(block)
         if self._max_bytes is not None and self._offset > self._max_bytes:
             raise FileProblem("file-too-large", _too_large(self._offset, self._max_bytes))
@@ -91,7 +97,8 @@ class Scanner:
         if self._decoder is None:
             raise FileProblem("empty-file", "the file is empty: expected a header line and rows")
         self._check(b"", final=True)
-        return FileFacts(self._offset, self._digest.hexdigest(), self.encoding)
+        digest = self._digest.hexdigest() if self._digest is not None else None
+        return FileFacts(self._offset, digest, self.encoding)
 
     def _check(self, block: bytes, *, final: bool) -> None:
         assert self._decoder is not None

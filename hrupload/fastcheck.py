@@ -23,8 +23,9 @@ A certainly-valid row goes into an upload chunk as its raw bytes when they are w
 written by ``csv.writer``; either way the chunk bytes are those ``ChunkBuilder`` makes.
 
 Blocks are analysed on a small thread pool (Arrow releases the GIL) while the main thread
-reads, hashes and merges results in file order. numpy is deliberately not used: importing
-it (pyarrow does whenever it is installed) costs ~20 MB of the 100 MB budget.
+reads, checks (and for an upload hashes) and merges results in file order. numpy is
+deliberately not used: importing it (pyarrow does whenever it is installed) costs ~20 MB of
+the 100 MB budget.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ from hrupload.validate import Checked, Checker, Chunk, start_checker
 
 #: Bytes parsed per block, and blocks in flight (one per worker): enough to keep both cores
 #: busy, little enough that memory stays flat from the first few MB of a file on (the
-#: streaming test in tests/test_validate.py) and the process under 100 MB.
-BLOCK_BYTES = 1 << 20
+#: streaming test in tests/test_validate.py) and the process under 100 MB. A block costs
+#: ~3 ms of fixed overhead (a hundred-odd Arrow calls, two parses); 2 MiB rather than 1 MiB
+#: saves ~0.3 s of CPU on the 236 MB benchmark file for ~6 MB more peak RSS.
+BLOCK_BYTES = 2 << 20
 WORKERS = 2
 IN_FLIGHT = 2
 ENCODINGS = ("utf-8", "utf-8-sig")
@@ -260,6 +263,8 @@ def _where_filled(column: pa.Array, pattern: str) -> pa.BooleanArray:
     if not count:
         return filled
     matched = pc.match_substring_regex(pc.filter(column, filled, memory_pool=mp), pattern)
+    if isinstance(filled, pa.ChunkedArray):  # replace_with_mask takes arrays only
+        filled, matched = _one_chunk(filled), _one_chunk(matched)
     return pc.replace_with_mask(filled, filled, matched, memory_pool=mp)
 
 
@@ -270,14 +275,19 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
 
 
 def _classify(rules: _Rules, table: pa.Table) -> tuple[pa.BooleanArray, pa.Int8Array]:
-    """Per row: certainly valid?, and the scenario index (-1: none)."""
+    """Per row: certainly valid?, and the scenario index (-1: none).
+
+    The table's columns may come in several chunks: each test runs once over all of them
+    (a call per column, not per chunk: the fixed cost of a call is much of a block's).
+    """
     rows = table.num_rows
     mp = _POOL
-    columns = {name: _one_chunk(table.column(name)) for name in rules.needed}
+    columns = {name: table.column(name) for name in rules.needed}
     if rules.scenario_column is None:
         scenario = pa.repeat(_i8(0), rows)
     else:
-        encoded = pc.dictionary_encode(columns[rules.names[rules.scenario_column]], memory_pool=mp)
+        names = _one_chunk(columns[rules.names[rules.scenario_column]])
+        encoded = pc.dictionary_encode(names, memory_pool=mp)
         index = {name: i for i, name in enumerate(rules.scenarios)}
         known = [index.get(rules.lookup(v), -1) for v in encoded.dictionary.to_pylist()]
         scenario = pc.take(_int8s(known), encoded.indices, memory_pool=mp)
@@ -294,6 +304,8 @@ def _classify(rules: _Rules, table: pa.Table) -> tuple[pa.BooleanArray, pa.Int8A
                 cache[column, test] = _passes(columns[rules.names[column]], test)
             ok = pc.and_(ok, cache[column, test], memory_pool=mp)
         valid = pc.or_(valid, ok, memory_pool=mp)
+    if isinstance(valid, pa.ChunkedArray):
+        valid = _one_chunk(valid)
     return valid, scenario
 
 
@@ -320,6 +332,28 @@ def _alternate(array: pa.Array, offset: int) -> pa.Array:
     return pc.filter(array.slice(offset), keep, memory_pool=_POOL)
 
 
+#: indices_nonzero allocates 8 bytes per input element up front (64 MiB for an 8 MiB block):
+#: a block's byte mask is taken a slice of this many elements at a time.
+_NONZERO_SLICE = 1 << 18
+
+
+@functools.lru_cache(maxsize=256)
+def _u64(value: int) -> pa.Scalar:
+    return pa.scalar(value, pa.uint64())
+
+
+def _nonzero(mask: pa.BooleanArray) -> pa.UInt64Array:
+    """``pc.indices_nonzero(mask)``, with a transient allocation of at most 2 MiB."""
+    n = len(mask)
+    if n <= _NONZERO_SLICE:
+        return pc.indices_nonzero(mask, memory_pool=_POOL)
+    parts = [pc.indices_nonzero(mask.slice(0, _NONZERO_SLICE), memory_pool=_POOL)]
+    for at in range(_NONZERO_SLICE, n, _NONZERO_SLICE):
+        found = pc.indices_nonzero(mask.slice(at, _NONZERO_SLICE), memory_pool=_POOL)
+        parts.append(pc.add(found, _u64(at), memory_pool=_POOL))
+    return pa.concat_arrays(parts, memory_pool=_POOL)
+
+
 def _at(u: pa.UInt8Array, positions: pa.Array) -> pa.UInt8Array:
     return pc.take(u, positions, memory_pool=_POOL)
 
@@ -339,7 +373,31 @@ class _Shape:
         return len(self.starts)
 
     def span(self, r: int) -> tuple[int, int]:
-        return self.starts[r].as_py(), self.ends[r].as_py()
+        return self._starts[r], self._ends[r]
+
+    def line(self, r: int) -> int:
+        return self._lines[r]
+
+    # Indexing an Arrow array boxes a scalar (~1 µs, under the GIL); a memoryview over its
+    # data buffer reads the int directly.
+    @functools.cached_property
+    def _starts(self) -> memoryview:
+        return _ints(self.starts)
+
+    @functools.cached_property
+    def _ends(self) -> memoryview:
+        return _ints(self.ends)
+
+    @functools.cached_property
+    def _lines(self) -> memoryview:
+        return _ints(self.lines)
+
+
+def _ints(array: pa.Array) -> memoryview:
+    """The values of an int64 array without nulls, as a memoryview of ints."""
+    assert array.type == pa.int64() and array.null_count == 0
+    view = memoryview(array.buffers()[1]).cast("q")
+    return view[array.offset : array.offset + len(array)]
 
 
 def _shape(buf: bytes, size: int, final: bool) -> _Shape:
@@ -348,13 +406,13 @@ def _shape(buf: bytes, size: int, final: bool) -> _Shape:
     u = _bytes(buf, size)
     special = pc.or_(pc.equal(u, _QUOTE, memory_pool=mp), pc.equal(u, _LF, memory_pool=mp))
     crs = pc.sum(pc.equal(u, _CR)).as_py() if buf.find(b"\r", 0, size) >= 0 else 0
-    positions = pc.indices_nonzero(special, memory_pool=mp)
+    positions = _nonzero(special)
     chars = _at(u, positions)
     is_quote = pc.equal(chars, _QUOTE, memory_pool=mp)
     quotes = pc.filter(positions, is_quote, memory_pool=mp)
     if len(quotes) % 2:
         raise _NotExact("a quoted field is not closed")
-    is_lf = pc.equal(chars, _LF, memory_pool=mp)
+    is_lf = pc.invert(is_quote, memory_pool=mp)  # chars holds quotes and line breaks only
     newlines = pc.filter(positions, is_lf, memory_pool=mp)
     if crs:  # only as the first half of CRLF
         after_cr = pc.max_element_wise(pc.subtract(newlines, _ONE), _ZERO)
@@ -427,6 +485,12 @@ def _needless_quotes(buf: bytes, size: int, shape: _Shape) -> set[int]:
     return {bisect.bisect_right(starts, p) - 1 for p in plain}
 
 
+#: pyarrow's parser holds ~3× what it parses at once: a block is parsed this much at a time
+#: (serially, so the ragged rows' numbers still count from the block's first record; the
+#: columns come in chunks, which _classify takes as they are).
+_PARSE_BLOCK = 1 << 20
+
+
 def _parse(data: pa.Buffer, names: list[str], needed: list[str]) -> tuple[pa.Table, list]:
     ragged: list[tuple[int, int, str]] = []
 
@@ -437,7 +501,7 @@ def _parse(data: pa.Buffer, names: list[str], needed: list[str]) -> tuple[pa.Tab
     table = pacsv.read_csv(
         data,
         read_options=pacsv.ReadOptions(
-            column_names=names, use_threads=False, block_size=max(data.size + 1, 1 << 16)
+            column_names=names, use_threads=False, block_size=_PARSE_BLOCK
         ),
         parse_options=pacsv.ParseOptions(
             delimiter=",",
@@ -490,18 +554,22 @@ def analyse(
     if table.num_rows + len(ragged) != records:
         raise _NotExact("pyarrow and the line breaks disagree on the records")
     # The ragged records are not in the table: map table rows back to records.
-    parts = [(_record_of([r for r, _, _ in ragged]), *_classify(rules, table))]
-    del table
+    read = table.num_rows
     short = [(r, n) for r, n, _ in ragged if n < width]
     unsure = [r for r, n, _ in ragged if n > width]  # extra fields: always an error
     if short:
         # Read again with the missing trailing fields written out: exactly the padded row.
         padded = b"\n".join(_raw(buf, shape, r) + b"," * (width - n) for r, n in short)
-        table, more = _parse(pa.py_buffer(padded), rules.names, rules.needed)
-        if more or table.num_rows != len(short):
+        more_table, more = _parse(pa.py_buffer(padded), rules.names, rules.needed)
+        if more or more_table.num_rows != len(short):
             raise _NotExact("a short row that does not read as one record")
-        parts.append(([r for r, _ in short].__getitem__, *_classify(rules, table)))
-        del table
+        table = pa.concat_tables([table, more_table])  # classified together, in one pass
+        del more_table
+    valid, scenario = _classify(rules, table)
+    del table
+    parts = [(_record_of([r for r, _, _ in ragged]), valid.slice(0, read), scenario.slice(0, read))]
+    if short:
+        parts.append(([r for r, _ in short].__getitem__, valid.slice(read), scenario.slice(read)))
 
     counts = [0] * len(rules.scenarios)
     first: dict[int, int] = {}
@@ -519,7 +587,7 @@ def analyse(
 
     checked: list[tuple[int, Checked]] = []
     for r in unsure:
-        line = first_line + shape.lines[r].as_py()
+        line = first_line + shape.line(r)
         checked.append((r, checker.check(Record(line, _fields(_raw(buf, shape, r).decode())))))
 
     rows = ends = None
@@ -628,7 +696,7 @@ class _Source:
     def __init__(self, stream: BinaryIO, scanner: Scanner | None) -> None:
         self._stream = stream
         self._scanner = scanner
-        self.pending = b""
+        self.pending: bytes | bytearray = b""
         self.eof = False
 
     def read(self) -> bytes:
@@ -640,15 +708,15 @@ class _Source:
         return data
 
     def fill(self, size: int) -> None:
-        parts = [self.pending]
-        have = len(self.pending)
-        while have < size and not self.eof:
-            data = self.read()
-            parts.append(data)
-            have += len(data)
-        self.pending = b"".join(parts)
+        if len(self.pending) >= size or self.eof:
+            return
+        # Grown in place (a join would hold every read and the whole block at once).
+        data = bytearray(self.pending)
+        while len(data) < size and not self.eof:
+            data += self.read()
+        self.pending = data
 
-    def next_block(self) -> tuple[bytes, int, bool] | None:
+    def next_block(self) -> tuple[bytes | bytearray, int, bool] | None:
         """The next block as (buffer, size, last?): ``buffer[:size]`` ends at a line break
         outside quotes, or is the rest of the file. None when no such line break exists."""
         self.fill(BLOCK_BYTES)
@@ -932,15 +1000,17 @@ def validate_fused(
     scenario: str | None,
     fallback_scenario: str | None,
     max_bytes: int | None,
+    fingerprint: bool = True,
 ) -> Report:
-    """Scan and validate in one read of the file.
+    """Scan and validate in one read of the file (hashing it unless ``fingerprint`` is
+    false).
 
     A file-level problem the scan finds wins over anything read before it, as when the scan
     runs first: the rows are dropped and the report holds only the file error.
     """
     try:
         with open_stream() as stream:
-            scanner = Scanner(max_bytes=max_bytes)
+            scanner = Scanner(max_bytes=max_bytes, fingerprint=fingerprint)
             run = FastRun(stream, None, report, profile, scenario, fallback_scenario, scanner)
             run_report(run)
             facts = scanner.finish()

@@ -7,7 +7,6 @@ as thousands of confusing row errors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +48,8 @@ class Profile:
             },
             "date_formats": list(self.date_formats),
         }
+        import hashlib  # not at import: OpenSSL's libcrypto is ~4 MB of RSS
+
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 

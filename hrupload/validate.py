@@ -539,11 +539,14 @@ def validate_stream(
     max_bytes: int | None = None,
     on_row: Callable[[Checked], None] | None = None,
     engine: str = "auto",
+    fingerprint: bool = True,
 ) -> Report:
     """Scan then validate a re-openable source; a file-level problem ends in the report.
 
     Without ``on_row`` (only the report is wanted) the native engine scans and validates in
     one read; ``engine="reference"`` forces the row-by-row reference engine.
+    ``fingerprint=False`` skips the SHA-256 (the report's ``sha256`` is then None): a check
+    alone needs no resume or de-duplication key.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
@@ -559,13 +562,14 @@ def validate_stream(
                 scenario=scenario,
                 fallback_scenario=fallback_scenario,
                 max_bytes=max_bytes,
+                fingerprint=fingerprint,
             )
         except FileProblem as problem:  # unreadable
             report.file_error = problem.error
             return report
     try:
         with _open(open_stream) as stream:
-            facts = csvread.scan(stream, max_bytes=max_bytes)
+            facts = csvread.scan(stream, max_bytes=max_bytes, fingerprint=fingerprint)
         stream = _open(open_stream)
     except FileProblem as problem:
         report.file_error = problem.error
