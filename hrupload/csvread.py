@@ -67,6 +67,11 @@ class Scanner:
     A reader that parses as it goes (the fast validation path) feeds the same blocks here
     and so reports exactly what ``scan`` would. Feed it reads of ``BLOCK`` bytes, as
     ``scan`` does: the size limit is checked at block boundaries.
+
+    ``feed`` is ``note`` (size, hash, encoding) then ``check`` (decoding, NUL bytes). A
+    reader that checks the text itself, off the main thread, notes each read as it comes
+    and later either vouches for a stretch it found sound or has it checked here, in
+    file order, so any problem is still reported exactly as ``scan`` words it.
     """
 
     def __init__(self, *, max_bytes: int | None = None, fingerprint: bool = True) -> None:
@@ -78,36 +83,77 @@ class Scanner:
             self._digest = hashlib.sha256()
         self._decoder: codecs.IncrementalDecoder | None = None
         self.encoding = "utf-8"
-        self._offset = 0
+        self._offset = 0  # bytes noted
+        self._checked = 0  # bytes checked or vouched for
         self._lines = 1
+        #: where the read that went over the size limit ended
+        self._over_at: int | None = None
 
     def feed(self, block: bytes) -> None:
         """Check one non-empty read; raises :class:`FileProblem` at the first problem."""
+        self._start(block)
+        self.check(block)
+        self._count(block)
+        self._stop_if_over()
+
+    def note(self, block: bytes) -> None:
+        """Count and hash one non-empty read whose text is checked later. A file over the
+        size limit is reported once the checks reach that far: a problem before it, which
+        ``scan`` would meet first, wins."""
+        self._start(block)
+        self._count(block)
+
+    def check(self, data: bytes | bytearray) -> None:
+        """Check the next stretch of the file's text."""
+        if not data:
+            return
+        if self._over_at is not None and self._checked + len(data) >= self._over_at:
+            data = data[: self._over_at - self._checked]
+        self._check(data, final=False)
+        self._checked += len(data)
+        self._stop_if_over()
+
+    def vouch(self, size: int, newlines: int) -> None:
+        """The next ``size`` bytes, ``newlines`` line breaks in them, were found sound
+        elsewhere. They must end at a character boundary (a line break does)."""
+        assert self._decoder is not None and not self._decoder.getstate()[0]
+        self._checked += size
+        self._lines += newlines
+        self._stop_if_over()
+
+    def _start(self, block: bytes) -> None:
         if self._decoder is None:
             self.encoding = detect_encoding(block)
             self._decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
-        self._check(block, final=False)
+
+    def _count(self, block: bytes) -> None:
         if self._digest is not None:
             self._digest.update(block)
         self._offset += len(block)
         if self._max_bytes is not None and self._offset > self._max_bytes:
-            raise FileProblem("file-too-large", _too_large(self._offset, self._max_bytes))
+            self._over_at = self._over_at or self._offset
+
+    def _stop_if_over(self) -> None:
+        if self._over_at is not None and self._checked >= self._over_at:
+            assert self._max_bytes is not None
+            raise FileProblem("file-too-large", _too_large(self._over_at, self._max_bytes))
 
     def finish(self) -> FileFacts:
         if self._decoder is None:
             raise FileProblem("empty-file", "the file is empty: expected a header line and rows")
+        assert self._checked == self._offset, "every byte read is checked or vouched for"
         self._check(b"", final=True)
         digest = self._digest.hexdigest() if self._digest is not None else None
         return FileFacts(self._offset, digest, self.encoding)
 
-    def _check(self, block: bytes, *, final: bool) -> None:
+    def _check(self, block: bytes | bytearray, *, final: bool) -> None:
         assert self._decoder is not None
         state = self._decoder.getstate()
         try:
             text = self._decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:
             raise _undecodable(
-                self.encoding, state, block, exc, self._offset, self._lines
+                self.encoding, state, bytes(block), exc, self._checked, self._lines
             ) from None
         if "\x00" in text:
             where = self._lines + text[: text.index("\x00")].count("\n")

@@ -36,6 +36,8 @@ import csv
 import functools
 import io
 import os
+import re
+import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -92,11 +94,22 @@ EMAIL_RE = f"^{_LOCAL}+@{_LABEL}+(?:\\.{_LABEL}+)+$"
 #: A character str.strip() never removes: the value is not blank.
 NONBLANK_RE = "[!-~]"
 
+#: One physical line that is a whole record the csv module (strict) reads without an error
+#: and pyarrow's parser reads the same: every quote opens a field, closes one, or is half
+#: of an escaped pair; a CR comes only before the line break; no NUL (the scan's to report).
+#: pyarrow alone cannot be trusted: it reads ``"a"x`` as ``ax`` where the csv module fails.
+_PLAIN = '[^",\\r\\n\\x00]*'
+_QUOTED = '"(?:[^"\\r\\n\\x00]|"")*"'
+LINE_RE = f"\\A(?:{_QUOTED}|{_PLAIN})(?:,(?:{_QUOTED}|{_PLAIN}))*\\r?\\z"
+#: The same for a record whose quoted values hold line breaks (Python's re: a few a block).
+_QUOTED_LINES = rb'"(?:[^"\r\x00]|\r\n|"")*"'
+_FIELD = rb'(?:%s|[^",\r\n\x00]*)' % _QUOTED_LINES
+_RECORD_RE = re.compile(rb"%s(?:,%s)*\r?" % (_FIELD, _FIELD))
+#: A line with a quoted field csv.writer would not quote: no comma or quote in it (a sound
+#: line has no CR or LF inside quotes).
+NEEDLESS_RE = '(?:\\A|,)"[^",]*"(?:,|\\r?\\z)'
+
 _POOL = pa.default_memory_pool()
-
-
-def _u8(value: int) -> pa.Scalar:
-    return pa.scalar(value, pa.uint8())
 
 
 @functools.lru_cache(maxsize=256)
@@ -112,21 +125,13 @@ def _i8(value: int) -> pa.Scalar:
 
 
 _TRUE, _FALSE = pa.scalar(True), pa.scalar(False)
+_ZERO = _i64(0)
 
 
 def _int8s(values: list[int]) -> pa.Int8Array:
     # from the bytes: no per-value conversion (see _i64)
     raw = bytes(v & 0xFF for v in values)
     return pa.Array.from_buffers(pa.int8(), len(values), [None, pa.py_buffer(raw)])
-
-
-_QUOTE, _LF, _CR = _u8(0x22), _u8(0x0A), _u8(0x0D)
-#: What may stand before an opening quote or after a closing one (a quote there is the
-#: other half of an escaped ``""``).
-_EDGE = pa.array([0x2C, 0x0A, 0x0D, 0x22], pa.uint8())
-_ZERO, _ONE, _TWO = _i64(0), _i64(1), _i64(2)
-#: Bit i set for even i: selects every other element (openers, then closers by shifting).
-_every_other = pa.py_buffer(b"\x55" * (1 << 16))
 
 
 def available_for(encoding: str) -> bool:
@@ -141,6 +146,8 @@ class BlockOutcome:
     """One block's rows, in file order: the certainly-valid ones counted, the rest checked."""
 
     records: int
+    #: line breaks in the block
+    newlines: int
     #: valid rows per scenario index (the checker's plan order), for the report
     counts: list[int]
     #: (record index, scenario) where a scenario first has a certainly-valid row
@@ -316,173 +323,179 @@ class _NotExact(Exception):
     """This block cannot be proven to read as the reference reads it."""
 
 
-def _bytes(buf: bytes, size: int) -> pa.UInt8Array:
-    return pa.Array.from_buffers(pa.uint8(), size, [None, pa.py_buffer(buf)])
+def _binary(buf: bytes | bytearray, size: int) -> pa.BinaryArray:
+    """``buf[:size]`` as a one-value Arrow array, without a copy."""
+    offsets = pa.py_buffer(_OFFSETS.pack(0, size))
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(buf)])
 
 
-def _alternate(array: pa.Array, offset: int) -> pa.Array:
-    """Elements offset, offset + 2, offset + 4, ... of ``array``."""
-    n = len(array) - offset
-    if n <= 0:
-        return array.slice(0, 0)
-    global _every_other
-    if n > _every_other.size * 8:
-        _every_other = pa.py_buffer(b"\x55" * (n // 8 + 1))
-    keep = pa.Array.from_buffers(pa.bool_(), n, [None, _every_other])
-    return pc.filter(array.slice(offset), keep, memory_pool=_POOL)
-
-
-#: indices_nonzero allocates 8 bytes per input element up front (64 MiB for an 8 MiB block):
-#: a block's byte mask is taken a slice of this many elements at a time.
-_NONZERO_SLICE = 1 << 18
-
-
-@functools.lru_cache(maxsize=256)
-def _u64(value: int) -> pa.Scalar:
-    return pa.scalar(value, pa.uint64())
-
-
-def _nonzero(mask: pa.BooleanArray) -> pa.UInt64Array:
-    """``pc.indices_nonzero(mask)``, with a transient allocation of at most 2 MiB."""
-    n = len(mask)
-    if n <= _NONZERO_SLICE:
-        return pc.indices_nonzero(mask, memory_pool=_POOL)
-    parts = [pc.indices_nonzero(mask.slice(0, _NONZERO_SLICE), memory_pool=_POOL)]
-    for at in range(_NONZERO_SLICE, n, _NONZERO_SLICE):
-        found = pc.indices_nonzero(mask.slice(at, _NONZERO_SLICE), memory_pool=_POOL)
-        parts.append(pc.add(found, _u64(at), memory_pool=_POOL))
-    return pa.concat_arrays(parts, memory_pool=_POOL)
-
-
-def _at(u: pa.UInt8Array, positions: pa.Array) -> pa.UInt8Array:
-    return pc.take(u, positions, memory_pool=_POOL)
+_OFFSETS = struct.Struct("<ii")
 
 
 @dataclass
 class _Shape:
-    starts: pa.Int64Array
-    ends: pa.Int64Array  # exclusive, without the line break
-    lines: pa.Int64Array  # physical line offset of each record from the block's first line
-    #: every quote and line break, and where it is
-    positions: pa.Array
-    chars: pa.Array
-    #: "crlf" (every line break), "lf" (every one), or "mixed"
+    """A block's records: one physical line each, but for the few whose quoted values hold
+    line breaks. Where each record starts and ends comes from the line offsets."""
+
+    buf: bytes | bytearray
+    #: offset of each line's first byte within the block's lines without their LFs
+    #: (line k starts at byte offsets[k] + k of the block), and one more at the end
+    offsets: memoryview
+    #: (first line, lines) of each record over several lines, in file order
+    groups: list[tuple[int, int]]
+    records: int
+    #: LFs in the block: its physical lines, for the line numbers of the next block
+    newlines: int
+    #: "crlf" (every line break), "lf" (every one), or "mixed": worked out for chunks only
     breaks: str = "lf"
+    #: the lines themselves (the block without its LFs), while they are needed
+    lines: pa.BinaryArray | None = None
+    _group_at: dict[int, int] = field(default_factory=dict)
+    _group_records: list[int] = field(default_factory=list)
+    _extra: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        extra = 0
+        for first, count in self.groups:
+            self._group_at[first] = count
+            self._group_records.append(first - extra)
+            extra += count - 1
+            self._extra.append(extra)
 
     def __len__(self) -> int:
-        return len(self.starts)
-
-    def span(self, r: int) -> tuple[int, int]:
-        return self._starts[r], self._ends[r]
+        return self.records
 
     def line(self, r: int) -> int:
-        return self._lines[r]
+        """The physical line record ``r`` starts on, counted from the block's first."""
+        if not self.groups:
+            return r
+        before = bisect.bisect_left(self._group_records, r)
+        return r + (self._extra[before - 1] if before else 0)
 
-    # Indexing an Arrow array boxes a scalar (~1 µs, under the GIL); a memoryview over its
-    # data buffer reads the int directly.
-    @functools.cached_property
-    def _starts(self) -> memoryview:
-        return _ints(self.starts)
+    def span(self, r: int) -> tuple[int, int]:
+        """Where record ``r`` starts and ends in the block (the end without the line break)."""
+        first = self.line(r)
+        last = first + self._group_at.get(first, 1) - 1
+        offsets = self.offsets
+        end = offsets[last + 1] + last
+        if end > offsets[last] + last and self.buf[end - 1] == 0x0D:
+            end -= 1
+        return offsets[first] + first, end
 
-    @functools.cached_property
-    def _ends(self) -> memoryview:
-        return _ints(self.ends)
+    def spans(self) -> tuple[list[int], list[int]]:
+        """Every record's span: starts, ends."""
+        offsets, buf, n = self.offsets, self.buf, len(self.offsets) - 1
+        starts = [offsets[k] + k for k in range(n)]
+        ends = [offsets[k + 1] + k for k in range(n)]
+        for first, count in reversed(self.groups):  # a record over several lines
+            del starts[first + 1 : first + count]
+            del ends[first : first + count - 1]
+        if self.breaks != "lf":
+            pairs = zip(starts, ends, strict=True)
+            ends = [e - 1 if e > s and buf[e - 1] == 0x0D else e for s, e in pairs]
+        return starts, ends
 
-    @functools.cached_property
-    def _lines(self) -> memoryview:
-        return _ints(self.lines)
+    def raw(self, r: int) -> bytes:
+        start, end = self.span(r)
+        return bytes(self.buf[start:end])
 
 
-def _ints(array: pa.Array) -> memoryview:
-    """The values of an int64 array without nulls, as a memoryview of ints."""
-    assert array.type == pa.int64() and array.null_count == 0
-    view = memoryview(array.buffers()[1]).cast("q")
-    return view[array.offset : array.offset + len(array)]
+def _shape(buf: bytes | bytearray, size: int, final: bool) -> _Shape:
+    """Records of ``buf[:size]``: proven to read as the csv module reads them, or _NotExact.
 
-
-def _shape(buf: bytes, size: int, final: bool) -> _Shape:
-    """Records of ``buf[:size]``: proven to read as the csv module reads them, or _NotExact."""
-    mp = _POOL
-    u = _bytes(buf, size)
-    special = pc.or_(pc.equal(u, _QUOTE, memory_pool=mp), pc.equal(u, _LF, memory_pool=mp))
-    crs = pc.sum(pc.equal(u, _CR)).as_py() if buf.find(b"\r", 0, size) >= 0 else 0
-    positions = _nonzero(special)
-    chars = _at(u, positions)
-    is_quote = pc.equal(chars, _QUOTE, memory_pool=mp)
-    quotes = pc.filter(positions, is_quote, memory_pool=mp)
-    if len(quotes) % 2:
-        raise _NotExact("a quoted field is not closed")
-    is_lf = pc.invert(is_quote, memory_pool=mp)  # chars holds quotes and line breaks only
-    newlines = pc.filter(positions, is_lf, memory_pool=mp)
-    if crs:  # only as the first half of CRLF
-        after_cr = pc.max_element_wise(pc.subtract(newlines, _ONE), _ZERO)
-        if crs != pc.sum(pc.equal(_at(u, after_cr), _CR)).as_py():
-            raise _NotExact("a bare CR ends a line")
-    if len(quotes):
-        openers, closers = _alternate(quotes, 0), _alternate(quotes, 1)
-        if openers[0].as_py() == 0:
-            openers = openers.slice(1)
-        if closers[-1].as_py() == size - 1:
-            closers = closers.slice(0, len(closers) - 1)
-        before = _at(u, pc.subtract(openers, _ONE))
-        after = _at(u, pc.add(closers, _ONE))
-        if not (pc.all(pc.is_in(before, _EDGE)).as_py() and pc.all(pc.is_in(after, _EDGE)).as_py()):
-            raise _NotExact("a quote inside a field, or text after a closing quote")
-    # A line break is a record boundary when an even number of quotes precede it.
-    quotes_so_far = pc.cumulative_sum(pc.cast(is_quote, pa.int64()), memory_pool=mp)
-    parity = pc.bit_wise_and(pc.filter(quotes_so_far, is_lf, memory_pool=mp), _ONE)
-    outside = pc.equal(parity, _ZERO, memory_pool=mp)
-    boundaries = pc.cast(pc.filter(newlines, outside, memory_pool=mp), pa.int64())
-    after_line = pc.add(pc.cast(pc.indices_nonzero(outside), pa.int64()), _ONE)
-    zero = pa.repeat(_ZERO, 1)
-    starts = pa.concat_arrays([zero, pc.add(boundaries, _ONE)])
-    ends = pa.concat_arrays([boundaries, pa.repeat(_i64(size), 1)])
-    lines = pa.concat_arrays([zero, after_line])
-    if starts[-1].as_py() == size:  # the block ends with a line break: no record after it
-        n = len(starts) - 1
-        starts, ends, lines = starts.slice(0, n), ends.slice(0, n), lines.slice(0, n)
+    RE2 checks every line at once (without the GIL); only the lines it refuses, a handful a
+    block, are looked at here: a record whose quoted values hold line breaks spans them.
+    """
+    if not size:
+        return _Shape(buf, memoryview(b"\0\0\0\0").cast("i"), [], 0, 0)
+    lines = pc.split_pattern(_binary(buf, size), "\n", memory_pool=_POOL).values
+    n = len(lines)
+    newlines = n - 1
+    if buf[size - 1] == 0x0A:  # the block ends with a line break: no line after it
+        n -= 1
+        lines = lines.slice(0, n)
     elif not final:
-        raise _NotExact("the block does not end at a record boundary")
-    if len(starts):
-        if crs:  # CRLF: the CR is part of the line break
-            last = pc.max_element_wise(pc.subtract(ends, _ONE), _ZERO)
-            cr = pc.and_(pc.greater(ends, starts), pc.equal(_at(u, last), _CR))
-            ends = pc.subtract(ends, pc.cast(cr, pa.int64()))
-        if pc.max(pc.subtract(ends, starts)).as_py() >= FIELD_LIMIT:
-            raise _NotExact("a record longer than the csv field limit")
-    breaks = "lf" if not crs else "crlf" if crs == len(newlines) else "mixed"
-    return _Shape(starts, ends, lines, positions, chars, breaks)
+        raise _NotExact("the block does not end at a line break")
+    elif buf[size - 1] == 0x0D:
+        raise _NotExact("a bare CR ends the file")
+    try:
+        lines.cast(pa.string(), memory_pool=_POOL)  # validates: the scan's UTF-8 check
+    except pa.ArrowInvalid:
+        raise _NotExact("not UTF-8: the scan reports where") from None
+    if pc.max(pc.binary_length(lines)).as_py() >= FIELD_LIMIT:
+        raise _NotExact("a record longer than the csv field limit")
+    sound = pc.match_substring_regex(lines, LINE_RE, memory_pool=_POOL)
+    refused = pc.indices_nonzero(pc.invert(sound)).to_pylist()
+    assert lines.offset == 0
+    offsets = memoryview(lines.buffers()[1]).cast("i")[: n + 1]
+    groups: list[tuple[int, int]] = []
+    i = 0
+    while i < len(refused):
+        first = refused[i]
+        last = _group_end(buf, offsets, first, n, final)
+        start, end = offsets[first] + first, offsets[last + 1] + last
+        if end - start >= FIELD_LIMIT or not _RECORD_RE.fullmatch(buf, start, end):
+            raise _NotExact("a stray quote, a bare CR or a NUL")
+        groups.append((first, last - first + 1))
+        while i < len(refused) and refused[i] <= last:
+            i += 1
+    records = n - sum(count - 1 for _, count in groups)
+    return _Shape(buf, offsets, groups, records, newlines, lines=lines)
 
 
-def _needless_quotes(buf: bytes, size: int, shape: _Shape) -> set[int]:
-    """Records that quote a field csv.writer would not quote: nothing but plain characters
-    (no comma, quote or line break) between its quotes."""
-    mp = _POOL
-    is_quote = pc.equal(shape.chars, _QUOTE, memory_pool=mp)
-    quotes = pc.filter(shape.positions, is_quote, memory_pool=mp)
-    if not len(quotes):
-        return set()
-    u = _bytes(buf, size)
-    # Line breaks seen so far, at each quote: a field whose two quotes see the same count
-    # holds none. Quote k (even) opens a field unless a quote stands just before it (then
-    # it continues an escaped pair); quote k + 1 closes it unless a quote follows.
-    seen = pc.filter(
-        pc.cumulative_sum(pc.cast(pc.invert(is_quote), pa.int64()), memory_pool=mp), is_quote
-    )
-    openers, closers = _alternate(quotes, 0), _alternate(quotes, 1)
-    before = _at(u, pc.max_element_wise(pc.subtract(openers, _ONE), _ZERO))
-    after = _at(u, pc.min_element_wise(pc.add(closers, _ONE), _i64(size - 1)))
-    opens = pc.or_(pc.not_equal(before, _QUOTE), pc.equal(openers, _ZERO))
-    closes = pc.or_(pc.not_equal(after, _QUOTE), pc.equal(closers, _i64(size - 1)))
-    one_line = pc.equal(_alternate(seen, 0), _alternate(seen, 1))
-    candidates = pc.and_(pc.and_(opens, closes), one_line)
-    first = pc.filter(openers, candidates).to_pylist()
-    last = pc.filter(closers, candidates).to_pylist()
-    plain = [o for o, c in zip(first, last, strict=True) if buf.find(b",", o + 1, c) < 0]
-    if not plain:
-        return set()
-    starts = shape.starts.to_pylist()
-    return {bisect.bisect_right(starts, p) - 1 for p in plain}
+def _breaks(lines: pa.BinaryArray, newlines: int) -> str:
+    """ "crlf" when every line break is CRLF, "lf" when every one is LF, else "mixed" (a
+    sound block has a CR only before a line break)."""
+    crs = pc.sum(pc.ends_with(lines, "\r", memory_pool=_POOL)).as_py() or 0
+    return "lf" if not crs else "crlf" if crs == newlines else "mixed"
+
+
+class _Unfinished(_NotExact):
+    """The block was cut inside a quoted value: the record starting at byte ``at`` of the
+    block goes on in the next one."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__("the block ends inside a quoted value")
+        self.at = at
+
+
+def _group_end(buf: bytes | bytearray, offsets: memoryview, first: int, n: int, final: bool) -> int:
+    """The last line of the record that starts on line ``first``: where its quotes balance."""
+    last = first
+    quotes = buf.count(b'"', offsets[first] + first, offsets[first + 1] + first)
+    while quotes % 2:
+        last += 1
+        if last >= n:
+            if final:
+                raise _NotExact("a quoted field is not closed")
+            raise _Unfinished(offsets[first] + first)
+        quotes += buf.count(b'"', offsets[last] + last, offsets[last + 1] + last)
+    return last
+
+
+def _needless_quotes(shape: _Shape, lines: pa.BinaryArray) -> set[int]:
+    """Records whose bytes are not what csv.writer writes for them: they quote a field it
+    would not quote (nothing but plain characters between the quotes), or they span
+    several lines (taken apart and written again, to be safe)."""
+    needless = set(shape._group_records)
+    found = pc.match_substring_regex(lines, NEEDLESS_RE, memory_pool=_POOL)
+    for line in pc.indices_nonzero(found).to_pylist():
+        r = _record_at(shape, line)
+        if r is not None:
+            needless.add(r)
+    return needless
+
+
+def _record_at(shape: _Shape, line: int) -> int | None:
+    """The record that starts on ``line``, if one does."""
+    if not shape.groups:
+        return line
+    before = bisect.bisect_left(shape.groups, (line, 0))
+    if before:
+        first, count = shape.groups[before - 1]
+        if line < first + count:
+            return None  # inside a record that started on an earlier line
+    return line - (shape._extra[before - 1] if before else 0)
 
 
 #: pyarrow's parser holds ~3× what it parses at once: a block is parsed this much at a time
@@ -534,22 +547,38 @@ def _fields(text: str) -> list[str]:
 
 
 def analyse(
-    buf: bytes,
+    buf: bytes | bytearray,
     size: int,
     final: bool,
-    first_line: int,
+    starts_at: Future[int],
+    then: Future[int],
     rules: _Rules,
     checker: Checker,
     want_rows: bool,
 ) -> BlockOutcome:
-    """Check the block ``buf[:size]``, which starts at a record start (its first record on
-    ``first_line``); raises _NotExact when it cannot be read exactly here."""
-    shape = _shape(buf, size, final)
+    """Check the block ``buf[:size]``, which starts at a record start; raises _NotExact when
+    it cannot be read exactly here.
+
+    The block's first line number comes from ``starts_at``, set by the block before as soon
+    as it has counted its lines; this block sets ``then`` for the next one the same way
+    (so the main thread never counts lines).
+    """
+    try:
+        shape = _shape(buf, size, final)
+        first_line = starts_at.result()
+        then.set_result(first_line + shape.newlines)
+    except Exception as exc:
+        if not then.done():
+            then.set_exception(exc)
+        raise
+    lines, shape.lines = shape.lines, None
+    if not want_rows:
+        del lines  # a copy of the block: not held through the parse
     records = len(shape)
     width = rules.width
     if records == 0:
         rows, ends = (b"", []) if want_rows else (None, None)
-        return BlockOutcome(0, [0] * len(rules.scenarios), [], [], rows, ends)
+        return BlockOutcome(0, shape.newlines, [0] * len(rules.scenarios), [], [], rows, ends)
     table, ragged = _parse(pa.py_buffer(buf).slice(0, size), rules.names, rules.needed)
     if table.num_rows + len(ragged) != records:
         raise _NotExact("pyarrow and the line breaks disagree on the records")
@@ -559,7 +588,7 @@ def analyse(
     unsure = [r for r, n, _ in ragged if n > width]  # extra fields: always an error
     if short:
         # Read again with the missing trailing fields written out: exactly the padded row.
-        padded = b"\n".join(_raw(buf, shape, r) + b"," * (width - n) for r, n in short)
+        padded = b"\n".join(shape.raw(r) + b"," * (width - n) for r, n in short)
         more_table, more = _parse(pa.py_buffer(padded), rules.names, rules.needed)
         if more or more_table.num_rows != len(short):
             raise _NotExact("a short row that does not read as one record")
@@ -588,17 +617,15 @@ def analyse(
     checked: list[tuple[int, Checked]] = []
     for r in unsure:
         line = first_line + shape.line(r)
-        checked.append((r, checker.check(Record(line, _fields(_raw(buf, shape, r).decode())))))
+        checked.append((r, checker.check(Record(line, _fields(shape.raw(r).decode())))))
 
     rows = ends = None
     if want_rows:
-        rows, ends = _chunk_lines(buf, size, shape, unsure, dict(short), checked, width)
-    return BlockOutcome(records, counts, first_seen, checked, rows, ends)
-
-
-def _raw(buf: bytes, shape: _Shape, r: int) -> bytes:
-    start, end = shape.span(r)
-    return buf[start:end]
+        needless = _needless_quotes(shape, lines)
+        shape.breaks = _breaks(lines, shape.newlines)
+        del lines
+        rows, ends = _chunk_lines(buf, size, shape, unsure, dict(short), needless, checked, width)
+    return BlockOutcome(records, shape.newlines, counts, first_seen, checked, rows, ends)
 
 
 def _record_of(odd: list[int]) -> Callable[[int], int]:
@@ -619,11 +646,12 @@ def _record_of(odd: list[int]) -> Callable[[int], int]:
 
 
 def _chunk_lines(
-    buf: bytes,
+    buf: bytes | bytearray,
     size: int,
     shape: _Shape,
     unsure: list[int],
     short: dict[int, int],
+    needless: set[int],
     checked: list[tuple[int, Checked]],
     width: int,
 ) -> tuple[bytes, list[int]]:
@@ -631,12 +659,10 @@ def _chunk_lines(
     offset where each ends.
 
     A run of rows that are their own raw bytes is copied whole: straight from the block
-    when its line breaks are CRLF, with LF made CRLF when they are LF and no value holds a
-    line break. Other rows (rewritten, padded, decided by the checker) are written one by
-    one.
+    when its line breaks are CRLF, with LF made CRLF when they are LF. Other rows
+    (rewritten, padded, decided by the checker, over several lines) are written one by one.
     """
-    needless = _needless_quotes(buf, size, shape)
-    starts, ends = shape.starts.to_pylist(), shape.ends.to_pylist()
+    starts, ends = shape.spans()
     decided = dict(checked)
     special = sorted({*unsure, *needless, *short})
     pieces: list[bytes] = []
@@ -659,7 +685,7 @@ def _chunk_lines(
             row_ends.extend(at + s - first for s in starts[a + 1 : b])
             at += ends[b - 1] + 2 - first
             row_ends.append(at)
-        elif shape.breaks == "lf" and buf.count(b"\n", first, ends[b - 1]) == b - 1 - a:
+        elif shape.breaks == "lf":  # one line each: records over several are special
             pieces.append(buf[first : ends[b - 1]].replace(b"\n", b"\r\n") + b"\r\n")
             row_ends.extend(at + s - first + i + 1 for i, s in enumerate(starts[a + 1 : b]))
             at += ends[b - 1] - first + (b - a) * 2 - (b - a - 1)
@@ -689,23 +715,47 @@ def _chunk_lines(
 
 
 class _Source:
-    """Reads the stream as the scan does (1 MiB at a time, feeding an optional scanner) and
-    cuts it into blocks that end at a line break outside quotes (when the quotes are sound;
-    ``analyse`` proves it)."""
+    """Reads the stream as the scan does (1 MiB at a time) and cuts it into blocks that end
+    at a line break outside quotes (when the quotes are sound; ``analyse`` proves it).
+
+    An optional scanner notes each read (size, hash) as it comes; the text of the blocks is
+    checked by the workers, which the main thread then vouches for, in order. From
+    ``hand_over`` on the scanner checks everything itself.
+    """
 
     def __init__(self, stream: BinaryIO, scanner: Scanner | None) -> None:
         self._stream = stream
         self._scanner = scanner
         self.pending: bytes | bytearray = b""
         self.eof = False
+        self._checking = False
 
     def read(self) -> bytes:
         data = self._stream.read(csvread.BLOCK)
         if not data:
             self.eof = True
-        elif self._scanner is not None:
+        elif self._scanner is None:
+            pass
+        elif self._checking:
             self._scanner.feed(data)
+        else:
+            self._scanner.note(data)
         return data
+
+    def check(self, data: bytes | bytearray) -> None:
+        if self._scanner is not None:
+            self._scanner.check(data)
+
+    def vouch(self, size: int, newlines: int) -> None:
+        if self._scanner is not None:
+            self._scanner.vouch(size, newlines)
+
+    def hand_over(self, head: bytes | bytearray = b"") -> None:
+        """The scanner checks ``head`` (read, not checked yet), what is pending, and every
+        read from now on."""
+        self.check(head)
+        self.check(self.pending)
+        self._checking = True
 
     def fill(self, size: int) -> None:
         if len(self.pending) >= size or self.eof:
@@ -731,25 +781,19 @@ class _Source:
         return data, end, False
 
     def drain(self) -> None:
+        """Read (and check) the rest: a file-level problem anywhere wins."""
+        self.hand_over()
+        self.pending = b""
         while not self.eof:
             self.read()
 
 
-def _cut(data: bytes) -> int | None:
-    """After the last line break with an even number of quotes before it."""
+def _cut(data: bytes | bytearray) -> int | None:
+    """After the last line break. Whether that is outside quotes the worker finds out
+    (:class:`_Unfinished`): counting the quotes here would hold the GIL for a pass over
+    every block."""
     pos = data.rfind(b"\n")
-    quotes = data.count(b'"', 0, pos) if pos >= 0 else 0
-    while pos >= 0:
-        if quotes % 2 == 0:
-            return pos + 1
-        prev = data.rfind(b"\n", 0, pos)
-        quotes -= data.count(b'"', prev + 1, pos)
-        pos = prev
-    return None
-
-
-def _line_breaks(buf: bytes, size: int) -> int:
-    return buf.count(b"\n", 0, size)
+    return pos + 1 if pos >= 0 else None
 
 
 class _Chain(io.RawIOBase):
@@ -805,15 +849,19 @@ class FastRun:
             source.drain()
             return
         head = source.pending
+        bom = 0
         if self.encoding == "utf-8-sig" and head.startswith(codecs.BOM_UTF8):
-            head = head[len(codecs.BOM_UTF8) :]
+            bom = len(codecs.BOM_UTF8)
+            source.check(head[:bom])
+            head = source.pending = head[bom:]
         newline = head.find(b"\n")
         if newline < 0 or not _one_record(head[: newline + 1]):
             # No line break in sight, or a header whose quotes need the reference.
             self.path = "reference"
-            source.pending = head
             yield from self._reference(source, b"", 1, header=True)
             return
+        source.check(head[: newline + 1])
+        source.pending = head[newline + 1 :]
         header = next(csvread.records(io.BytesIO(head[: newline + 1]), "utf-8"))
         self.checker = start_checker(
             self.report, header, self.profile, self.scenario, self.fallback_scenario
@@ -821,7 +869,6 @@ class FastRun:
         if self.checker is None:
             source.drain()
             return
-        source.pending = head[newline + 1 :]
         if self.checker.width < 2:
             self.path = "reference"
             yield from self._reference(source, b"", 2)
@@ -830,9 +877,11 @@ class FastRun:
         yield from self._blocks(source, _Rules.from_checker(self.checker))
 
     def _blocks(self, source: _Source, rules: _Rules) -> Iterator[Event]:
-        queue: list[tuple[bytes, int, int, Future[BlockOutcome]]] = []
-        line = 2
+        queue: list[tuple[bytes | bytearray, int, Future[int], Future[BlockOutcome]]] = []
+        line: Future[int] = Future()  # where the next block starts: the header is line 1
+        line.set_result(2)
         reading = True
+        more = (rules, self.checker, self.want_rows)
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="hrupload-check")
         try:
             while True:
@@ -843,25 +892,42 @@ class FastRun:
                         queue.append((b"", 0, line, _failed()))
                         break
                     buf, size, final = cut
-                    job = pool.submit(
-                        analyse, buf, size, final, line, rules, self.checker, self.want_rows
-                    )
+                    then: Future[int] = Future()
+                    job = pool.submit(analyse, buf, size, final, line, then, *more)
                     queue.append((buf, size, line, job))
-                    line += _line_breaks(buf, size)
+                    line = then
                     reading = not final
                 if not queue:
                     return
-                buf, size, first, job = queue.pop(0)
+                buf, size, starts_at, job = queue.pop(0)
                 try:
                     outcome = job.result()
+                except _Unfinished as unfinished:
+                    if unfinished.at:  # cut it before that record; what follows is cut again
+                        for *_, other in queue:
+                            other.cancel()
+                        tail = [buf[unfinished.at : size], *(b[:n] for b, n, _, _ in queue)]
+                        source.pending = bytearray(b"".join([*tail, source.pending]))
+                        queue.clear()
+                        line = Future()
+                        job = pool.submit(
+                            analyse, buf, unfinished.at, False, starts_at, line, *more
+                        )
+                        queue.append((buf, unfinished.at, starts_at, job))
+                        reading = True
+                        continue
+                    outcome = None  # one record over the whole block: the reference
                 except (_NotExact, pa.ArrowException, csv.Error):  # the reference decides
+                    outcome = None
+                if outcome is None:
                     for *_, other in queue:
                         other.cancel()
                     rest = b"".join([buf[:size], *(b[:n] for b, n, _, _ in queue)])
                     queue.clear()
                     self.path = "mixed"
-                    yield from self._reference(source, rest, first)
+                    yield from self._reference(source, rest, starts_at.result())
                     return
+                source.vouch(size, outcome.newlines)
                 del buf
                 yield outcome
         finally:
@@ -873,6 +939,7 @@ class FastRun:
     ) -> Iterator[Checked]:
         """The reference reader from ``first_line`` on: ``head``, what the source holds, and
         the rest of the stream."""
+        source.hand_over(head)
         rest = _Chain(head + source.pending, source)
         source.pending = b""
         reader = csvread.records(rest, "utf-8", first_line=first_line)  # type: ignore[arg-type]
@@ -899,14 +966,12 @@ def _failed() -> Future[BlockOutcome]:
     return job
 
 
-def _one_record(line: bytes) -> bool:
+def _one_record(line: bytes | bytearray) -> bool:
     """Does this first line hold the whole header, read as the csv module reads it?"""
     if b'"' not in line:
         return True
-    try:
-        return len(_shape(line, len(line), final=False)) == 1
-    except _NotExact:
-        return False
+    end = len(line) - 1 if line.endswith(b"\n") else len(line)
+    return _RECORD_RE.fullmatch(line, 0, end) is not None
 
 
 # -- what callers use ------------------------------------------------------------------------

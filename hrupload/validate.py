@@ -9,6 +9,7 @@ they are checked and memory never grows with the file.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 from collections.abc import Callable, Iterator
@@ -274,7 +275,11 @@ class Checker:
     def _row_scenario(self, line: int, fields: list[str], errors: list[RowError]) -> str | None:
         assert self.scenario_index is not None
         raw = fields[self.scenario_index].strip()
-        accepted = ", ".join(repr(self.profile.mapping(n).value) for n in self.plans)
+        if raw:
+            scenario = self.values.get(raw.lower())
+            if scenario is not None:
+                return scenario
+        accepted = self._accepted
         if not raw:
             errors.append(
                 RowError(
@@ -285,18 +290,20 @@ class Checker:
                 )
             )
             return None
-        scenario = self.values.get(raw.lower())
-        if scenario is None:
-            errors.append(
-                RowError(
-                    line,
-                    self.scenario_column,
-                    "unknown-scenario",
-                    f"{self.scenario_column} holds a value that is not a known scenario; "
-                    f"accepted values: {accepted}",
-                )
+        errors.append(
+            RowError(
+                line,
+                self.scenario_column,
+                "unknown-scenario",
+                f"{self.scenario_column} holds a value that is not a known scenario; "
+                f"accepted values: {accepted}",
             )
-        return scenario
+        )
+        return None
+
+    @functools.cached_property
+    def _accepted(self) -> str:
+        return ", ".join(repr(self.profile.mapping(n).value) for n in self.plans)
 
     def _check_field(
         self,
