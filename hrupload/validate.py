@@ -48,9 +48,13 @@ def is_iso_datetime(value: str) -> bool:
     return True
 
 
+#: what str.isspace() calls whitespace (the same Unicode table)
+_SPACE = re.compile(r"\s")
+
+
 def email_problem(value: str) -> str | None:
     """Why ``value`` is not a usable UPN/email, or None. Never echoes the value."""
-    if any(ch.isspace() for ch in value):
+    if _SPACE.search(value):
         return "contains whitespace"
     if value.count("@") != 1:
         return "must contain exactly one '@'"
