@@ -89,21 +89,21 @@ class Scanner:
         #: where the read that went over the size limit ended
         self._over_at: int | None = None
 
-    def feed(self, block: bytes) -> None:
+    def feed(self, block: bytes | memoryview) -> None:
         """Check one non-empty read; raises :class:`FileProblem` at the first problem."""
         self._start(block)
         self.check(block)
         self._count(block)
         self._stop_if_over()
 
-    def note(self, block: bytes) -> None:
+    def note(self, block: bytes | memoryview) -> None:
         """Count and hash one non-empty read whose text is checked later. A file over the
         size limit is reported once the checks reach that far: a problem before it, which
         ``scan`` would meet first, wins."""
         self._start(block)
         self._count(block)
 
-    def check(self, data: bytes | bytearray) -> None:
+    def check(self, data: bytes | bytearray | memoryview) -> None:
         """Check the next stretch of the file's text."""
         if not data:
             return
@@ -121,12 +121,12 @@ class Scanner:
         self._lines += newlines
         self._stop_if_over()
 
-    def _start(self, block: bytes) -> None:
+    def _start(self, block: bytes | memoryview) -> None:
         if self._decoder is None:
-            self.encoding = detect_encoding(block)
+            self.encoding = detect_encoding(bytes(block[:4]))
             self._decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
 
-    def _count(self, block: bytes) -> None:
+    def _count(self, block: bytes | memoryview) -> None:
         if self._digest is not None:
             self._digest.update(block)
         self._offset += len(block)
@@ -146,7 +146,7 @@ class Scanner:
         digest = self._digest.hexdigest() if self._digest is not None else None
         return FileFacts(self._offset, digest, self.encoding)
 
-    def _check(self, block: bytes | bytearray, *, final: bool) -> None:
+    def _check(self, block: bytes | bytearray | memoryview, *, final: bool) -> None:
         assert self._decoder is not None
         state = self._decoder.getstate()
         try:

@@ -778,13 +778,47 @@ class _Source:
         self._checking = True
 
     def fill(self, size: int) -> None:
-        if len(self.pending) >= size or self.eof:
+        """Read until ``pending`` holds ``size`` bytes or the file ends: whole reads, each
+        straight into one buffer for the block (no copies on the main thread)."""
+        have = len(self.pending)
+        if have >= size or self.eof:
             return
-        # Grown in place (a join would hold every read and the whole block at once).
-        data = bytearray(self.pending)
-        while len(data) < size and not self.eof:
-            data += self.read()
+        reads = -(-(size - have) // csvread.BLOCK)
+        data = bytearray(have + reads * csvread.BLOCK)
+        data[:have] = self.pending
+        with memoryview(data) as view:
+            for _ in range(reads):
+                got = self._read_into(view[have : have + csvread.BLOCK])
+                have += got
+                if self.eof:
+                    break
+        del data[have:]
         self.pending = data
+
+    def _read_into(self, view: memoryview) -> int:
+        """One read (``view`` full, or the file's end) into ``view``."""
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is None:
+            data = self.read()
+            view[: len(data)] = data
+            return len(data)
+        got = 0
+        while got < len(view):
+            n = readinto(view[got:])
+            if not n:
+                break
+            got += n
+        if got < len(view):
+            self.eof = True
+        if got:
+            chunk = view[:got]
+            if self._scanner is None:
+                pass
+            elif self._checking:
+                self._scanner.feed(chunk)
+            else:
+                self._scanner.note(chunk)
+        return got
 
     def next_block(self) -> tuple[bytes | bytearray, int, bool] | None:
         """The next block as (buffer, size, last?): ``buffer[:size]`` ends at a line break
