@@ -557,6 +557,8 @@ def _parse(data: pa.Buffer, names: list[str], needed: list[str]) -> tuple[pa.Tab
 
 def _fields(text: str) -> list[str]:
     """One record's fields, read by the csv module as the reference reads them."""
+    if text and '"' not in text and "\r" not in text and "\n" not in text:
+        return text.split(",")  # what the csv module reads for a line with no quotes
     got = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     if len(got) > 1:
         raise _NotExact("a record that the csv module reads as several")

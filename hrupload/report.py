@@ -32,7 +32,13 @@ class RowError:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # by hand: asdict deep-copies every value, and a report holds thousands of these
+        return {
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
