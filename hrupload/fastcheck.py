@@ -272,14 +272,13 @@ def _dates(columns: list[pa.Array]) -> list[pa.BooleanArray]:
     again, ~0.3 ms for this one.
     """
     mp = _POOL
-    filled = [
-        pc.greater(pc.binary_length(c, memory_pool=mp), _ZERO, memory_pool=mp) for c in columns
-    ]
+    filled = [_one_chunk(pc.greater(pc.binary_length(c, memory_pool=mp), _ZERO)) for c in columns]
     values = [pc.filter(c, f, memory_pool=mp) for c, f in zip(columns, filled, strict=True)]
     if not any(len(v) for v in values):
         return filled
+    pieces = [p for v in values for p in (v.chunks if isinstance(v, pa.ChunkedArray) else [v])]
     matched = pc.match_substring_regex(
-        pa.concat_arrays(values, memory_pool=mp), DATE_RE, memory_pool=mp
+        pa.concat_arrays(pieces, memory_pool=mp), DATE_RE, memory_pool=mp
     )
     out, at = [], 0
     for f, v in zip(filled, values, strict=True):
@@ -288,7 +287,9 @@ def _dates(columns: list[pa.Array]) -> list[pa.BooleanArray]:
     return out
 
 
-def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if not isinstance(column, pa.ChunkedArray):
+        return column
     if column.num_chunks == 1:
         return column.chunk(0)  # combine_chunks would copy it
     return column.combine_chunks(memory_pool=_POOL)
@@ -302,12 +303,13 @@ def _classify(rules: _Rules, table: pa.Table) -> tuple[pa.BooleanArray, pa.Int8A
     """
     rows = table.num_rows
     mp = _POOL
-    # one chunk each: replace_with_mask and concat_arrays take arrays only
-    columns = {name: _one_chunk(table.column(name)) for name in rules.needed}
+    # As they come, in chunks (the parse's): copying the long text columns into one chunk
+    # would cost more memory than the tests on them.
+    columns = {name: table.column(name) for name in rules.needed}
     if rules.scenario_column is None:
         scenario = pa.repeat(_i8(0), rows)
     else:
-        names = columns[rules.names[rules.scenario_column]]
+        names = _one_chunk(columns[rules.names[rules.scenario_column]])  # one dictionary
         encoded = pc.dictionary_encode(names, memory_pool=mp)
         index = {name: i for i, name in enumerate(rules.scenarios)}
         known = [index.get(rules.lookup(v), -1) for v in encoded.dictionary.to_pylist()]
@@ -330,7 +332,7 @@ def _classify(rules: _Rules, table: pa.Table) -> tuple[pa.BooleanArray, pa.Int8A
                 cache[column, test] = _passes(columns[rules.names[column]], test, dates.get(column))
             ok = pc.and_(ok, cache[column, test], memory_pool=mp)
         valid = pc.or_(valid, ok, memory_pool=mp)
-    return valid, scenario
+    return _one_chunk(valid), scenario
 
 
 # -- one block -----------------------------------------------------------------------------
@@ -518,7 +520,7 @@ def _record_at(shape: _Shape, line: int) -> int | None:
 #: pyarrow's parser holds ~3× what it parses at once: a block is parsed this much at a time
 #: (serially, so the ragged rows' numbers still count from the block's first record; the
 #: columns come in chunks, which _classify takes as they are).
-_PARSE_BLOCK = 1 << 20
+_PARSE_BLOCK = 1 << 19
 
 
 def _parse(data: pa.Buffer, names: list[str], needed: list[str]) -> tuple[pa.Table, list]:
