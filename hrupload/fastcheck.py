@@ -35,6 +35,7 @@ import codecs
 import csv
 import functools
 import io
+import itertools
 import os
 import re
 import struct
@@ -349,6 +350,15 @@ def _binary(buf: bytes | bytearray, size: int) -> pa.BinaryArray:
 
 
 _OFFSETS = struct.Struct("<ii")
+_INDEX = pa.array(range(1 << 14), pa.int32())
+
+
+def _index(n: int) -> pa.Int32Array:
+    """0, 1, ..., n - 1 (made once, grown when a block has more lines)."""
+    global _INDEX
+    if len(_INDEX) < n:
+        _INDEX = pa.array(range(2 * n), pa.int32())
+    return _INDEX.slice(0, n)
 
 
 @dataclass
@@ -365,8 +375,6 @@ class _Shape:
     records: int
     #: LFs in the block: its physical lines, for the line numbers of the next block
     newlines: int
-    #: "crlf" (every line break), "lf" (every one), or "mixed": worked out for chunks only
-    breaks: str = "lf"
     #: the lines themselves (the block without its LFs), while they are needed
     lines: pa.BinaryArray | None = None
     _group_at: dict[int, int] = field(default_factory=dict)
@@ -401,17 +409,18 @@ class _Shape:
             end -= 1
         return offsets[first] + first, end
 
-    def spans(self) -> tuple[list[int], list[int]]:
-        """Every record's span: starts, ends."""
-        offsets, buf, n = self.offsets, self.buf, len(self.offsets) - 1
-        starts = [offsets[k] + k for k in range(n)]
-        ends = [offsets[k + 1] + k for k in range(n)]
+    def spans(self, lines: pa.BinaryArray) -> tuple[list[int], list[int]]:
+        """Every record's span: starts, ends (worked out from ``lines`` in Arrow)."""
+        n = len(self.offsets) - 1
+        offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, lines.buffers()[1]])
+        index = _index(n)
+        starts = pc.add(offsets.slice(0, n), index, memory_pool=_POOL).to_pylist()
+        cr = pc.cast(pc.ends_with(lines, "\r", memory_pool=_POOL), pa.int32())
+        ends = pc.subtract(pc.add(offsets.slice(1, n), index), cr, memory_pool=_POOL)
+        ends = ends.to_pylist()
         for first, count in reversed(self.groups):  # a record over several lines
             del starts[first + 1 : first + count]
             del ends[first : first + count - 1]
-        if self.breaks != "lf":
-            pairs = zip(starts, ends, strict=True)
-            ends = [e - 1 if e > s and buf[e - 1] == 0x0D else e for s, e in pairs]
         return starts, ends
 
     def raw(self, r: int) -> bytes:
@@ -460,13 +469,6 @@ def _shape(buf: bytes | bytearray, size: int, final: bool) -> _Shape:
             i += 1
     records = n - sum(count - 1 for _, count in groups)
     return _Shape(buf, offsets, groups, records, newlines, lines=lines)
-
-
-def _breaks(lines: pa.BinaryArray, newlines: int) -> str:
-    """ "crlf" when every line break is CRLF, "lf" when every one is LF, else "mixed" (a
-    sound block has a CR only before a line break)."""
-    crs = pc.sum(pc.ends_with(lines, "\r", memory_pool=_POOL)).as_py() or 0
-    return "lf" if not crs else "crlf" if crs == newlines else "mixed"
 
 
 class _Unfinished(_NotExact):
@@ -646,9 +648,9 @@ def analyse(
     rows = ends = None
     if want_rows:
         needless = _needless_quotes(shape, lines)
-        shape.breaks = _breaks(lines, shape.newlines)
-        del lines
-        rows, ends = _chunk_lines(buf, size, shape, unsure, dict(short), needless, checked, width)
+        rows, ends = _chunk_lines(
+            buf, size, shape, lines, unsure, dict(short), needless, checked, width
+        )
     return BlockOutcome(records, shape.newlines, counts, first_seen, checked, rows, ends)
 
 
@@ -673,6 +675,7 @@ def _chunk_lines(
     buf: bytes | bytearray,
     size: int,
     shape: _Shape,
+    lines: pa.BinaryArray,
     unsure: list[int],
     short: dict[int, int],
     needless: set[int],
@@ -682,11 +685,12 @@ def _chunk_lines(
     """The block's valid rows as csv.writer writes them (each with CRLF), in order, and the
     offset where each ends.
 
-    A run of rows that are their own raw bytes is copied whole: straight from the block
-    when its line breaks are CRLF, with LF made CRLF when they are LF. Other rows
-    (rewritten, padded, decided by the checker, over several lines) are written one by one.
+    A run of rows that are their own bytes is taken whole, its line breaks made CRLF (a
+    sound block has a CR only before an LF, and records over several lines are never in a
+    run). Other rows (rewritten, padded, decided by the checker, over several lines) are
+    written one by one.
     """
-    starts, ends = shape.spans()
+    starts, ends = shape.spans(lines)
     decided = dict(checked)
     special = sorted({*unsure, *needless, *short})
     pieces: list[bytes] = []
@@ -703,20 +707,21 @@ def _chunk_lines(
         nonlocal at
         if a >= b:
             return
-        first = starts[a]
-        if shape.breaks == "crlf" and ends[b - 1] + 2 <= size:
-            pieces.append(buf[first : ends[b - 1] + 2])
-            row_ends.extend(at + s - first for s in starts[a + 1 : b])
-            at += ends[b - 1] + 2 - first
-            row_ends.append(at)
-        elif shape.breaks == "lf":  # one line each: records over several are special
-            pieces.append(buf[first : ends[b - 1]].replace(b"\n", b"\r\n") + b"\r\n")
-            row_ends.extend(at + s - first + i + 1 for i, s in enumerate(starts[a + 1 : b]))
-            at += ends[b - 1] - first + (b - a) * 2 - (b - a - 1)
-            row_ends.append(at)
-        else:
-            for r in range(a, b):
-                add(buf[starts[r] : ends[r]] + b"\r\n")
+        sums = itertools.accumulate((ends[r] - starts[r] + 2 for r in range(a, b)), initial=at)
+        next(sums)  # the initial value
+        row_ends.extend(sums)
+        want = row_ends[-1] - at  # each row and CRLF
+        last = ends[b - 1]
+        stop = last + (2 if buf[last : last + 2] == b"\r\n" else 1 if last < size else 0)
+        piece = buf[starts[a] : stop]
+        if len(piece) != want:  # an LF (or none, at the end of the file) ends some rows
+            piece = piece.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            if stop == last:
+                piece += b"\r\n"
+            if len(piece) != want:
+                raise _NotExact("a run of rows whose line breaks are not what they seem")
+        pieces.append(piece)
+        at += want
 
     previous = 0
     for r in special:
