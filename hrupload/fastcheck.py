@@ -5,11 +5,13 @@ csv module and checks them one at a time. This engine reaches the same report, t
 valid rows (as upload-chunk bytes) and the same rejected rows, a block of about 2 MiB at
 a time:
 
-1. Arrow kernels find every quote and line break of the block. From them it proves that
-   the csv module reads the block without an error (every opening quote starts a field,
-   every closing quote ends one) and where each record starts and ends, so each record's
-   line number and raw bytes are known. A block where the proof fails (a stray quote, a
-   bare CR, a huge record) hands itself and the rest of the file to the reference reader.
+1. The block is split into lines (in Arrow) and RE2 checks every line at once against
+   what the csv module (strict) reads without an error: each quote opens a field, closes
+   one or is half of an escaped pair; a CR only before the line break; no NUL. The few
+   lines it refuses are records whose quoted values hold line breaks (their lines are
+   joined and checked again) or trouble: a stray quote, a bare CR, a huge record, bytes
+   that are not UTF-8 hand the block and the rest of the file to the reference reader.
+   The line offsets then give each record's line number and raw bytes.
 2. pyarrow parses the block (it reads such a block exactly as the csv module does) and
    checks whole columns at once: regular expressions for e-mail addresses and ISO 8601
    dates with their calendar rules, lengths, the scenario column. They find the rows that
@@ -23,7 +25,11 @@ A certainly-valid row goes into an upload chunk as its raw bytes when they are w
 written by ``csv.writer``; either way the chunk bytes are those ``ChunkBuilder`` makes.
 
 Blocks are analysed on a small thread pool (Arrow releases the GIL) while the main thread
-reads, checks (and for an upload hashes) and merges results in file order. numpy is
+reads and merges results in file order. The main thread makes no pass over the bytes (but
+the SHA-256 when one is wanted, which hashlib runs without the GIL): the
+workers check the UTF-8 and count the lines (each block learns its first line number from
+the one before), and a block is cut at its last line break without counting quotes; the
+rare block that ends inside a quoted value (:class:`_Unfinished`) is cut again. numpy is
 deliberately not used: importing it (pyarrow does whenever it is installed) costs ~20 MB of
 the 100 MB budget.
 """

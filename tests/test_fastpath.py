@@ -577,6 +577,22 @@ def test_scan_errors_win_over_rows_read_before_them() -> None:
         )
 
 
+def test_a_bad_byte_near_the_size_limit_is_reported_as_the_scan_reports_it() -> None:
+    """The engine reads ahead of what it has checked: whichever problem the scan meets
+    first (it checks each read's text, then the size) is still the one reported."""
+    row = GOOD + "\n"
+    body = row * (5 * csvread.BLOCK // len(row))
+    limit = 3 * csvread.BLOCK + 10  # the read [3 MiB, 4 MiB) goes over it
+    for at in (2 * csvread.BLOCK, 3 * csvread.BLOCK + 100, 4 * csvread.BLOCK + 100):
+        data = (HEADER + "\n" + body[:at] + "\xff" + body[at:]).encode("latin-1")
+        auto, reference = (
+            report_of(data, engine, max_bytes=limit) for engine in ("auto", "reference")
+        )
+        assert auto == reference
+        expected = "file-too-large" if at > 4 * csvread.BLOCK else "not-utf8"
+        assert auto["file_error"]["code"] == expected
+
+
 def test_report_error_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     from hrupload import report as report_module
 
