@@ -660,6 +660,13 @@ def analyse(
     return BlockOutcome(records, shape.newlines, counts, first_seen, checked, rows, ends)
 
 
+def _job(held: list[bytes | bytearray], *args) -> BlockOutcome:
+    """:func:`analyse` the block in ``held``, letting go of it on return: the pool keeps a
+    job's arguments until after its result is handed over, which would keep a third block
+    alive while the next one is read."""
+    return analyse(held.pop(), *args)
+
+
 def _record_of(odd: list[int]) -> Callable[[int], int]:
     """Table row -> record index, when the (sorted) records ``odd`` are not in the table."""
     if not odd:
@@ -843,7 +850,7 @@ class _Source:
         if self.eof:
             self.pending = b""
             return data, len(data), True
-        end = _cut(data)
+        end = _cut(data, BLOCK_BYTES)
         if end is None:
             return None
         self.pending = data[end:]
@@ -857,11 +864,14 @@ class _Source:
             self.read()
 
 
-def _cut(data: bytes | bytearray) -> int | None:
-    """After the last line break. Whether that is outside quotes the worker finds out
+def _cut(data: bytes | bytearray, size: int) -> int | None:
+    """After the last line break in the first ``size`` bytes (else after the last one: a
+    line longer than a block). Whether that is outside quotes the worker finds out
     (:class:`_Unfinished`): counting the quotes here would hold the GIL for a pass over
     every block."""
-    pos = data.rfind(b"\n")
+    pos = data.rfind(b"\n", 0, size)
+    if pos < 0:
+        pos = data.rfind(b"\n")
     return pos + 1 if pos >= 0 else None
 
 
@@ -929,9 +939,11 @@ class FastRun:
             self.path = "reference"
             yield from self._reference(source, b"", 1, header=True)
             return
-        source.check(head[: newline + 1])
+        line = bytes(head[: newline + 1])
+        source.check(line)
         source.pending = head[newline + 1 :]
-        header = next(csvread.records(io.BytesIO(head[: newline + 1]), "utf-8"))
+        del head  # the first read, whole: this frame lives as long as the run
+        header = next(csvread.records(io.BytesIO(line), "utf-8"))
         self.checker = start_checker(
             self.report, header, self.profile, self.scenario, self.fallback_scenario
         )
@@ -964,7 +976,7 @@ class FastRun:
                         break
                     buf, size, final = cut
                     then: Future[int] = Future()
-                    job = pool.submit(analyse, buf, size, final, line, then, *more)
+                    job = pool.submit(_job, [buf], size, final, line, then, *more)
                     queue.append((buf, size, line, job))
                     line = then
                     reading = not final
@@ -981,9 +993,7 @@ class FastRun:
                         source.pending = bytearray(b"".join([*tail, source.pending]))
                         queue.clear()
                         line = Future()
-                        job = pool.submit(
-                            analyse, buf, unfinished.at, False, starts_at, line, *more
-                        )
+                        job = pool.submit(_job, [buf], unfinished.at, False, starts_at, line, *more)
                         queue.append((buf, unfinished.at, starts_at, job))
                         reading = True
                         continue
