@@ -108,6 +108,15 @@ NONBLANK_RE = "[!-~]"
 _PLAIN = '[^",\\r\\n\\x00]*'
 _QUOTED = '"(?:[^"\\r\\n\\x00]|"")*"'
 LINE_RE = f"\\A(?:{_QUOTED}|{_PLAIN})(?:,(?:{_QUOTED}|{_PLAIN}))*\\r?\\z"
+
+
+@functools.lru_cache(maxsize=16)
+def _full_line_re(width: int) -> str:
+    """LINE_RE for a line of exactly ``width`` fields."""
+    field = f"(?:{_QUOTED}|{_PLAIN})"
+    return f"\\A{field}(?:,{field}){{{width - 1}}}\\r?\\z"
+
+
 #: The same for a record whose quoted values hold line breaks (Python's re: a few a block).
 _QUOTED_LINES = rb'"(?:[^"\r\x00]|\r\n|"")*"'
 _FIELD = rb'(?:%s|[^",\r\n\x00]*)' % _QUOTED_LINES
@@ -383,6 +392,11 @@ class _Shape:
     newlines: int
     #: the lines themselves (the block without its LFs), while they are needed
     lines: pa.BinaryArray | None = None
+    #: record -> fields, for the records without the header's number of fields (counted as
+    #: pyarrow counts them: an empty line is one empty field)
+    widths: dict[int, int] = field(default_factory=dict)
+    #: the same by first line: (last line, fields)
+    odd: dict[int, tuple[int, int]] = field(default_factory=dict)
     _group_at: dict[int, int] = field(default_factory=dict)
     _group_records: list[int] = field(default_factory=list)
     _extra: list[int] = field(default_factory=list)
@@ -434,11 +448,12 @@ class _Shape:
         return bytes(self.buf[start:end])
 
 
-def _shape(buf: bytes | bytearray, size: int, final: bool) -> _Shape:
+def _shape(buf: bytes | bytearray, size: int, final: bool, width: int) -> _Shape:
     """Records of ``buf[:size]``: proven to read as the csv module reads them, or _NotExact.
 
-    RE2 checks every line at once (without the GIL); only the lines it refuses, a handful a
-    block, are looked at here: a record whose quoted values hold line breaks spans them.
+    RE2 checks every line at once (without the GIL) for a whole record of ``width`` fields;
+    only the lines it refuses, a few hundred a block, are looked at again: a record with
+    more or fewer fields, or one whose quoted values hold line breaks (it spans them).
     """
     if not size:
         return _Shape(buf, memoryview(b"\0\0\0\0").cast("i"), [], 0, 0)
@@ -458,23 +473,68 @@ def _shape(buf: bytes | bytearray, size: int, final: bool) -> _Shape:
         raise _NotExact("not UTF-8: the scan reports where") from None
     if pc.max(pc.binary_length(lines)).as_py() >= FIELD_LIMIT:
         raise _NotExact("a record longer than the csv field limit")
-    sound = pc.match_substring_regex(lines, LINE_RE, memory_pool=_POOL)
-    refused = pc.indices_nonzero(pc.invert(sound)).to_pylist()
+    full = pc.match_substring_regex(lines, _full_line_re(width), memory_pool=_POOL)
+    refused = pc.indices_nonzero(pc.invert(full)).to_pylist()
+    # A whole record on its line, only not of ``width`` fields? Then how many it has.
+    others = pc.take(lines, pa.array(refused, pa.int64()))
+    sound = pc.match_substring_regex(others, LINE_RE).to_pylist()
+    fields_on_line = pc.count_substring(
+        pc.replace_substring_regex(others, _QUOTED, ""), ","
+    ).to_pylist()  # commas outside quoted values, in a sound line
     assert lines.offset == 0
     offsets = memoryview(lines.buffers()[1]).cast("i")[: n + 1]
     groups: list[tuple[int, int]] = []
+    widths: dict[int, tuple[int, int]] = {}  # first line -> (last line, fields)
     i = 0
     while i < len(refused):
         first = refused[i]
+        if sound[i]:
+            widths[first] = (first, fields_on_line[i] + 1)
+            i += 1
+            continue
         last = _group_end(buf, offsets, first, n, final)
         start, end = offsets[first] + first, offsets[last + 1] + last
         if end - start >= FIELD_LIMIT or not _RECORD_RE.fullmatch(buf, start, end):
             raise _NotExact("a stray quote, a bare CR or a NUL")
         groups.append((first, last - first + 1))
+        fields = len(_fields(bytes(buf[start:end]).decode("utf-8")))
+        if fields != width:
+            widths[first] = (last, fields)
         while i < len(refused) and refused[i] <= last:
             i += 1
     records = n - sum(count - 1 for _, count in groups)
-    return _Shape(buf, offsets, groups, records, newlines, lines=lines)
+    shape = _Shape(buf, offsets, groups, records, newlines, lines=lines)
+    shape.odd = widths
+    if widths:
+        shape.widths = {_record_at(shape, line): f for line, (_, f) in widths.items()}
+    return shape
+
+
+def _padded(buf: bytes | bytearray, size: int, shape: _Shape, width: int) -> pa.Buffer:
+    """The block with the missing trailing fields of its short records written out (each
+    then reads as the reference pads it), so that pyarrow reads them with the rest."""
+    short = [(last, n) for _, (last, n) in sorted(shape.odd.items()) if n < width]
+    if not short:
+        return pa.py_buffer(buf).slice(0, size)
+    offsets, view = shape.offsets, memoryview(buf)
+    pieces: list[bytes | memoryview] = []
+    at = 0
+    for last, n in short:
+        end = offsets[last + 1] + last  # the record's end, before its line break
+        if end > offsets[last] + last and buf[end - 1] == 0x0D:
+            end -= 1
+        pieces += (view[at:end], b"," * (width - n))
+        at = end
+    pieces.append(view[at:size])
+    # Into Arrow's pool, not a bytes object: jemalloc has the pages of the block's lines,
+    # just freed, at hand; the C heap would keep another block's worth for each worker.
+    out = pa.allocate_buffer(sum(len(p) for p in pieces), memory_pool=_POOL)
+    with memoryview(out).cast("B") as target:
+        at = 0
+        for piece in pieces:
+            target[at : at + len(piece)] = piece
+            at += len(piece)
+    return out
 
 
 class _Unfinished(_NotExact):
@@ -528,7 +588,7 @@ def _record_at(shape: _Shape, line: int) -> int | None:
 #: pyarrow's parser holds ~3× what it parses at once: a block is parsed this much at a time
 #: (serially, so the ragged rows' numbers still count from the block's first record; the
 #: columns come in chunks, which _classify takes as they are).
-_PARSE_BLOCK = 1 << 19
+_PARSE_BLOCK = 1 << 18
 
 
 def _parse(data: pa.Buffer, names: list[str], needed: list[str]) -> tuple[pa.Table, list]:
@@ -592,8 +652,9 @@ def analyse(
     as it has counted its lines; this block sets ``then`` for the next one the same way
     (so the main thread never counts lines).
     """
+    width = rules.width
     try:
-        shape = _shape(buf, size, final)
+        shape = _shape(buf, size, final, width)
         first_line = starts_at.result()
         then.set_result(first_line + shape.newlines)
     except Exception as exc:
@@ -604,45 +665,30 @@ def analyse(
     if not want_rows:
         del lines  # a copy of the block: not held through the parse
     records = len(shape)
-    width = rules.width
     if records == 0:
         rows, ends = (b"", []) if want_rows else (None, None)
         return BlockOutcome(0, shape.newlines, [0] * len(rules.scenarios), [], [], rows, ends)
-    table, ragged = _parse(pa.py_buffer(buf).slice(0, size), rules.names, rules.needed)
-    if table.num_rows + len(ragged) != records:
+    short = {r: n for r, n in shape.widths.items() if n < width}
+    table, ragged = _parse(_padded(buf, size, shape, width), rules.names, rules.needed)
+    # Only records with extra fields (always an error) are left out of the table.
+    unsure = sorted(r for r, n in shape.widths.items() if n > width)
+    if [r for r, _, _ in ragged] != unsure or table.num_rows + len(ragged) != records:
         raise _NotExact("pyarrow and the line breaks disagree on the records")
-    # The ragged records are not in the table: map table rows back to records.
-    read = table.num_rows
-    short = [(r, n) for r, n, _ in ragged if n < width]
-    unsure = [r for r, n, _ in ragged if n > width]  # extra fields: always an error
-    if short:
-        # Read again with the missing trailing fields written out: exactly the padded row.
-        text = {r: t for r, _, t in ragged}  # the row as in the file, without its line break
-        padded = "\n".join(text[r] + "," * (width - n) for r, n in short).encode("utf-8")
-        more_table, more = _parse(pa.py_buffer(padded), rules.names, rules.needed)
-        if more or more_table.num_rows != len(short):
-            raise _NotExact("a short row that does not read as one record")
-        table = pa.concat_tables([table, more_table])  # classified together, in one pass
-        del more_table
     valid, scenario = _classify(rules, table)
     del table
-    parts = [(_record_of([r for r, _, _ in ragged]), valid.slice(0, read), scenario.slice(0, read))]
-    if short:
-        parts.append(([r for r, _ in short].__getitem__, valid.slice(read), scenario.slice(read)))
+    record_of = _record_of(list(unsure))
+    unsure += [record_of(i) for i in pc.indices_nonzero(pc.invert(valid)).to_pylist()]
 
     counts = [0] * len(rules.scenarios)
     first: dict[int, int] = {}
-    for record_of, valid, scenario in parts:
-        unsure += [record_of(i) for i in pc.indices_nonzero(pc.invert(valid)).to_pylist()]
-        tally = pc.value_counts(pc.filter(scenario, valid, memory_pool=_POOL))
-        for item in tally.to_pylist():
-            s = item["values"]
-            counts[s] += item["counts"]
-            if rules.scenarios[s] in rules.known:
-                continue  # an earlier block's: the report has it in place already
-            mine = pc.and_(valid, pc.equal(scenario, _i8(s)))
-            r = record_of(pc.index(mine, _TRUE).as_py())
-            first[s] = min(r, first.get(s, r))
+    tally = pc.value_counts(pc.filter(scenario, valid, memory_pool=_POOL))
+    for item in tally.to_pylist():
+        s = item["values"]
+        counts[s] = item["counts"]
+        if rules.scenarios[s] in rules.known:
+            continue  # an earlier block's: the report has it in place already
+        mine = pc.and_(valid, pc.equal(scenario, _i8(s)))
+        first[s] = record_of(pc.index(mine, _TRUE).as_py())
     first_seen = sorted((r, rules.scenarios[s]) for s, r in first.items())
     unsure.sort()
 
@@ -654,9 +700,7 @@ def analyse(
     rows = ends = None
     if want_rows:
         needless = _needless_quotes(shape, lines)
-        rows, ends = _chunk_lines(
-            buf, size, shape, lines, unsure, dict(short), needless, checked, width
-        )
+        rows, ends = _chunk_lines(buf, size, shape, lines, unsure, short, needless, checked, width)
     return BlockOutcome(records, shape.newlines, counts, first_seen, checked, rows, ends)
 
 
@@ -850,7 +894,9 @@ class _Source:
         if self.eof:
             self.pending = b""
             return data, len(data), True
-        end = _cut(data, BLOCK_BYTES)
+        # At the last line break of the reads, so no more than a line is carried over (a
+        # block smaller than one read, as the tests make them, is cut at its size).
+        end = _cut(data, BLOCK_BYTES if BLOCK_BYTES < csvread.BLOCK else len(data))
         if end is None:
             return None
         self.pending = data[end:]
