@@ -6,13 +6,15 @@ valid rows (as upload-chunk bytes) and the same rejected rows, a block of about 
 a time:
 
 1. The block is split into lines (in Arrow) and RE2 checks every line at once against
-   what the csv module (strict) reads without an error: each quote opens a field, closes
-   one or is half of an escaped pair; a CR only before the line break; no NUL. The few
-   lines it refuses are records whose quoted values hold line breaks (their lines are
-   joined and checked again) or trouble: a stray quote, a bare CR, a huge record, bytes
-   that are not UTF-8 hand the block and the rest of the file to the reference reader.
-   The line offsets then give each record's line number and raw bytes.
-2. pyarrow parses the block (it reads such a block exactly as the csv module does) and
+   what the csv module (strict) reads without an error, with the header's number of
+   fields: each quote opens a field, closes one or is half of an escaped pair; a CR only
+   before the line break; no NUL. The lines it refuses are records with fewer or more
+   fields (counted in Arrow too), records whose quoted values hold line breaks (their
+   lines are joined and checked again) or trouble: a stray quote, a bare CR, a huge
+   record, bytes that are not UTF-8 hand the block and the rest of the file to the
+   reference reader. The line offsets then give each record's line number and raw bytes.
+2. pyarrow parses the block, short records padded with the empty fields the reference
+   pads them with (it reads such a block exactly as the csv module does), and
    checks whole columns at once: regular expressions for e-mail addresses and ISO 8601
    dates with their calendar rules, lengths, the scenario column. They find the rows that
    are *certainly* valid: each test accepts only values the reference accepts unchanged.
@@ -586,8 +588,8 @@ def _record_at(shape: _Shape, line: int) -> int | None:
 
 
 #: pyarrow's parser holds ~3× what it parses at once: a block is parsed this much at a time
-#: (serially, so the ragged rows' numbers still count from the block's first record; the
-#: columns come in chunks, which _classify takes as they are).
+#: (serially, so the ragged rows' numbers count from the block's first record; the columns
+#: come in chunks, which _classify takes as they are).
 _PARSE_BLOCK = 1 << 18
 
 
