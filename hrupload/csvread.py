@@ -131,7 +131,8 @@ class Scanner:
             self._digest.update(block)
         self._offset += len(block)
         if self._max_bytes is not None and self._offset > self._max_bytes:
-            self._over_at = self._over_at or self._offset
+            # where ``scan``'s read that goes over the limit ends (reads here may be smaller)
+            self._over_at = self._over_at or -(-(self._max_bytes + 1) // BLOCK) * BLOCK
 
     def _stop_if_over(self) -> None:
         if self._over_at is not None and self._checked >= self._over_at:
@@ -142,6 +143,8 @@ class Scanner:
         if self._decoder is None:
             raise FileProblem("empty-file", "the file is empty: expected a header line and rows")
         assert self._checked == self._offset, "every byte read is checked or vouched for"
+        if self._over_at is not None:  # the file ended before a whole read past the limit
+            raise FileProblem("file-too-large", _too_large(self._offset, self._max_bytes))
         self._check(b"", final=True)
         digest = self._digest.hexdigest() if self._digest is not None else None
         return FileFacts(self._offset, digest, self.encoding)

@@ -73,11 +73,14 @@ from hrupload.validate import Checked, Checker, Chunk, start_checker
 
 #: Bytes parsed per block, and blocks in flight (one per worker): enough to keep both cores
 #: busy, little enough that memory stays flat from the first few MB of a file on (the
-#: streaming test in tests/test_validate.py) and the process under 100 MB. A block costs
-#: ~3 ms of fixed overhead (a hundred-odd Arrow calls, two parses); 2 MiB rather than 1 MiB
-#: saves ~0.3 s of CPU on the 236 MB benchmark file for ~6 MB more peak RSS.
-BLOCK_BYTES = 2 << 20
+#: streaming test in tests/test_validate.py) and the process well under 100 MB. A block
+#: costs ~1 ms of fixed overhead (some forty Arrow calls, a parse): on the 236 MB benchmark
+#: file 2 MiB blocks are ~2 % faster than 1.5 MiB ones and cost ~7 MB more peak RSS.
+BLOCK_BYTES = 3 << 19
 WORKERS = 2
+#: Bytes a read asks for: blocks are made of whole reads (the scan's size limit does not
+#: depend on it: see Scanner.note).
+READ = 1 << 19
 IN_FLIGHT = 2
 ENCODINGS = ("utf-8", "utf-8-sig")
 
@@ -818,8 +821,8 @@ class _Source:
         self.eof = False
         self._checking = False
 
-    def read(self) -> bytes:
-        data = self._stream.read(csvread.BLOCK)
+    def read(self, size: int = READ) -> bytes:
+        data = self._stream.read(size)
         if not data:
             self.eof = True
         elif self._scanner is None:
@@ -851,12 +854,12 @@ class _Source:
         have = len(self.pending)
         if have >= size or self.eof:
             return
-        reads = -(-(size - have) // csvread.BLOCK)
-        data = bytearray(have + reads * csvread.BLOCK)
+        reads = -(-(size - have) // READ)
+        data = bytearray(have + reads * READ)
         data[:have] = self.pending
         with memoryview(data) as view:
             for _ in range(reads):
-                got = self._read_into(view[have : have + csvread.BLOCK])
+                got = self._read_into(view[have : have + READ])
                 have += got
                 if self.eof:
                     break
@@ -867,7 +870,7 @@ class _Source:
         """One read (``view`` full, or the file's end) into ``view``."""
         readinto = getattr(self._stream, "readinto", None)
         if readinto is None:
-            data = self.read()
+            data = self.read(len(view))
             view[: len(data)] = data
             return len(data)
         got = 0
@@ -898,7 +901,7 @@ class _Source:
             return data, len(data), True
         # At the last line break of the reads, so no more than a line is carried over (a
         # block smaller than one read, as the tests make them, is cut at its size).
-        end = _cut(data, BLOCK_BYTES if BLOCK_BYTES < csvread.BLOCK else len(data))
+        end = _cut(data, BLOCK_BYTES if BLOCK_BYTES < READ else len(data))
         if end is None:
             return None
         self.pending = data[end:]
