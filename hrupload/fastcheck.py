@@ -397,11 +397,26 @@ class _Shape:
     newlines: int
     #: the lines themselves (the block without its LFs), while they are needed
     lines: pa.BinaryArray | None = None
-    #: record -> fields, for the records without the header's number of fields (counted as
-    #: pyarrow counts them: an empty line is one empty field)
-    widths: dict[int, int] = field(default_factory=dict)
-    #: the same by first line: (last line, fields)
-    odd: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: the records without the header's number of fields, in order: their first and last
+    #: lines and their fields (counted as pyarrow counts them: an empty line is one field);
+    #: as plain lists, as a file can have them on every line
+    odd_first: list[int] = field(default_factory=list)
+    odd_last: list[int] = field(default_factory=list)
+    odd_fields: list[int] = field(default_factory=list)
+
+    def odd(self, keep: Callable[[int], bool]) -> dict[int, int]:
+        """record -> fields, for the odd records whose number of fields ``keep`` picks."""
+        return {
+            self._record_of_line(first): fields
+            for first, fields in zip(self.odd_first, self.odd_fields, strict=True)
+            if keep(fields)
+        }
+
+    def _record_of_line(self, line: int) -> int:
+        r = _record_at(self, line)
+        assert r is not None
+        return r
+
     _group_at: dict[int, int] = field(default_factory=dict)
     _group_records: list[int] = field(default_factory=list)
     _extra: list[int] = field(default_factory=list)
@@ -489,12 +504,16 @@ def _shape(buf: bytes | bytearray, size: int, final: bool, width: int) -> _Shape
     assert lines.offset == 0
     offsets = memoryview(lines.buffers()[1]).cast("i")[: n + 1]
     groups: list[tuple[int, int]] = []
-    widths: dict[int, tuple[int, int]] = {}  # first line -> (last line, fields)
+    odd_first: list[int] = []
+    odd_last: list[int] = []
+    odd_fields: list[int] = []
     i = 0
     while i < len(refused):
         first = refused[i]
         if sound[i]:
-            widths[first] = (first, fields_on_line[i] + 1)
+            odd_first.append(first)
+            odd_last.append(first)
+            odd_fields.append(fields_on_line[i] + 1)
             i += 1
             continue
         last = _group_end(buf, offsets, first, n, final)
@@ -504,41 +523,47 @@ def _shape(buf: bytes | bytearray, size: int, final: bool, width: int) -> _Shape
         groups.append((first, last - first + 1))
         fields = len(_fields(bytes(buf[start:end]).decode("utf-8")))
         if fields != width:
-            widths[first] = (last, fields)
+            odd_first.append(first)
+            odd_last.append(last)
+            odd_fields.append(fields)
         while i < len(refused) and refused[i] <= last:
             i += 1
     records = n - sum(count - 1 for _, count in groups)
     shape = _Shape(buf, offsets, groups, records, newlines, lines=lines)
-    shape.odd = widths
-    if widths:
-        shape.widths = {_record_at(shape, line): f for line, (_, f) in widths.items()}
+    shape.odd_first, shape.odd_last, shape.odd_fields = odd_first, odd_last, odd_fields
     return shape
 
 
 def _padded(buf: bytes | bytearray, size: int, shape: _Shape, width: int) -> pa.Buffer:
     """The block with the missing trailing fields of its short records written out (each
     then reads as the reference pads it), so that pyarrow reads them with the rest."""
-    short = [(last, n) for _, (last, n) in sorted(shape.odd.items()) if n < width]
+    short = [
+        (last, n) for last, n in zip(shape.odd_last, shape.odd_fields, strict=True) if n < width
+    ]
     if not short:
         return pa.py_buffer(buf).slice(0, size)
     offsets, view = shape.offsets, memoryview(buf)
-    pieces: list[bytes | memoryview] = []
-    at = 0
-    for last, n in short:
-        end = offsets[last + 1] + last  # the record's end, before its line break
+    ends = []  # where each short record ends, before its line break
+    for last, _ in short:
+        end = offsets[last + 1] + last
         if end > offsets[last] + last and buf[end - 1] == 0x0D:
             end -= 1
-        pieces += (view[at:end], b"," * (width - n))
-        at = end
-    pieces.append(view[at:size])
+        ends.append(end)
     # Into Arrow's pool, not a bytes object: jemalloc has the pages of the block's lines,
     # just freed, at hand; the C heap would keep another block's worth for each worker.
-    out = pa.allocate_buffer(sum(len(p) for p in pieces), memory_pool=_POOL)
+    pads = {n: b"," * (width - n) for _, n in short}
+    total = size + sum(width - n for _, n in short)
+    out = pa.allocate_buffer(total, memory_pool=_POOL)
     with memoryview(out).cast("B") as target:
-        at = 0
-        for piece in pieces:
-            target[at : at + len(piece)] = piece
-            at += len(piece)
+        at = done = 0
+        for end, (_, n) in zip(ends, short, strict=True):
+            target[done : done + end - at] = view[at:end]
+            done += end - at
+            pad = pads[n]
+            target[done : done + len(pad)] = pad
+            done += len(pad)
+            at = end
+        target[done:] = view[at:size]
     return out
 
 
@@ -673,10 +698,9 @@ def analyse(
     if records == 0:
         rows, ends = (b"", []) if want_rows else (None, None)
         return BlockOutcome(0, shape.newlines, [0] * len(rules.scenarios), [], [], rows, ends)
-    short = {r: n for r, n in shape.widths.items() if n < width}
     table, ragged = _parse(_padded(buf, size, shape, width), rules.names, rules.needed)
     # Only records with extra fields (always an error) are left out of the table.
-    unsure = sorted(r for r, n in shape.widths.items() if n > width)
+    unsure = sorted(shape.odd(lambda n: n > width))
     if [r for r, _, _ in ragged] != unsure or table.num_rows + len(ragged) != records:
         raise _NotExact("pyarrow and the line breaks disagree on the records")
     valid, scenario = _classify(rules, table)
@@ -705,6 +729,7 @@ def analyse(
     rows = ends = None
     if want_rows:
         needless = _needless_quotes(shape, lines)
+        short = shape.odd(lambda n: n < width)
         rows, ends = _chunk_lines(buf, size, shape, lines, unsure, short, needless, checked, width)
     return BlockOutcome(records, shape.newlines, counts, first_seen, checked, rows, ends)
 

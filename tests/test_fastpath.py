@@ -536,6 +536,31 @@ def test_generated_file_reads_fast(tmp_path: Path, seed: int) -> None:
     }
 
 
+WIDE = "HRScenario,EmailAddress,ResignationDate,LastWorkingDate,EffectiveDate,Remarks"
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        f"Resignation,a@contoso.com,{D1},{D2},,",  # every line whole: none for a second look
+        f"Resignation,a@contoso.com,{D1},{D2}",  # every line short
+        f'Resignation,a@contoso.com,{D1},{D2},,"a, b"',
+    ],
+)
+def test_uniform_files_read_fast(row: str) -> None:
+    """No block falls back to the reference for want of lines to look at again, or because
+    all of them are."""
+    data = lines(WIDE, *[row] * 4000).encode()
+    assert_same(data, chunk_sizes=[333])
+    with _blocks(16 << 10):
+        run = fastcheck.FastRun(
+            io.BytesIO(data), "utf-8", new_report("t.csv"), DEFAULT_PROFILE, None, None
+        )
+        fastcheck.run_report(run)
+    assert run.path == "fast"
+    assert run.report.valid == 4000
+
+
 def test_chunks_are_what_chunkbuilder_writes(tmp_path: Path) -> None:
     """Byte for byte, including rows whose source quotes needlessly or is short."""
     data = generate(tmp_path / "g.csv", 1500, seed=5).read_bytes()
