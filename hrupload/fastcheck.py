@@ -115,10 +115,18 @@ _QUOTED = '"(?:[^"\\r\\n\\x00]|"")*"'
 LINE_RE = f"\\A(?:{_QUOTED}|{_PLAIN})(?:,(?:{_QUOTED}|{_PLAIN}))*\\r?\\z"
 
 
+#: A line with a quoted value csv.writer would not quote: no comma or quote in it.
+NEEDLESS_RE = '(?:\\A|,)"[^",]*"(?:,|\\r?\\z)'
+#: A quoted value csv.writer quotes too: a comma or a quote in it (a sound line has no CR
+#: or LF inside quotes).
+_QUOTED_NEEDED = '"[^",\\r\\n\\x00]*(?:,|"")(?:[^"\\r\\n\\x00]|"")*"'
+
+
 @functools.lru_cache(maxsize=16)
-def _full_line_re(width: int) -> str:
-    """LINE_RE for a line of exactly ``width`` fields."""
-    field = f"(?:{_QUOTED}|{_PLAIN})"
+def _full_line_re(width: int, as_written: bool = False) -> str:
+    """LINE_RE for a line of exactly ``width`` fields; ``as_written``: and only quoted where
+    csv.writer quotes (the line is then what it writes for its fields)."""
+    field = f"(?:{_QUOTED_NEEDED if as_written else _QUOTED}|{_PLAIN})"
     return f"\\A{field}(?:,{field}){{{width - 1}}}\\r?\\z"
 
 
@@ -126,9 +134,6 @@ def _full_line_re(width: int) -> str:
 _QUOTED_LINES = rb'"(?:[^"\r\x00]|\r\n|"")*"'
 _FIELD = rb'(?:%s|[^",\r\n\x00]*)' % _QUOTED_LINES
 _RECORD_RE = re.compile(rb"%s(?:,%s)*\r?" % (_FIELD, _FIELD))
-#: A line with a quoted field csv.writer would not quote: no comma or quote in it (a sound
-#: line has no CR or LF inside quotes).
-NEEDLESS_RE = '(?:\\A|,)"[^",]*"(?:,|\\r?\\z)'
 
 _POOL = pa.default_memory_pool()
 
@@ -403,6 +408,8 @@ class _Shape:
     odd_first: list[int] = field(default_factory=list)
     odd_last: list[int] = field(default_factory=list)
     odd_fields: list[int] = field(default_factory=list)
+    #: with ``as_written``: the lines whose record quotes a value csv.writer would not
+    rewritten: list[int] = field(default_factory=list)
 
     def odd(self, keep: Callable[[int], bool]) -> dict[int, int]:
         """record -> fields, for the odd records whose number of fields ``keep`` picks."""
@@ -468,7 +475,9 @@ class _Shape:
         return bytes(self.buf[start:end])
 
 
-def _shape(buf: bytes | bytearray, size: int, final: bool, width: int) -> _Shape:
+def _shape(
+    buf: bytes | bytearray, size: int, final: bool, width: int, as_written: bool = False
+) -> _Shape:
     """Records of ``buf[:size]``: proven to read as the csv module reads them, or _NotExact.
 
     RE2 checks every line at once (without the GIL) for a whole record of ``width`` fields;
@@ -493,7 +502,7 @@ def _shape(buf: bytes | bytearray, size: int, final: bool, width: int) -> _Shape
         raise _NotExact("not UTF-8: the scan reports where") from None
     if pc.max(pc.binary_length(lines)).as_py() >= FIELD_LIMIT:
         raise _NotExact("a record longer than the csv field limit")
-    full = pc.match_substring_regex(lines, _full_line_re(width), memory_pool=_POOL)
+    full = pc.match_substring_regex(lines, _full_line_re(width, as_written), memory_pool=_POOL)
     refused = pc.indices_nonzero(pc.invert(full)).to_pylist()
     # A whole record on its line, only not of ``width`` fields? Then how many it has.
     others = pc.take(lines, pa.array(refused, pa.int64()))
@@ -501,19 +510,28 @@ def _shape(buf: bytes | bytearray, size: int, final: bool, width: int) -> _Shape
     fields_on_line = pc.count_substring(
         pc.replace_substring_regex(others, _QUOTED, ""), ","
     ).to_pylist()  # commas outside quoted values, in a sound line
+    needless = (
+        pc.match_substring_regex(others, NEEDLESS_RE).to_pylist()
+        if as_written
+        else [False] * len(refused)
+    )
     assert lines.offset == 0
     offsets = memoryview(lines.buffers()[1]).cast("i")[: n + 1]
     groups: list[tuple[int, int]] = []
     odd_first: list[int] = []
     odd_last: list[int] = []
     odd_fields: list[int] = []
+    rewritten: list[int] = []
     i = 0
     while i < len(refused):
         first = refused[i]
         if sound[i]:
-            odd_first.append(first)
-            odd_last.append(first)
-            odd_fields.append(fields_on_line[i] + 1)
+            if fields_on_line[i] + 1 != width:
+                odd_first.append(first)
+                odd_last.append(first)
+                odd_fields.append(fields_on_line[i] + 1)
+            if needless[i] or (as_written and fields_on_line[i] + 1 == width):
+                rewritten.append(first)  # quotes a value csv.writer would not quote
             i += 1
             continue
         last = _group_end(buf, offsets, first, n, final)
@@ -531,6 +549,7 @@ def _shape(buf: bytes | bytearray, size: int, final: bool, width: int) -> _Shape
     records = n - sum(count - 1 for _, count in groups)
     shape = _Shape(buf, offsets, groups, records, newlines, lines=lines)
     shape.odd_first, shape.odd_last, shape.odd_fields = odd_first, odd_last, odd_fields
+    shape.rewritten = rewritten
     return shape
 
 
@@ -590,16 +609,15 @@ def _group_end(buf: bytes | bytearray, offsets: memoryview, first: int, n: int, 
     return last
 
 
-def _needless_quotes(shape: _Shape, lines: pa.BinaryArray) -> set[int]:
-    """Records whose bytes are not what csv.writer writes for them: they quote a field it
+def _needless_quotes(shape: _Shape) -> set[int]:
+    """Records whose bytes are not what csv.writer writes for them: they quote a value it
     would not quote (nothing but plain characters between the quotes), or they span
     several lines (taken apart and written again, to be safe)."""
     needless = set(shape._group_records)
-    found = pc.match_substring_regex(lines, NEEDLESS_RE, memory_pool=_POOL)
-    for line in pc.indices_nonzero(found).to_pylist():
+    for line in shape.rewritten:
         r = _record_at(shape, line)
-        if r is not None:
-            needless.add(r)
+        assert r is not None
+        needless.add(r)
     return needless
 
 
@@ -684,7 +702,7 @@ def analyse(
     """
     width = rules.width
     try:
-        shape = _shape(buf, size, final, width)
+        shape = _shape(buf, size, final, width, as_written=want_rows)
         first_line = starts_at.result()
         then.set_result(first_line + shape.newlines)
     except Exception as exc:
@@ -728,7 +746,7 @@ def analyse(
 
     rows = ends = None
     if want_rows:
-        needless = _needless_quotes(shape, lines)
+        needless = _needless_quotes(shape)
         short = shape.odd(lambda n: n < width)
         rows, ends = _chunk_lines(buf, size, shape, lines, unsure, short, needless, checked, width)
     return BlockOutcome(records, shape.newlines, counts, first_seen, checked, rows, ends)
