@@ -450,11 +450,15 @@ class _Shape:
         """Where record ``r`` starts and ends in the block (the end without the line break)."""
         first = self.line(r)
         last = first + self._group_at.get(first, 1) - 1
+        return self.offsets[first] + first, self.end_of(last)
+
+    def end_of(self, line: int) -> int:
+        """Where ``line`` ends in the block, before its line break (LF or CRLF)."""
         offsets = self.offsets
-        end = offsets[last + 1] + last
-        if end > offsets[last] + last and self.buf[end - 1] == 0x0D:
+        end = offsets[line + 1] + line
+        if end > offsets[line] + line and self.buf[end - 1] == 0x0D:
             end -= 1
-        return offsets[first] + first, end
+        return end
 
     def spans(self, lines: pa.BinaryArray) -> tuple[list[int], list[int]]:
         """Every record's span: starts, ends (worked out from ``lines`` in Arrow)."""
@@ -561,13 +565,8 @@ def _padded(buf: bytes | bytearray, size: int, shape: _Shape, width: int) -> pa.
     ]
     if not short:
         return pa.py_buffer(buf).slice(0, size)
-    offsets, view = shape.offsets, memoryview(buf)
-    ends = []  # where each short record ends, before its line break
-    for last, _ in short:
-        end = offsets[last + 1] + last
-        if end > offsets[last] + last and buf[end - 1] == 0x0D:
-            end -= 1
-        ends.append(end)
+    view = memoryview(buf)
+    ends = [shape.end_of(last) for last, _ in short]  # before each one's line break
     # Into Arrow's pool, not a bytes object: jemalloc has the pages of the block's lines,
     # just freed, at hand; the C heap would keep another block's worth for each worker.
     pads = {n: b"," * (width - n) for _, n in short}
@@ -868,13 +867,17 @@ class _Source:
         data = self._stream.read(size)
         if not data:
             self.eof = True
-        elif self._scanner is None:
-            pass
-        elif self._checking:
+        self._scan(data)
+        return data
+
+    def _scan(self, data: bytes | memoryview) -> None:
+        """Hand a read to the scanner: noted only while the workers check the text."""
+        if self._scanner is None or not data:
+            return
+        if self._checking:
             self._scanner.feed(data)
         else:
             self._scanner.note(data)
-        return data
 
     def check(self, data: bytes | bytearray) -> None:
         if self._scanner is not None:
@@ -924,14 +927,7 @@ class _Source:
             got += n
         if got < len(view):
             self.eof = True
-        if got:
-            chunk = view[:got]
-            if self._scanner is None:
-                pass
-            elif self._checking:
-                self._scanner.feed(chunk)
-            else:
-                self._scanner.note(chunk)
+        self._scan(view[:got])
         return got
 
     def next_block(self) -> tuple[bytes | bytearray, int, bool] | None:
