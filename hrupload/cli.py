@@ -19,6 +19,7 @@ import click
 from hrupload import __version__
 from hrupload.errors import ConfigError, HrUploadError
 from hrupload.report import Report
+from hrupload.settings import default
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 SHOW_ERRORS = 20
@@ -244,6 +245,15 @@ def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -
     envvar="HRUPLOAD_RETRY_BUDGET",
     show_default=True,
     help="Seconds to keep retrying transient failures.",
+)
+@click.option(
+    "--read-timeout",
+    type=click.IntRange(min=1),
+    default=int(default("HRUPLOAD_READ_TIMEOUT")),
+    envvar="HRUPLOAD_READ_TIMEOUT",
+    show_default=True,
+    help="Seconds to wait for the connector's answer before sending a chunk again "
+    "(a chunk answered later than this may arrive twice).",
 )
 @click.option(
     "--concurrency",

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from hrupload.connector import (
+    CONNECT_TIMEOUT,
     CertificateCredential,
     ConnectorClient,
     SecretCredential,
@@ -113,6 +114,7 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
             job_id=opts["job_id"],
             endpoints=ends,
             retry_budget=float(opts["retry_budget"]),
+            timeout=(CONNECT_TIMEOUT, float(opts["read_timeout"])),
         )
     profile = _load_profile(opts["profile"])
     checkpoints = LocalCheckpoints()

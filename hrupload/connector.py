@@ -9,8 +9,8 @@ and turns the service's known failures into messages that say what to fix.
 from __future__ import annotations
 
 import base64
+import collections
 import copy
-import ipaddress
 import logging
 import re
 import threading
@@ -32,6 +32,9 @@ from tenacity import (
 )
 
 from hrupload.errors import AuthenticationError, ConfigError, ConnectorError, HrUploadError
+from hrupload.net import is_loopback, proxies_for
+from hrupload.redact import redact
+from hrupload.settings import default
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,14 @@ CLOUDS: dict[str, tuple[str, str]] = {
     "dod": ("https://login.microsoftonline.us", "https://webhook-itarl5.ingestion.apps.mil"),
 }
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+#: Ingestion refusals that can be about the content sent (a malformed CSV, a chunk too
+#: large, a wrong media type): only these may put the file in failed. Every other refusal
+#: (a wrong path, a proxy's block page, a job of another app) would hit every file alike.
+CONTENT_STATUS = frozenset({400, 413, 415, 422})
+CONNECT_TIMEOUT = 10.0
+#: Microsoft's own script waits 400 s (raised from 150 s after failures in the field): the
+#: service may take minutes to answer a large chunk. HRUPLOAD_READ_TIMEOUT / --read-timeout.
+READ_TIMEOUT = float(default("HRUPLOAD_READ_TIMEOUT"))
 #: Tokens are renewed this long before they expire, so none expires mid-upload.
 TOKEN_MARGIN = 300.0
 _AADSTS_HINTS = {
@@ -75,22 +86,11 @@ class Endpoints:
         return f"{self.ingestion}/api/signals?jobid={job_id}"
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(url: str, setting: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return url.rstrip("/")
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback(parts.hostname):
         return url.rstrip("/")
     if parts.scheme == "http":
         raise ConfigError(
@@ -163,7 +163,6 @@ class CertificateCredential:
         thumbprint = certificate.fingerprint(hashes.SHA1())  # noqa: S303 - x5t is SHA-1 by spec
         self.x5t = base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode()
 
-    @classmethod
     @classmethod
     def from_bytes(
         cls, tenant_id: str, app_id: str, data: bytes, password: str | None = None
@@ -238,13 +237,41 @@ def _retry_after(response: requests.Response) -> float:
             return 0.0
 
 
-_EMAILISH = re.compile(r"[^\s@<>()\[\]{},;:\"']+@[^\s@<>()\[\]{},;:\"']+")
-
-
 def _body(response: requests.Response, limit: int = 300) -> str:
-    """The service's answer for a message: it may quote a row, so emails are masked."""
-    text = _EMAILISH.sub("<email>", response.text.strip().replace("\n", " "))
+    """The service's answer for a message, on one line and cut short; the caller redacts
+    the whole message (it may quote a row, the token or the secret)."""
+    text = " ".join(response.text.split())
     return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _looks_like_html(response: requests.Response) -> bool:
+    """A web page where an API answer belongs: a proxy's login or block page, a captive
+    portal, a wrong host's front page. The service itself answers JSON or plain text."""
+    kind = response.headers.get("Content-Type", "").lower()
+    start = response.text.lstrip()[:15].lower()
+    return "html" in kind or start.startswith(("<!doctype", "<html", "<head", "<body"))
+
+
+_HOST_CHARS = re.compile(r"[A-Za-z0-9.\-:\[\]_]+")
+
+
+def _host_of(url: str, location: str | None) -> str:
+    """The host a redirect points at, safe to print (it came from the network)."""
+    from urllib.parse import urljoin
+
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        host = urlsplit(urljoin(url, location)).hostname or "?"
+    except ValueError:
+        return "an unparsable Location"
+    return host if _HOST_CHARS.fullmatch(host) else ascii(host)
+
+
+_PROXY_HINT = (
+    "a proxy or firewall may be answering in the service's place: check HTTPS_PROXY / "
+    "NO_PROXY and that the firewall allow-list includes {host} (README, 'Network')"
+)
 
 
 class ConnectorClient:
@@ -257,7 +284,7 @@ class ConnectorClient:
         job_id: str,
         endpoints: Endpoints,
         retry_budget: float = 900.0,
-        timeout: tuple[float, float] | float = (10.0, 120.0),
+        timeout: tuple[float, float] | float | None = None,
         session: requests.Session | None = None,
         max_backoff: float = 60.0,
     ) -> None:
@@ -265,7 +292,9 @@ class ConnectorClient:
         self.job_id = job_id
         self.endpoints = endpoints
         self.retry_budget = retry_budget
-        if isinstance(timeout, int | float):
+        if timeout is None:
+            timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
+        elif isinstance(timeout, int | float):
             timeout = (float(timeout), float(timeout))
         self.timeout = timeout
         self.max_backoff = max_backoff
@@ -278,6 +307,9 @@ class ConnectorClient:
         self._fetches = 0
         self._fetch_error: BaseException | None = None
         self._paused_until = 0.0
+        #: The credentials this client has sent lately (tokens, the secret, assertions):
+        #: masked wherever a service echoes them back.
+        self._sent_secrets: collections.deque[str] = collections.deque(maxlen=16)
 
     def __repr__(self) -> str:
         return f"ConnectorClient(job_id={self.job_id!r}, ingestion={self.endpoints.ingestion!r})"
@@ -326,6 +358,34 @@ class ConnectorClient:
     def _pause(self, seconds: float) -> None:
         with self._lock:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    # -- failures ----------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return redact(text, secrets=list(self._sent_secrets))
+
+    def _refusal(
+        self, message: str, *, status: int | None, systemic: bool, auth: bool = False
+    ) -> ConnectorError:
+        """A refusal trying again cannot fix; ``systemic`` when it would hit every file
+        alike (errors.blame() keeps the file in incoming then)."""
+        kind = AuthenticationError if auth else ConnectorError
+        return kind(self._redact(message), status=status, systemic=systemic)
+
+    def _refuse_redirect(self, response: requests.Response, what: str, setting: str) -> None:
+        """Redirects are never followed: a 302 would turn the upload into a body-less GET
+        whose 200 looks like success, a 307 would re-send the secret wherever it points."""
+        if not 300 <= response.status_code < 400:
+            return
+        target = _host_of(response.url, response.headers.get("Location"))
+        raise self._refusal(
+            f"{what} answered {response.status_code} {response.reason}, redirecting to "
+            f"{target}; redirects are never followed (the request would go to a host nobody "
+            f"configured). Check {setting} and any proxy in between"
+            + (". Nothing of this chunk is counted as delivered" if what == "ingestion" else ""),
+            status=response.status_code,
+            systemic=True,
+        )
 
     # -- token -----------------------------------------------------------------------
 
@@ -390,7 +450,11 @@ class ConnectorClient:
             "tenant_id": self.credential.tenant_id,
             **self.credential.form(url.split("?")[0]),
         }
+        for field in ("client_secret", "client_assertion"):
+            if form.get(field):
+                self._sent_secrets.append(form[field])
         response = self._send("POST", url, data=form)
+        self._refuse_redirect(response, "the token endpoint", "--login-url / HRUPLOAD_LOGIN_URL")
         if response.status_code in TRANSIENT_STATUS:
             raise _Retryable(
                 f"token endpoint answered {response.status_code} {response.reason}",
@@ -402,21 +466,39 @@ class ConnectorClient:
         try:
             doc = response.json()
             token = doc["access_token"]
-        except (ValueError, KeyError):
-            raise ConnectorError(
-                f"token endpoint answered {response.status_code} without an access_token",
+            if not isinstance(token, str) or not token:
+                raise KeyError("access_token")
+        except (ValueError, KeyError, TypeError):
+            host = urlsplit(url).hostname
+            what = "a web page" if _looks_like_html(response) else "no access_token"
+            raise self._refusal(
+                f"the token endpoint answered {response.status_code} with {what} instead of a "
+                f"token; {_PROXY_HINT.format(host=host)}, and check --login-url / --cloud",
                 status=response.status_code,
+                systemic=True,
             ) from None
+        self._sent_secrets.append(token)
         lifetime = float(doc.get("expires_in") or 0)
         if not lifetime and doc.get("expires_on"):
             lifetime = float(doc["expires_on"]) - time.time()
         return token, lifetime or 3600.0
 
     def _token_failure(self, response: requests.Response) -> ConnectorError:
+        """Every token refusal is systemic: no file is involved in asking for a token."""
         try:
             doc = response.json()
+            if not isinstance(doc, dict):
+                doc = {}
         except ValueError:
             doc = {}
+        if not doc and (_looks_like_html(response) or response.status_code == 407):
+            host = urlsplit(response.url).hostname
+            return self._refusal(
+                f"the token request was refused with a web page ({response.status_code} "
+                f"{response.reason}), not by Microsoft Entra; {_PROXY_HINT.format(host=host)}",
+                status=response.status_code,
+                systemic=True,
+            )
         description = str(doc.get("error_description", "")).split("\r\n")[0].split("\n")[0]
         code = description.split(":")[0].strip() if description.startswith("AADSTS") else ""
         hint = _AADSTS_HINTS.get(code)
@@ -425,15 +507,14 @@ class ConnectorClient:
             message += f": {hint} [{code}]"
         elif description:
             message += f": {description[:300]}"
-        if response.status_code in (400, 401) and code in (
+        auth = response.status_code in (400, 401) and code in (
             "AADSTS7000215",
             "AADSTS7000222",
             "AADSTS700016",
             "AADSTS90002",
             "AADSTS700027",
-        ):
-            return AuthenticationError(message, status=response.status_code)
-        return ConnectorError(message, status=response.status_code)
+        )
+        return self._refusal(message, status=response.status_code, systemic=True, auth=auth)
 
     # -- upload ----------------------------------------------------------------------
 
@@ -450,7 +531,7 @@ class ConnectorClient:
                         return self._upload_once(url, data, filename, deadline)
             except _Unauthorized as exc:
                 if refreshed:
-                    raise ConnectorError(str(exc), status=401) from None
+                    raise self._refusal(str(exc), status=401, systemic=True) from None
                 refreshed = True
                 self._token_other_than(exc.stale_token)
             except _Retryable as exc:
@@ -470,6 +551,7 @@ class ConnectorClient:
         headers = {"Authorization": f"Bearer {token}"}
         files = {"file": (filename, data, "text/csv")}
         response = self._send("POST", url, headers=headers, files=files)
+        self._refuse_redirect(response, "ingestion", "--ingestion-url / HRUPLOAD_INGESTION_URL")
         status = response.status_code
         if 200 <= status < 300:
             return response
@@ -482,23 +564,69 @@ class ConnectorClient:
             )
         if status == 401:
             raise _Unauthorized(
-                f"ingestion refused the token twice (401 {response.reason}): {_body(response)}",
+                self._redact(
+                    f"ingestion refused the token twice (401 {response.reason}): {_body(response)}"
+                ),
                 stale_token=token,
             )
-        body = _body(response)
-        if status == 403 and "do not match" in body:
+        raise self._ingestion_refusal(response)
+
+    def _ingestion_refusal(self, response: requests.Response) -> ConnectorError:
+        """The one place that decides whether a refusal is about this file's content."""
+        status, reason, body = response.status_code, response.reason or "", _body(response)
+        host, path = urlsplit(response.url).hostname, urlsplit(response.url).path
+        if status == 403 and "do not match" in f"{reason} {body}".lower():
             message = (
                 "403 Forbidden: the job ID belongs to another app: check --app-id and --job-id "
                 "in the connector's flyout in the Purview portal"
             )
-        else:
-            message = f"ingestion refused the upload: {status} {response.reason}: {body}"
-        raise ConnectorError(message, status=status)
+            return self._refusal(message, status=status, systemic=True)
+        if _looks_like_html(response) or status == 407:
+            return self._refusal(
+                f"ingestion answered {status} {reason} with a web page, not the connector's "
+                f"answer; {_PROXY_HINT.format(host=host)}. Nothing of this chunk is counted "
+                "as delivered",
+                status=status,
+                systemic=True,
+            )
+        if status == 404:
+            return self._refusal(
+                f"ingestion answered 404 {reason}: no connector API at {host}{path}; check "
+                f"--ingestion-url / HRUPLOAD_INGESTION_URL and --cloud (the answer: {body})",
+                status=status,
+                systemic=True,
+            )
+        message = f"ingestion refused the upload: {status} {reason}: {body}"
+        return self._refusal(message, status=status, systemic=status not in CONTENT_STATUS)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request, never redirected, never through a proxy to loopback; transport
+        failures translated here, in one table."""
         host = urlsplit(url).hostname
         try:
-            return self._session.request(method, url, timeout=self.timeout, **kwargs)
+            return self._session.request(
+                method,
+                url,
+                timeout=self.timeout,
+                allow_redirects=False,
+                proxies=proxies_for(url),
+                **kwargs,
+            )
+        except requests.exceptions.SSLError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in str(exc).lower():
+                # Trying again cannot fix a certificate; every file would fail the same way.
+                raise ConnectorError(
+                    f"the TLS certificate of {host} is not trusted: a proxy that inspects TLS "
+                    "may be in between (give its CA with REQUESTS_CA_BUNDLE, or exempt "
+                    f"{host} from inspection), or the URL points at the wrong host",
+                    systemic=True,
+                ) from None
+            raise _Retryable(f"the TLS handshake with {host} failed") from None
+        except requests.exceptions.ProxyError:
+            raise _Retryable(
+                f"the proxy for {host} refused or could not be reached: check HTTPS_PROXY "
+                "and NO_PROXY"
+            ) from None
         except requests.Timeout:
             raise _Retryable(f"no answer from {host} within {self.timeout[1]:g}s") from None
         except requests.exceptions.ChunkedEncodingError:

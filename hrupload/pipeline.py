@@ -172,7 +172,7 @@ def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | 
     """The connector client for these settings. ``secret_provider`` is the seam for tests
     and the local stand-ins; without it the secret (or, with HRUPLOAD_CERTIFICATE_NAME,
     the certificate) comes from HRUPLOAD_APP_SECRET or Key Vault."""
-    from hrupload.connector import ConnectorClient, SecretCredential, endpoints
+    from hrupload.connector import CONNECT_TIMEOUT, ConnectorClient, SecretCredential, endpoints
 
     settings.require_connector()
     assert settings.tenant_id and settings.app_id and settings.job_id
@@ -201,6 +201,7 @@ def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | 
         job_id=settings.job_id,
         endpoints=ends,
         retry_budget=float(settings.retry_budget),
+        timeout=(CONNECT_TIMEOUT, float(settings.read_timeout)),
     )
 
 

@@ -74,6 +74,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HRUPLOAD_RECORDS_PER_CALL", "5000", "Records per upload request."),
     Setting("HRUPLOAD_CONCURRENCY", "12", "Upload requests in flight at once."),
     Setting("HRUPLOAD_RETRY_BUDGET", "900", "Seconds to keep retrying transient failures."),
+    Setting(
+        "HRUPLOAD_READ_TIMEOUT",
+        "400",
+        "Seconds to wait for the connector's answer to one request before sending it again "
+        "(the at-least-once window, docs/reliability.md).",
+    ),
     Setting("HRUPLOAD_INCOMING_CONTAINER", "hr-incoming", "Container HR systems drop files in."),
     Setting("HRUPLOAD_PROCESSED_CONTAINER", "hr-processed", "Container for uploaded files."),
     Setting("HRUPLOAD_FAILED_CONTAINER", "hr-failed", "Container for rejected files and rows."),
@@ -113,6 +119,11 @@ def setting(name: str, env: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if env is None else env
     value = env.get(name, "").strip()
     return value if value else decl.default
+
+
+def default(name: str) -> str:
+    """A declared setting's default, for a command-line option that shares it."""
+    return _BY_NAME[name].default or ""
 
 
 def _int(name: str, env: Mapping[str, str], *, minimum: int = 0) -> int:
@@ -156,6 +167,7 @@ class Settings:
     records_per_call: int
     concurrency: int
     retry_budget: int
+    read_timeout: int
     incoming: str
     processed: str
     failed: str
@@ -244,6 +256,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         records_per_call=_int("HRUPLOAD_RECORDS_PER_CALL", env, minimum=1),
         concurrency=_int("HRUPLOAD_CONCURRENCY", env, minimum=1),
         retry_budget=_int("HRUPLOAD_RETRY_BUDGET", env),
+        read_timeout=_int("HRUPLOAD_READ_TIMEOUT", env, minimum=1),
         incoming=setting("HRUPLOAD_INCOMING_CONTAINER", env) or "",
         processed=setting("HRUPLOAD_PROCESSED_CONTAINER", env) or "",
         failed=setting("HRUPLOAD_FAILED_CONTAINER", env) or "",
