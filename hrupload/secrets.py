@@ -51,7 +51,12 @@ class KeyVaultSecret:
         self.name = name
         self.ttl = ttl
         self._credential = credential
-        self._options = CLIENT_DEFAULTS | (client_options or {})
+        from hrupload.net import proxies_for
+
+        # A loopback vault (the stand-in) is reached directly, never through HTTPS_PROXY.
+        direct = proxies_for(vault_url)
+        self._options = CLIENT_DEFAULTS | ({"proxies": direct} if direct else {})
+        self._options |= client_options or {}
         self._clock = clock
         self._lock = threading.Lock()
         self._value: str | None = None
