@@ -32,7 +32,10 @@ from hrupload.errors import Blame, ConnectorError, blame
 from hrupload.redact import redact
 from tests.plugins.standins import TEST_APP_SECRET
 
-CHUNK = b"EmailAddress,ResignationDate,LastWorkingDate\r\nana@contoso.com,2024-05-01,2024-05-31\r\n"
+CHUNK = (
+    b"EmailAddress,ResignationDate,LastWorkingDate\r\n"
+    b"ana@contoso.com,2024-05-01T00:00:00Z,2024-05-31T00:00:00Z\r\n"
+)
 TOKEN_JSON = json.dumps({"access_token": "tok-Abc123xyz", "expires_in": 3600}).encode()
 
 
@@ -528,3 +531,43 @@ def test_a_malformed_read_timeout_fails_naming_itself(value: str) -> None:
 
     with pytest.raises(ConfigError, match="HRUPLOAD_READ_TIMEOUT"):
         settings.load({"HRUPLOAD_READ_TIMEOUT": value})
+
+
+def test_the_read_timeout_option_reaches_the_client(
+    connector_standin: ConnectorStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from hrupload.cli import main
+    from hrupload.dev.connector import Fault
+
+    for name in ("HRUPLOAD_READ_TIMEOUT", "HRUPLOAD_RETRY_BUDGET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HRUPLOAD_STATE_DIR", str(tmp_path / "state"))
+    csv = tmp_path / "resignations.csv"
+    csv.write_bytes(CHUNK)
+    connector_standin.add_faults(*[Fault.delay(2.0)] * 6)
+    env = {**connector_standin.env(), "HRUPLOAD_APP_SECRET": TEST_APP_SECRET}
+
+    result = CliRunner().invoke(
+        main, ["upload", str(csv), "--read-timeout", "1", "--retry-budget", "1"], env=env
+    )
+
+    assert result.exit_code == 1
+    assert "within 1s" in result.output
+
+
+# -- the firewall list ------------------------------------------------------------------------
+
+
+def test_the_readme_lists_every_clouds_hosts_for_the_firewall() -> None:
+    from urllib.parse import urlsplit
+
+    from hrupload.connector import CLOUDS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    network = readme.split("### Network", 1)[1].split("\n## ", 1)[0]
+    for cloud, urls in CLOUDS.items():
+        row = next(line for line in network.splitlines() if line.startswith(f"| `{cloud}` |"))
+        for url in urls:
+            assert f"`{urlsplit(url).hostname}`" in row, (cloud, url)
