@@ -24,7 +24,7 @@ from hrupload import csvread
 from hrupload.connector import ConnectorClient
 from hrupload.csvread import FileFacts
 from hrupload.csvwrite import RejectedRows
-from hrupload.errors import ConnectorError, HrUploadError
+from hrupload.errors import Blame, ConnectorError, HrUploadError, blame
 from hrupload.profile import DEFAULT_PROFILE, Profile
 from hrupload.report import FileError, FileProblem, Report
 from hrupload.validate import Chunk, Validation, new_report
@@ -72,8 +72,8 @@ class Outcome:
     def status(self) -> str:
         """uploaded | partial | failed | retrying, as the run log records it."""
         if self.error is not None:
-            transient = getattr(self.error, "transient", False)
-            return "retrying" if transient else "failed"
+            # errors.blame() decides: only the file's own fault makes it "failed".
+            return "failed" if blame(self.error) is Blame.FILE else "retrying"
         if self.report.file_error is not None:
             return "failed"
         if self.report.rejected and not self.report.valid:

@@ -66,8 +66,14 @@ def on_blob(trigger: Any) -> pipeline.FileResult:
     from hrupload import pipeline
 
     name = blob_name(trigger)
+    current = services()
+    # A container scan fires for files still being written (created empty, committed
+    # later); the Event Grid subscription's filter lets only completed writes through.
+    scanning = current.settings.blob_source == "LogsAndContainerScan"
     try:
-        result = pipeline.process_blob(services(), name, raise_on_retry=True)
+        result = pipeline.process_blob(
+            current, name, raise_on_retry=True, skip_in_progress=scanning
+        )
     except pipeline.RetryLater as exc:
         # Raised on purpose: the host retries the trigger, the daily sweep catches the rest.
         log.warning(

@@ -14,10 +14,14 @@ Order of work for one blob, and why:
    destination *before* moving, so a crash mid-move is finished by the next run instead
    of re-uploading, and a finished file never lacks its rejected rows.
 
-A failure that is not the file's fault (the connector down or refusing our credentials,
-Key Vault, storage) leaves the file in incoming with the reason recorded; the sweep stops
-at the first such failure instead of spending a retry budget on every remaining file.
-See docs/reliability.md for every fault and what happens.
+Whose fault a failure is comes from one place, :func:`hrupload.errors.blame`. The file's
+own problems send it to failed with its report. An outage or a configuration problem
+(the connector, the token endpoint, Key Vault, storage, a wrong URL or credentials) would
+hit every file alike: the file stays in incoming with the reason recorded, the blob
+trigger raises :class:`RetryLater`, and the sweep stops at the first such failure instead
+of spending a retry budget on every remaining file. Anything unexpected (a bug,
+MemoryError) keeps the file in incoming too, counts toward HRUPLOAD_GIVE_UP_HOURS, and
+lets the other files go on. See docs/reliability.md for the table of every fault.
 """
 
 from __future__ import annotations
@@ -34,14 +38,7 @@ from typing import Any
 
 from hrupload import csvread
 from hrupload.delivery import Outcome, deliver
-from hrupload.errors import (
-    AuthenticationError,
-    ConfigError,
-    ConnectorError,
-    HrUploadError,
-    SecretError,
-    StorageError,
-)
+from hrupload.errors import Blame, ConfigError, HrUploadError, StorageError, blame
 from hrupload.profile import Profile, load_profile
 from hrupload.report import FileProblem
 from hrupload.settings import Settings
@@ -50,6 +47,11 @@ from hrupload.validate import new_report, scenario_from_name
 log = logging.getLogger(__name__)
 
 FINAL = ("uploaded", "partial", "failed", "duplicate")
+#: A zero-byte blob modified this recently may be a file still being written (SFTP and
+#: Data Lake clients create the file empty and commit its content later): the sweep and
+#: the container-scan trigger leave it for later, as the Event Grid filter does (it lets
+#: only completed writes through, infra/app/eventgrid-subscription.bicep).
+IN_PROGRESS_WINDOW = timedelta(minutes=15)
 
 
 class RetryLater(HrUploadError):
@@ -66,7 +68,8 @@ class RetryLater(HrUploadError):
 @dataclass
 class FileResult:
     blob: str
-    status: str  # uploaded | partial | failed | duplicate | retrying | taken | gone | moved
+    # uploaded | partial | failed | duplicate | retrying | taken | gone | skipped
+    status: str
     run_id: str | None = None
     destination: str | None = None
     message: str = ""
@@ -95,23 +98,25 @@ def _redact(text: str | None) -> str | None:
     return _EMAIL.sub("<email address>", text) if text else text
 
 
+def _describe(exc: BaseException | None) -> str:
+    """The reason recorded for a failure. An unexpected exception's own text may quote
+    anything it was handed (a row, a name), so only its type is kept; the traceback goes
+    to the log for whoever fixes the bug."""
+    if exc is None:
+        return "transient failure"
+    if blame(exc) is Blame.UNEXPECTED:
+        return (
+            f"unexpected error ({type(exc).__name__}); the file stays in incoming and is "
+            "tried again (the traceback is in the log)"
+        )
+    return _redact(str(exc)) or type(exc).__name__
+
+
 def _outage(exc: BaseException | None) -> str | None:
-    """Why no other file can get through right now either, or None if it is this file's."""
-    from hrupload.storage import StorageUnavailable
-
-    if isinstance(exc, AuthenticationError | SecretError | StorageUnavailable):
-        return _redact(str(exc))
-    if isinstance(exc, ConnectorError) and (exc.transient or exc.status == 401):
-        return _redact(str(exc))
+    """The reason to stop sending for, when blame() says every file would fail alike."""
+    if exc is not None and blame(exc) is Blame.OUTAGE:
+        return _describe(exc)
     return None
-
-
-def _not_the_files_fault(exc: BaseException | None) -> bool:
-    """Failures that keep the file in incoming: transient ones, and our own configuration
-    (credentials, Key Vault access, a token the service keeps refusing)."""
-    if isinstance(exc, AuthenticationError | SecretError | StorageError):
-        return True
-    return isinstance(exc, ConnectorError) and (exc.transient or exc.status == 401)
 
 
 @dataclass
@@ -207,6 +212,9 @@ def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | 
 
 #: Room left under Azure's 1,024-character limit for ``.rejected.csv`` and a run id.
 _MAX_DEST = 990
+#: Beside each archived file: its report (same container) and rejected rows (failed/).
+REPORT_SUFFIX = ".report.json"
+REJECTED_SUFFIX = ".rejected.csv"
 
 
 def _dated(now: datetime, name: str) -> str:
@@ -262,9 +270,23 @@ class _Run:
     def save(self) -> None:
         self.s.runlog.put(self.record)
 
-    def _unique(self, container: str, path: str) -> str:
-        # Never overwrite an earlier file of the same name processed the same day.
-        if not self.s.storage.blob_exists(container, path):
+    def _archive(self, container: str, dest: str) -> list[tuple[str, str]]:
+        """Every blob a finished file writes: the file, its report, its rejected rows."""
+        return [
+            (container, dest),
+            (container, dest + REPORT_SUFFIX),
+            (self.s.settings.failed, dest + REJECTED_SUFFIX),
+        ]
+
+    def _unique(self, container: str, path: str, *, force: bool = False) -> str:
+        """A destination none of whose archive blobs exists yet: an earlier file of the
+        same name that day, or a file named like another's report (``x.csv.report.json``
+        before ``x.csv``), keeps its archive. Writes are create-only besides, so a race
+        this check cannot see fails instead of overwriting."""
+        storage = self.s.storage
+        if not force and not any(
+            storage.blob_exists(c, n) for c, n in self._archive(container, path)
+        ):
             return path
         stem, dot, ext = path.rpartition(".")
         return f"{stem}.{self.run_id}.{ext}" if dot and "/" not in ext else f"{path}.{self.run_id}"
@@ -283,6 +305,8 @@ class _Run:
         must not end up moved without its rejected rows. Record before the move: a crash
         mid-move is finished by the next run instead of uploading again.
         """
+        from hrupload.storage import BlobExists
+
         settings = self.s.settings
         container = settings.failed if status == "failed" else settings.processed
         dest = self._unique(container, _dated(self.now, self.name))
@@ -297,7 +321,13 @@ class _Run:
             rec.rows, rec.valid, rec.rejected, rec.blank = r.rows, r.valid, r.rejected, r.blank
             rec.uploaded, rec.chunks = outcome.uploaded, outcome.chunks
             rec.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
-        self.write_reports(outcome=outcome, report_doc=report_doc)
+        try:
+            self.write_reports(outcome=outcome, report_doc=report_doc)
+        except BlobExists:
+            # Another run took one of these names after we looked: take this run's own.
+            dest = self._unique(container, _dated(self.now, self.name), force=True)
+            rec.destination = f"{container}/{dest}"
+            self.write_reports(outcome=outcome, report_doc=report_doc)
         self.save()
         self.recorded = True
         self.complete_move()
@@ -320,20 +350,24 @@ class _Run:
             }
         else:
             doc = report_doc or {"run_id": rec.run_id, "status": rec.status, "error": rec.error}
+        # Create-only (If-None-Match: *): an archived blob is never overwritten.
         storage.put_blob(
             container,
-            dest + ".report.json",
+            dest + REPORT_SUFFIX,
             json.dumps(doc, indent=2).encode(),
             content_type="application/json",
+            overwrite=False,
         )
         if outcome is not None and outcome.rejected_rows is not None:
             # Named after the destination (run id included when it had to be made unique),
             # so two same-named files of one day keep their own rejected rows.
+            outcome.rejected_rows.seek(0)
             storage.put_blob(
                 self.s.settings.failed,
-                dest + ".rejected.csv",
+                dest + REJECTED_SUFFIX,
                 outcome.rejected_rows,
                 content_type="text/csv",
+                overwrite=False,
             )
 
     def complete_move(self) -> None:
@@ -341,7 +375,7 @@ class _Run:
         rec = self.record
         container, dest = rec.destination.split("/", 1)
         storage = self.s.storage
-        if not self.recorded and not storage.blob_exists(container, dest + ".report.json"):
+        if not self.recorded and not storage.blob_exists(container, dest + REPORT_SUFFIX):
             # Recorded by a version that wrote reports after the record, then crashed.
             self.write_reports()
         metadata = {
@@ -383,11 +417,32 @@ class _Run:
         )
 
 
-def process_blob(services: Services, name: str, *, raise_on_retry: bool = False) -> FileResult:
+def is_folder_marker(info: Any) -> bool:
+    """A directory entry, not a file: Data Lake (hierarchical namespace) lists folders as
+    zero-byte blobs with ``hdi_isfolder=true``, and some tools create ``name/`` blobs."""
+    if info.size:
+        return False
+    return info.name.endswith("/") or info.metadata.get("hdi_isfolder", "").lower() == "true"
+
+
+def is_being_written(info: Any, now: datetime) -> bool:
+    """Zero bytes and modified within IN_PROGRESS_WINDOW: probably an upload in progress."""
+    return info.size == 0 and now - info.last_modified < IN_PROGRESS_WINDOW
+
+
+def process_blob(
+    services: Services,
+    name: str,
+    *,
+    raise_on_retry: bool = False,
+    skip_in_progress: bool = False,
+) -> FileResult:
     """Take one blob in incoming to its end state; never loses it.
 
-    Returns the result; with ``raise_on_retry`` (the blob trigger) a transient failure
-    raises ``RetryLater`` after it is recorded, so the Functions host retries.
+    Returns the result; with ``raise_on_retry`` (the blob trigger) a failure that keeps
+    the file in incoming raises ``RetryLater`` after it is recorded, so the Functions host
+    retries. Folder markers are skipped; with ``skip_in_progress`` (the container-scan
+    trigger, which also sees files still being written) so is a fresh zero-byte blob.
     """
     from hrupload.storage import BlobGone, BlobNameUnsupported, BlobTaken
 
@@ -397,10 +452,20 @@ def process_blob(services: Services, name: str, *, raise_on_retry: bool = False)
     try:
         storage.ensure_containers()
         info = storage.get_info(settings.incoming, name)
+        if is_folder_marker(info):
+            return FileResult(where, "skipped", message="a folder, not a file")
+        if skip_in_progress and is_being_written(info, services.clock()):
+            return FileResult(
+                where, "skipped", message="empty and just modified: probably still being written"
+            )
         with storage.lease(settings.incoming, name) as lease:
             # Read under the lease: a run that finished just before we got it is seen here.
             ledger = services.runlog.ledger_get(where, info.etag)
             run = _Run(services, name, info, ledger, lease)
+            if ledger is not None and ledger.status == "running":
+                abandoned = _close_abandoned(services, run, ledger)
+                if abandoned is not None:
+                    return abandoned
             if ledger is not None and ledger.status in FINAL and ledger.destination:
                 # Recorded before, but the move did not finish (crash): finish it only.
                 run.record = ledger
@@ -423,7 +488,7 @@ def process_blob(services: Services, name: str, *, raise_on_retry: bool = False)
     except StorageError as exc:
         # Storage failed before anything was recorded (or while recording): the file is
         # untouched in incoming and the next attempt starts over.
-        reason = _redact(str(exc)) or "storage failed"
+        reason = _describe(exc)
         log.warning("storage failed; the blob stays in incoming", extra={"blob": where})
         if raise_on_retry:
             raise RetryLater(reason, outage=_outage(exc)) from None
@@ -472,11 +537,56 @@ def _fields(rec: Any) -> dict[str, Any]:
     }
 
 
+def _close_abandoned(services: Services, run: _Run, ledger: Any) -> FileResult | None:
+    """An attempt still "running" after the function timeout was stopped by the host
+    (timeout, out of memory, a crash): record it as a failed attempt. If the file has been
+    failing like that for HRUPLOAD_GIVE_UP_HOURS, give up on it rather than let it take
+    down every attempt for ever; otherwise return None and try again."""
+    settings = services.settings
+    timeout = settings.function_timeout
+    if timeout is None or run.now - ledger.started <= timeout:
+        return None
+    reason = (
+        f"the attempt started {ledger.started:%Y-%m-%d %H:%M} UTC did not finish within the "
+        f"function timeout ({timeout}, host.json functionTimeout): it was stopped (timeout, "
+        "out of memory or a crash); counted as a failed attempt"
+    )
+    ledger.status, ledger.error, ledger.finished = "retrying", reason, run.now
+    services.runlog.put(ledger)
+    log.warning("an earlier attempt never finished", extra=_fields(ledger))
+    age = run.now - (run.record.first_seen or run.now)
+    if age < timedelta(hours=settings.give_up_hours):
+        return None
+    message = f"gave up after {settings.give_up_hours} hours of failed attempts: {reason}"
+    return _end(run, "failed", error=message)
+
+
 def _process_leased(services: Services, run: _Run) -> FileResult:
+    run.save()
+    try:
+        return _attempt(services, run)
+    except RetryLater:
+        raise
+    except ConfigError as exc:
+        # Not the file's fault: keep it, say why, and fail loudly so someone fixes the setting.
+        run.record.status, run.record.error = "retrying", str(exc)
+        run.save()
+        raise
+    except Exception as exc:
+        if blame(exc) is Blame.UNEXPECTED:
+            log.exception("unexpected error processing a blob", extra={"run_id": run.run_id})
+        if run.recorded:
+            # The outcome and its destination are recorded: the next run only moves it.
+            raise RetryLater(_describe(exc), outage=_outage(exc)) from None
+        if blame(exc) is Blame.FILE:
+            return _end(run, "failed", error=_describe(exc))
+        return _retry_or_give_up(run, exc, None)
+
+
+def _attempt(services: Services, run: _Run) -> FileResult:
     settings = services.settings
     storage = services.storage
     name = run.name
-    run.save()
     max_bytes = settings.max_file_mb << 20
 
     def fail_file(problem: FileProblem) -> FileResult:
@@ -487,62 +597,54 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
         return _end(run, "failed", outcome=outcome, error=problem.error.message)
 
     try:
-        try:
-            csvread.check_size(run.info.size, max_bytes)
-            with storage.open_read(settings.incoming, name, etag=run.info.etag) as stream:
-                facts = csvread.scan(stream, max_bytes=max_bytes)
-        except FileProblem as problem:
-            return fail_file(problem)
-        run.record.sha256 = facts.sha256
+        csvread.check_size(run.info.size, max_bytes)
+        with storage.open_read(settings.incoming, name, etag=run.info.etag) as stream:
+            facts = csvread.scan(stream, max_bytes=max_bytes)
+    except FileProblem as problem:
+        return fail_file(problem)
+    run.record.sha256 = facts.sha256
 
-        if settings.dedupe_hours > 0 and settings.job_id:
-            since = run.now - timedelta(hours=settings.dedupe_hours)
-            earlier = services.runlog.find_recent_upload(facts.sha256, settings.job_id, since)
-            if earlier is not None:
-                report = new_report(name, facts)
-                when = f"{earlier.finished:%Y-%m-%d %H:%M} UTC" if earlier.finished else "recently"
-                message = (
-                    f"identical content was uploaded for this job at {when} "
-                    f"(run {earlier.run_id}); not sent again"
-                )
-                return _end(
-                    run,
-                    "duplicate",
-                    report_doc={
-                        "run_id": run.run_id,
-                        "status": "duplicate",
-                        "duplicate_of": earlier.run_id,
-                        "message": message,
-                        "sha256": facts.sha256,
-                        "bytes": report.bytes,
-                    },
-                    error=None,
-                    message=message,
-                )
+    if settings.dedupe_hours > 0 and settings.job_id:
+        since = run.now - timedelta(hours=settings.dedupe_hours)
+        earlier = services.runlog.find_recent_upload(facts.sha256, settings.job_id, since)
+        if earlier is not None:
+            report = new_report(name, facts)
+            when = f"{earlier.finished:%Y-%m-%d %H:%M} UTC" if earlier.finished else "recently"
+            message = (
+                f"identical content was uploaded for this job at {when} "
+                f"(run {earlier.run_id}); not sent again"
+            )
+            return _end(
+                run,
+                "duplicate",
+                report_doc={
+                    "run_id": run.run_id,
+                    "status": "duplicate",
+                    "duplicate_of": earlier.run_id,
+                    "message": message,
+                    "sha256": facts.sha256,
+                    "bytes": report.bytes,
+                },
+                error=None,
+                message=message,
+            )
 
-        client = services.client()
-        outcome = deliver(
-            lambda: storage.open_read(settings.incoming, name, etag=run.info.etag),
-            name=name,
-            client=client,
-            job_id=settings.job_id or "",
-            profile=services.profile,
-            fallback_scenario=_first_folder_scenario(name),
-            records_per_call=settings.records_per_call,
-            concurrency=settings.concurrency,
-            checkpoints=services.checkpoints,
-            facts=facts,
-            max_bytes=max_bytes,
-        )
-    except ConfigError as exc:
-        # Not the file's fault: keep it, say why, and fail loudly so someone fixes the setting.
-        run.record.status, run.record.error = "retrying", str(exc)
-        run.save()
-        raise
-    except HrUploadError as exc:  # storage, Key Vault, connector: all worth another try
-        return _retry_or_give_up(run, exc, None)
+    client = services.client()
+    outcome = deliver(
+        lambda: storage.open_read(settings.incoming, name, etag=run.info.etag),
+        name=name,
+        client=client,
+        job_id=settings.job_id or "",
+        profile=services.profile,
+        fallback_scenario=_first_folder_scenario(name),
+        records_per_call=settings.records_per_call,
+        concurrency=settings.concurrency,
+        checkpoints=services.checkpoints,
+        facts=facts,
+        max_bytes=max_bytes,
+    )
 
-    if outcome.status == "retrying" or _not_the_files_fault(outcome.error):
+    if outcome.error is not None and blame(outcome.error) is not Blame.FILE:
         return _retry_or_give_up(run, outcome.error, outcome)
     if outcome.error is not None:
         # The service refused the file for good: report every row, not only those read
@@ -594,7 +696,7 @@ def _end(run: _Run, status: str, *, message: str = "", **kwargs: Any) -> FileRes
     try:
         result = run.finish(status, **kwargs)
     except StorageError as exc:
-        reason = _redact(str(exc)) or "storage failed"
+        reason = _describe(exc)
         if run.recorded:
             # The outcome and its destination are recorded: the next run only moves it.
             log.warning(
@@ -622,20 +724,22 @@ def _record_retry(run: _Run, reason: str) -> None:
 
 
 def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | None):
+    """Keep the file in incoming with the reason, or, after HRUPLOAD_GIVE_UP_HOURS of
+    failed attempts (outages and unexpected errors alike), send it to failed."""
     settings = run.s.settings
-    reason = _redact(str(exc)) if exc else "transient failure"
+    reason = _describe(exc)
     age = run.now - (run.record.first_seen or run.now)
     if age >= timedelta(hours=settings.give_up_hours):
         if outcome is not None:
             _complete_report(run.s, run, outcome)
-        message = f"gave up after {settings.give_up_hours} hours of transient failures: {reason}"
+        message = f"gave up after {settings.give_up_hours} hours of failed attempts: {reason}"
         return _end(run, "failed", outcome=outcome, error=message)
     if outcome is not None:
         run.record.uploaded = outcome.uploaded
         run.record.chunks = outcome.chunks
-    _record_retry(run, reason or "transient failure")
+    _record_retry(run, reason)
     _emit(run.record)
-    raise RetryLater(reason or "transient failure", outage=_outage(exc))
+    raise RetryLater(reason, outage=_outage(exc))
 
 
 def _emit(rec: Any) -> None:
@@ -691,10 +795,12 @@ def sweep(
 ) -> SweepSummary:
     """Process every blob in incoming, then refresh employee profiles when due.
 
-    When a service every file needs fails (connector unavailable or refusing our
-    credentials, Key Vault, storage), the sweep stops sending: each further file would
-    only spend a retry budget on the same failure. It still lists the rest, so the
-    summary counts what waits (``deferred``) and what is older than a day (``stuck``).
+    When blame() says a failure would hit every file alike (the connector unavailable or
+    refusing our credentials or job, a wrong URL, a proxy, Key Vault, storage), the sweep
+    stops sending: each further file would only spend a retry budget on the same failure.
+    It still lists the rest, so the summary counts what waits (``deferred``) and what is
+    older than a day (``stuck``). Folder markers and zero-byte blobs still being written
+    are passed over without a word.
     """
     settings = services.settings
     storage = services.storage
@@ -710,6 +816,8 @@ def sweep(
             break
         if info is None:
             break
+        if is_folder_marker(info) or is_being_written(info, now):
+            continue
         if now - info.last_modified > timedelta(hours=24):
             summary.stuck.append(info.name)
         if summary.stopped:
@@ -765,13 +873,12 @@ def _sweep_one(services: Services, name: str) -> FileResult:
         return process_blob(services, name)
     except ConfigError:
         raise
-    except StorageError as exc:
-        return FileResult(where, "retrying", message=str(exc), outage=_outage(exc))
     except Exception as exc:
-        # A bug must not strand every file after this one: it stays in incoming, and
-        # the traceback is logged for whoever fixes it.
-        log.exception("unexpected error processing a blob", extra={"blob": where})
-        return FileResult(where, "retrying", message=f"unexpected error: {type(exc).__name__}")
+        # Whatever it is, the file stays in incoming; only an outage stops the sweep, so
+        # a bug does not strand every file after this one.
+        if blame(exc) is Blame.UNEXPECTED:
+            log.exception("unexpected error processing a blob", extra={"blob": where})
+        return FileResult(where, "retrying", message=_describe(exc), outage=_outage(exc))
 
 
 def refresh_profiles(services: Services) -> FileResult | None:

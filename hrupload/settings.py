@@ -7,9 +7,13 @@ not declared here cannot be read, so code, docs and Bicep cannot drift apart.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 
 from hrupload.errors import ConfigError
 
@@ -176,6 +180,12 @@ class Settings:
     give_up_hours: int
     profile_refresh_days: int
     max_file_mb: int
+    #: EventGrid or LogsAndContainerScan: with a container scan the trigger also fires
+    #: for files still being written, which the pipeline then leaves alone.
+    blob_source: str = "EventGrid"
+    #: host.json's functionTimeout (None: unlimited); a run record still "running" after
+    #: it belongs to an attempt the host stopped.
+    function_timeout: timedelta | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def require_connector(self) -> None:
@@ -225,6 +235,60 @@ def _storage(env: Mapping[str, str]) -> StorageSettings | None:
     )
 
 
+#: host.json sits at the Function app's root, beside the package: the one place the
+#: function timeout is declared. The host enforces it; the pipeline only reads it.
+HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+#: What the Functions host allows when host.json sets no functionTimeout (Flex
+#: Consumption and Consumption: 30 minutes); also used by a CLI installed without it.
+HOST_DEFAULT_TIMEOUT = timedelta(minutes=30)
+_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.\d+)?$")
+
+
+def function_timeout(host_json: Path = HOST_JSON) -> timedelta | None:
+    """host.json's ``functionTimeout`` (``[d.]hh:mm:ss``; ``-1`` is unlimited: None)."""
+    try:
+        doc = json.loads(host_json.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return HOST_DEFAULT_TIMEOUT
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{host_json} cannot be read as JSON: {exc}") from None
+    raw = doc.get("functionTimeout") if isinstance(doc, dict) else None
+    if raw is None:
+        return HOST_DEFAULT_TIMEOUT
+    if str(raw).strip() == "-1":
+        return None
+    match = _TIMESPAN.match(str(raw).strip())
+    if not match:
+        raise ConfigError(
+            f"functionTimeout in {host_json} must look like 01:00:00 (or -1), got {raw!r}"
+        )
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+BLOB_SOURCES = ("EventGrid", "LogsAndContainerScan")
+_CONTAINERS = (
+    "HRUPLOAD_INCOMING_CONTAINER",
+    "HRUPLOAD_PROCESSED_CONTAINER",
+    "HRUPLOAD_FAILED_CONTAINER",
+)
+
+
+def _check_containers(values: Mapping[str, str]) -> None:
+    """Incoming, processed and failed must differ: a file moved to the container it
+    came from would be processed again, forever."""
+    seen: dict[str, str] = {}
+    for name in _CONTAINERS:
+        value = values[name].lower()
+        if value in seen:
+            raise ConfigError(
+                f"{seen[value]} and {name} are both {values[name]!r}: incoming, processed "
+                "and failed must be three different containers, or files would be processed "
+                "again and again; give each its own name"
+            )
+        seen[value] = name
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; the first malformed one fails naming itself."""
     env = dict(os.environ if env is None else env)
@@ -238,6 +302,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "app could not read the secret. Check that its identity has the 'Key Vault Secrets "
             "User' role and that the reference names an existing secret, or set "
             "HRUPLOAD_KEY_VAULT_URL instead."
+        )
+    containers = {name: setting(name, env) or "" for name in _CONTAINERS}
+    _check_containers(containers)
+    source = (setting("HRUPLOAD_BLOB_SOURCE", env) or "").lower()
+    blob_source = next((s for s in BLOB_SOURCES if s.lower() == source), None)
+    if blob_source is None:
+        raise ConfigError(
+            f"HRUPLOAD_BLOB_SOURCE must be one of {', '.join(BLOB_SOURCES)}; "
+            f"got {setting('HRUPLOAD_BLOB_SOURCE', env)!r}"
         )
     return Settings(
         storage=_storage(env),
@@ -257,12 +330,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         concurrency=_int("HRUPLOAD_CONCURRENCY", env, minimum=1),
         retry_budget=_int("HRUPLOAD_RETRY_BUDGET", env),
         read_timeout=_int("HRUPLOAD_READ_TIMEOUT", env, minimum=1),
-        incoming=setting("HRUPLOAD_INCOMING_CONTAINER", env) or "",
-        processed=setting("HRUPLOAD_PROCESSED_CONTAINER", env) or "",
-        failed=setting("HRUPLOAD_FAILED_CONTAINER", env) or "",
+        incoming=containers["HRUPLOAD_INCOMING_CONTAINER"],
+        processed=containers["HRUPLOAD_PROCESSED_CONTAINER"],
+        failed=containers["HRUPLOAD_FAILED_CONTAINER"],
         runs_table=setting("HRUPLOAD_RUNS_TABLE", env) or "",
         dedupe_hours=_int("HRUPLOAD_DEDUPE_HOURS", env),
         give_up_hours=_int("HRUPLOAD_GIVE_UP_HOURS", env, minimum=1),
         profile_refresh_days=_int("HRUPLOAD_PROFILE_REFRESH_DAYS", env, minimum=1),
         max_file_mb=_int("HRUPLOAD_MAX_FILE_MB", env, minimum=1),
+        blob_source=blob_source,
+        function_timeout=function_timeout(),
     )

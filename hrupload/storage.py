@@ -3,9 +3,10 @@
 Every Azure SDK error is translated here into the :mod:`hrupload.errors` hierarchy, with
 messages that name the container and blob (never content), so the pipeline handles one
 small set of errors: :class:`BlobGone` and :class:`BlobTaken` need their own handling,
-:class:`BlobNameUnsupported` will never succeed, every other :class:`StorageError` is
-transient, and :class:`StorageUnavailable` says the whole service is out of reach (so a
-sweep stops instead of failing on every remaining file in turn).
+:class:`BlobNameUnsupported` will never succeed, :class:`BlobExists` means a create-only
+write found a blob in its place (archives are never overwritten), and every other
+:class:`StorageError` is an outage to :func:`hrupload.errors.blame` (the file stays, the
+sweep stops); :class:`StorageUnavailable` says the service did not answer at all.
 
 The Azure SDKs are imported where they are used: a cold start that only validates a
 file pays nothing for them.
@@ -67,6 +68,11 @@ class BlobTaken(StorageError):
 
 class BlobGone(StorageError):
     """The blob no longer exists, e.g. it was deleted between its event and processing."""
+
+
+class BlobExists(StorageError):
+    """A create-only write (If-None-Match: *) found a blob already there; nothing was
+    overwritten. Archives are written this way, so none is ever clobbered."""
 
 
 class StorageUnavailable(StorageError):
@@ -203,6 +209,11 @@ def _translate(exc: Exception, action: str, where: str, *, blob: bool) -> NoRetu
             ) from exc
         if status == 404 and blob:
             raise BlobGone(f"{where} no longer exists (could not {action} it)") from exc
+        if status == 409 and code == "BlobAlreadyExists":
+            raise BlobExists(
+                f"could not {action} {where}: a blob of that name already exists and is "
+                "never overwritten"
+            ) from exc
         if status == 409 and code == "LeaseAlreadyPresent":
             raise BlobTaken(
                 f"{where} is leased by another instance, which is processing it"
@@ -242,6 +253,28 @@ def translated(action: str, where: str, *, blob: bool = True) -> Iterator[None]:
         yield
     except AzureError as exc:
         _translate(exc, action, where, blob=blob)
+
+
+@contextmanager
+def _create_only(active: bool, action: str, where: str) -> Iterator[None]:
+    """A conditional create that lost to an existing blob raises :class:`BlobExists`,
+    whether the service says 409 BlobAlreadyExists or 412 (copies may answer either)."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        yield
+    except HttpResponseError as exc:
+        # 412 SourceConditionNotMet is the source changing, not the destination existing.
+        lost = (exc.status_code, error_code(exc)) in (
+            (409, "BlobAlreadyExists"),
+            (412, "ConditionNotMet"),
+        )
+        if active and lost:
+            raise BlobExists(
+                f"could not {action} {where}: a blob of that name already exists and is "
+                "never overwritten"
+            ) from exc
+        raise
 
 
 def _quoted(etag: str) -> str:
@@ -666,12 +699,17 @@ class HrStorage:
         content_type: str | None = None,
         overwrite: bool = True,
     ) -> None:
-        """Write a block blob (reports, rejected rows); large streams go up in blocks."""
+        """Write a block blob (reports, rejected rows); large streams go up in blocks.
+
+        With ``overwrite=False`` the write is conditional (If-None-Match: *) and raises
+        :class:`BlobExists` when a blob is already there: the way archives are written.
+        """
         from azure.storage.blob import ContentSettings
 
         client = self._blob(container, name)
         settings = ContentSettings(content_type=content_type) if content_type else None
-        with translated("write", f"{container}/{name}"):
+        where = f"{container}/{name}"
+        with translated("write", where), _create_only(not overwrite, "write", where):
             client.upload_blob(
                 data,  # type: ignore[arg-type]
                 overwrite=overwrite,
@@ -725,11 +763,14 @@ class HrStorage:
     ) -> BlobInfo:
         """Copy server-side, verify the copy, then delete the source.
 
-        The destination (overwritten if it exists: a retried move) must have the
-        source's length and SHA-256 (``expected_sha256`` if given, else the source is
-        hashed too) before it gets ``metadata`` merged over the source's and the source
-        is deleted. A copy that does not verify is deleted and :class:`StorageError` is
-        raised with the source untouched.
+        The copy is create-only (If-None-Match: *): an archive is never overwritten. A
+        destination already there is accepted only when it holds the source's content
+        (a move retried after a crash between copy and delete); otherwise
+        :class:`BlobExists` is raised and both blobs stay as they are. The destination
+        must have the source's length and SHA-256 (``expected_sha256`` if given, else the
+        source is hashed too) before it gets ``metadata`` merged over the source's and the
+        source is deleted. A copy of ours that does not verify is deleted and
+        :class:`StorageError` is raised with the source untouched.
         """
         if (src_container, name) == (dst_container, dst_name):
             raise ValueError("a blob cannot be moved onto itself")
@@ -742,10 +783,15 @@ class HrStorage:
         )
         extra = {"container": src_container, "blob": name, "destination": dst_where}
 
-        copied = self._copy(src, dst, source, dst_where)
+        copied, created = self._copy(src, dst, source, dst_where)
         try:
             self._verify(copied, source, expected.lower(), dst_where)
-        except StorageError:
+        except StorageError as exc:
+            if not created:
+                raise BlobExists(
+                    f"could not move {src_where} to {dst_where}: a different blob is already "
+                    "there and is never overwritten; the source was left in place"
+                ) from exc
             self._discard(dst_container, dst_name, copied.etag)
             log.error("copy did not verify; source left in place", extra=extra)
             raise
@@ -767,17 +813,27 @@ class HrStorage:
         log.info("blob moved", extra={**extra, "size": source.size})
         return self.get_info(dst_container, dst_name)
 
-    def _copy(self, src: BlobClient, dst: BlobClient, source: BlobInfo, where: str) -> BlobInfo:
-        """Start the server-side copy pinned to the source's ETag and wait for it."""
+    def _copy(
+        self, src: BlobClient, dst: BlobClient, source: BlobInfo, where: str
+    ) -> tuple[BlobInfo, bool]:
+        """Start the create-only server-side copy pinned to the source's ETag and wait for
+        it; the flag says whether this call created the destination (False: it was there,
+        e.g. from an earlier attempt, and the caller verifies what it holds)."""
         from azure.core import MatchConditions
 
-        with translated("copy to", where):
-            started = dst.start_copy_from_url(
-                src.url,
-                source_etag=source.etag,
-                source_match_condition=MatchConditions.IfNotModified,
-            )
-        status = started.get("copy_status")
+        created = True
+        status = None
+        try:
+            with translated("copy to", where), _create_only(True, "copy to", where):
+                started = dst.start_copy_from_url(
+                    src.url,
+                    source_etag=source.etag,
+                    source_match_condition=MatchConditions.IfNotModified,
+                    match_condition=MatchConditions.IfMissing,
+                )
+            status = started.get("copy_status")
+        except BlobExists:
+            created = False
         deadline = time.monotonic() + COPY_TIMEOUT_SECONDS
         delay = 0.2
         while True:
@@ -787,6 +843,11 @@ class HrStorage:
             if status != "pending":
                 break
             if time.monotonic() > deadline:
+                if not created:  # an earlier attempt's copy: not ours to abort
+                    raise StorageError(
+                        f"an earlier copy to {where} is still pending after "
+                        f"{COPY_TIMEOUT_SECONDS:.0f} s; the move is tried again later"
+                    )
                 with translated("abort the copy to", where):
                     dst.abort_copy(props.copy.id)
                 raise StorageError(
@@ -795,12 +856,12 @@ class HrStorage:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-        if status != "success":
+        if created and status != "success":
             raise StorageError(
                 f"copying {source.path} to {where} ended with status {status!r} "
                 f"({props.copy.status_description or 'no description'}); source left in place"
             )
-        return _info(dst.container_name, dst.blob_name, props)
+        return _info(dst.container_name, dst.blob_name, props), created
 
     def _verify(self, copied: BlobInfo, source: BlobInfo, expected: str, where: str) -> None:
         if copied.size != source.size:

@@ -156,3 +156,21 @@ def test_blob_name_from_client_or_stream():
     assert functions.blob_name(FakeClient()) == "resignation/a.csv"
     stream = func.blob.InputStream(data=b"", name="hr-incoming/resignation/a.csv")
     assert functions.blob_name(stream) == "resignation/a.csv"
+
+
+@pytest.mark.parametrize(
+    ("source", "where"), [("LogsAndContainerScan", "incoming"), ("EventGrid", "failed")]
+)
+def test_a_container_scan_leaves_a_file_still_being_written(app_env, monkeypatch, source, where):
+    """A container scan also fires for a file created empty and committed later (SFTP);
+    Event Grid delivers only completed writes, so an empty file there is a file."""
+    fns, storage, standin = app_env
+    monkeypatch.setenv("HRUPLOAD_BLOB_SOURCE", source)
+    storage.put_blob(storage.incoming, "resignation/upload.csv", b"")
+    trigger = fns["process_incoming_blob"].get_user_function()
+
+    trigger(func.blob.InputStream(data=b"", name=f"{storage.incoming}/resignation/upload.csv"))
+
+    container = storage.incoming if where == "incoming" else storage.failed
+    assert any(b.name.endswith("resignation/upload.csv") for b in storage.list_blobs(container))
+    assert standin.uploads == []

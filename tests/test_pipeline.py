@@ -561,3 +561,264 @@ def test_unreadable_key_vault_certificate_keeps_the_file_with_the_reason(
     assert result.status == "retrying"
     assert "could not be read as PEM or PFX" in services.runlog.list_runs()[0].error
     assert names(hr_storage, hr_storage.incoming) == ["resignation/a.csv"]
+
+
+# --------------------------------------------------------------------------- unexpected errors
+
+
+def failing_client(services, exc: BaseException, times: int | None = None):
+    """The Services seam for the connector client: its construction raises ``exc`` (a bug,
+    MemoryError) ``times`` times (None: always), then builds the real client."""
+    real = services.client_factory
+    left = [times]
+
+    def factory():
+        if left[0] is None or left[0] > 0:
+            left[0] = None if left[0] is None else left[0] - 1
+            raise exc
+        return real()
+
+    services.client_factory = factory
+    return services
+
+
+def test_an_unexpected_error_is_recorded_and_counts_toward_giving_up(hr_storage, connector_standin):
+    clock = Clock()
+    services = make_services(hr_storage, connector_standin, clock, HRUPLOAD_GIVE_UP_HOURS="72")
+    failing_client(services, MemoryError("row alice@contoso.com"))
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+
+    result = pipeline.process_blob(services, "resignation/a.csv")
+
+    assert result.status == "retrying" and result.outage is None
+    (run,) = services.runlog.list_runs()
+    assert (run.status, run.attempts) == ("retrying", 1)  # not left "running"
+    assert "unexpected error (MemoryError)" in run.error
+    assert "alice" not in run.error  # the exception's own text may quote a row
+    with pytest.raises(pipeline.RetryLater) as raised:  # the trigger: the host retries
+        pipeline.process_blob(services, "resignation/a.csv", raise_on_retry=True)
+    assert raised.value.outage is None  # not an outage: other files go on
+    assert services.runlog.ledger_get(run.blob, run.etag).attempts == 2
+
+    clock.now += timedelta(hours=73)
+    result = pipeline.process_blob(services, "resignation/a.csv")
+
+    assert result.status == "failed"
+    assert "gave up after 72 hours" in result.message and "MemoryError" in result.message
+    assert names(hr_storage, hr_storage.incoming) == []
+    assert connector_standin.uploads == []
+
+
+def test_an_unexpected_error_does_not_stop_the_sweep(hr_storage, connector_standin):
+    services = failing_client(
+        make_services(hr_storage, connector_standin), RuntimeError("a bug"), times=1
+    )
+    for name in ("a", "b", "c"):
+        drop(hr_storage, f"resignation/{name}.csv", RESIGNATIONS.replace(b"sarad", name.encode()))
+
+    summary = pipeline.sweep(services)
+
+    assert sorted(r.status for r in summary.results) == ["retrying", "uploaded", "uploaded"]
+    assert (summary.stopped, summary.deferred) == (None, [])
+    assert "RuntimeError" in next(r.message for r in summary.results if r.status == "retrying")
+    assert pipeline.sweep(services).count("uploaded") == 1
+    assert names(hr_storage, hr_storage.incoming) == []
+
+
+# --------------------------------------------------------------------------- abandoned runs
+
+
+def abandoned(services, name: str, *, started: datetime, first_seen: datetime) -> RunRecord:
+    """What a run the host stopped (timeout, out of memory) leaves: a "running" record."""
+    info = services.storage.get_info(services.storage.incoming, name)
+    record = RunRecord(
+        run_id="killed00run1",
+        blob=f"{services.storage.incoming}/{name}",
+        etag=info.etag,
+        sha256=None,
+        job_id=services.settings.job_id,
+        status="running",
+        attempts=1,
+        first_seen=first_seen,
+        started=started,
+    )
+    services.runlog.put(record)
+    return record
+
+
+def history(services, run_id: str) -> RunRecord:
+    return next(r for r in services.runlog.list_runs() if r.run_id == run_id)
+
+
+def test_an_attempt_running_past_the_function_timeout_counts_as_a_failed_one(
+    hr_storage, connector_standin
+):
+    clock = Clock()
+    services = make_services(hr_storage, connector_standin, clock)
+    timeout = services.settings.function_timeout  # read from host.json
+    assert timeout == timedelta(hours=1)
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    killed = abandoned(
+        services, "resignation/a.csv", started=clock.now - 2 * timeout, first_seen=clock.now
+    )
+
+    assert pipeline.process_blob(services, "resignation/a.csv").status == "uploaded"
+
+    old = history(services, killed.run_id)
+    assert old.status == "retrying"
+    assert "did not finish within the function timeout (1:00:00" in old.error
+    assert services.runlog.ledger_get(killed.blob, killed.etag).attempts == 2
+
+
+def test_an_attempt_younger_than_the_function_timeout_is_not_judged(hr_storage, connector_standin):
+    clock = Clock()
+    services = make_services(hr_storage, connector_standin, clock)
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    recent = abandoned(
+        services,
+        "resignation/a.csv",
+        started=clock.now - timedelta(minutes=59),
+        first_seen=clock.now - timedelta(hours=100),
+    )
+
+    assert pipeline.process_blob(services, "resignation/a.csv").status == "uploaded"
+    assert history(services, recent.run_id).status == "running"
+
+
+def test_a_file_whose_every_attempt_is_stopped_is_given_up_on(hr_storage, connector_standin):
+    """Out of memory each time: no exception reaches Python, yet the file must not loop."""
+    clock = Clock()
+    services = make_services(hr_storage, connector_standin, clock, HRUPLOAD_GIVE_UP_HOURS="72")
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    abandoned(
+        services,
+        "resignation/a.csv",
+        started=clock.now - timedelta(hours=2),
+        first_seen=clock.now - timedelta(hours=73),
+    )
+
+    result = pipeline.process_blob(services, "resignation/a.csv")
+
+    assert result.status == "failed"
+    assert "gave up after 72 hours of failed attempts" in result.message
+    assert "function timeout" in result.message
+    assert connector_standin.uploads == []
+    assert names(hr_storage, hr_storage.incoming) == []
+    dest = f"{today(clock.now)}/resignation/a.csv"
+    assert read(hr_storage, hr_storage.failed, dest) == RESIGNATIONS
+
+
+# --------------------------------------------------------------------------- archives
+
+
+def archived(storage) -> dict[str, bytes]:
+    """Every blob in processed and failed, by ``container/name``."""
+    return {
+        f"{c}/{n}": read(storage, c, n)
+        for c in (storage.processed, storage.failed)
+        for n in names(storage, c)
+    }
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("resignation/x.csv.report.json", "resignation/x.csv"),
+        ("resignation/x.csv", "resignation/x.csv.report.json"),
+        ("resignation/x.csv.rejected.csv", "resignation/x.csv"),
+    ],
+    ids=["report-named-file-first", "report-named-file-second", "rejected-named-file-first"],
+)
+def test_no_archived_blob_is_overwritten_by_another_files_report(
+    services, connector_standin, first, second
+):
+    storage = services.storage
+    # Every row of the first is rejected (so it goes to failed); the second has both kinds.
+    bad = RESIGNATIONS.replace(b"@", b".")
+    drop(storage, first, bad)
+    one = pipeline.process_blob(services, first)
+    before = archived(storage)
+    drop(storage, second, RESIGNATIONS.replace(b"sarad@", b"sarad."))
+
+    two = pipeline.process_blob(services, second)
+
+    after = archived(storage)
+    assert {n: after.get(n) for n in before} == before  # nothing archived was changed
+    assert len(after) == len(before) + 3  # the second file, its report, its rejected rows
+    for result, data in ((one, bad), (two, RESIGNATIONS.replace(b"sarad@", b"sarad."))):
+        container, dest = result.destination.split("/", 1)
+        assert read(storage, container, dest) == data
+        report = json.loads(read(storage, container, dest + ".report.json"))
+        assert report["run_id"] == result.run_id
+
+
+class RacingStorage:
+    """HrStorage whose existence check misses what another run just wrote (a race)."""
+
+    def __init__(self, storage) -> None:
+        self._storage = storage
+
+    def __getattr__(self, name):
+        return getattr(self._storage, name)
+
+    def blob_exists(self, container: str, name: str) -> bool:
+        return False
+
+
+def test_a_report_name_taken_in_a_race_is_not_overwritten(hr_storage, connector_standin):
+    services = make_services(hr_storage, connector_standin)
+    services.storage = RacingStorage(hr_storage)
+    dest = f"{today()}/resignation/x.csv"
+    hr_storage.put_blob(hr_storage.processed, dest + ".report.json", b"another run's report")
+    drop(hr_storage, "resignation/x.csv", RESIGNATIONS)
+
+    result = pipeline.process_blob(services, "resignation/x.csv")
+
+    assert result.status == "uploaded"
+    assert read(hr_storage, hr_storage.processed, dest + ".report.json") == b"another run's report"
+    container, moved = result.destination.split("/", 1)
+    assert result.run_id in moved  # this run's own name instead
+    assert read(hr_storage, container, moved) == RESIGNATIONS
+    assert json.loads(read(hr_storage, container, moved + ".report.json"))["status"] == "uploaded"
+
+
+# --------------------------------------------------------------------------- not files
+
+
+def test_folder_markers_are_skipped_silently(hr_storage, connector_standin):
+    clock = Clock()
+    services = make_services(hr_storage, connector_standin, clock)
+    hr_storage.put_blob(hr_storage.incoming, "resignation/", b"")
+    hr_storage.put_blob(hr_storage.incoming, "archive", b"", metadata={"hdi_isfolder": "true"})
+    drop(hr_storage, "resignation/a.csv", RESIGNATIONS)
+    clock.now += timedelta(days=2)  # old enough to be "stuck" if they counted as files
+
+    summary = pipeline.sweep(services)
+
+    assert [r.blob for r in summary.results] == [f"{hr_storage.incoming}/resignation/a.csv"]
+    assert (summary.stuck, summary.to_dict()["files"]) == (["resignation/a.csv"], 1)
+    assert names(hr_storage, hr_storage.incoming) == ["archive", "resignation/"]
+    for marker in ("archive", "resignation/"):
+        assert pipeline.process_blob(services, marker).status == "skipped"
+    assert [r.blob for r in services.runlog.list_runs() if r.kind == "file"] == [
+        f"{hr_storage.incoming}/resignation/a.csv"
+    ]
+
+
+def test_an_empty_blob_just_written_is_left_for_later(hr_storage, connector_standin):
+    """SFTP creates the file empty and commits it later: the sweep and the container-scan
+    trigger wait; once it has stayed empty a while, it is an empty file (the file's fault)."""
+    clock = Clock()
+    services = make_services(hr_storage, connector_standin, clock)
+    hr_storage.put_blob(hr_storage.incoming, "resignation/upload.csv", b"")
+
+    assert pipeline.sweep(services).to_dict()["files"] == 0
+    scanned = pipeline.process_blob(services, "resignation/upload.csv", skip_in_progress=True)
+    assert scanned.status == "skipped"
+    assert names(hr_storage, hr_storage.incoming) == ["resignation/upload.csv"]
+    assert [r for r in services.runlog.list_runs() if r.kind == "file"] == []
+
+    clock.now += pipeline.IN_PROGRESS_WINDOW + timedelta(seconds=1)
+    (result,) = pipeline.sweep(services).results
+    assert result.status == "failed"
+    assert names(hr_storage, hr_storage.incoming) == []

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from hrupload.errors import ConfigError
-from hrupload.settings import SETTINGS, load
+from hrupload.settings import HOST_DEFAULT_TIMEOUT, SETTINGS, function_timeout, load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,3 +68,63 @@ def test_readme_documents_every_setting():
     readme = (ROOT / "README.md").read_text()
     missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("same", "value"),
+    [
+        (("HRUPLOAD_INCOMING_CONTAINER", "HRUPLOAD_PROCESSED_CONTAINER"), "hr-files"),
+        (("HRUPLOAD_INCOMING_CONTAINER", "HRUPLOAD_FAILED_CONTAINER"), "hr-files"),
+        (("HRUPLOAD_PROCESSED_CONTAINER", "HRUPLOAD_FAILED_CONTAINER"), "HR-Done"),
+    ],
+)
+def test_containers_that_would_loop_are_refused_naming_the_settings(same, value):
+    env = {same[0]: value, same[1]: value.lower()}
+    with pytest.raises(ConfigError, match="three different containers") as caught:
+        load(env)
+    assert all(name in str(caught.value) for name in same)
+
+
+def test_one_container_set_to_anothers_default_is_refused():
+    with pytest.raises(ConfigError, match="HRUPLOAD_INCOMING_CONTAINER and HRUPLOAD_FAILED"):
+        load({"HRUPLOAD_FAILED_CONTAINER": "hr-incoming"})
+
+
+def test_the_function_timeout_is_read_from_host_json():
+    declared = json.loads((ROOT / "host.json").read_text())["functionTimeout"]
+    hours, minutes, seconds = (int(part) for part in declared.split(":"))
+    assert load({}).function_timeout == timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        ("00:10:00", timedelta(minutes=10)),
+        ("1.02:00:00", timedelta(days=1, hours=2)),
+        ("-1", None),
+        (None, HOST_DEFAULT_TIMEOUT),
+    ],
+)
+def test_function_timeout_forms(tmp_path, declared, expected):
+    host = tmp_path / "host.json"
+    host.write_text(
+        json.dumps({"version": "2.0"} | ({"functionTimeout": declared} if declared else {}))
+    )
+    assert function_timeout(host) == expected
+    assert function_timeout(tmp_path / "missing.json") == HOST_DEFAULT_TIMEOUT
+
+
+@pytest.mark.parametrize("declared", ["an hour", "1:00", "01:00:00:00"])
+def test_a_malformed_function_timeout_is_refused(tmp_path, declared):
+    host = tmp_path / "host.json"
+    host.write_text(json.dumps({"functionTimeout": declared}))
+    with pytest.raises(ConfigError, match="functionTimeout"):
+        function_timeout(host)
+
+
+def test_blob_source_is_checked():
+    assert load({"HRUPLOAD_BLOB_SOURCE": "logsandcontainerscan"}).blob_source == (
+        "LogsAndContainerScan"
+    )
+    with pytest.raises(ConfigError, match="HRUPLOAD_BLOB_SOURCE"):
+        load({"HRUPLOAD_BLOB_SOURCE": "Polling"})

@@ -20,6 +20,7 @@ from hrupload.errors import ConfigError, StorageError
 from hrupload.settings import StorageSettings
 from hrupload.storage import (
     READ_CHUNK,
+    BlobExists,
     BlobGone,
     BlobInfo,
     BlobNameUnsupported,
@@ -380,14 +381,37 @@ def test_move_that_does_not_verify_leaves_the_source(hr_storage: HrStorage):
     assert info.metadata == {"a": "1"} and info.size == len(b"the real content")
 
 
-def test_move_overwrites_an_existing_destination(hr_storage: HrStorage):
+def test_a_retried_move_finishes_onto_its_own_earlier_copy(hr_storage: HrStorage):
+    """A crash between copy and delete leaves the copy; the retry accepts it as its own."""
     s = hr_storage
-    s.put_blob(s.processed, "2024/01/01/again.csv", b"left over from an interrupted move")
+    s.put_blob(s.processed, "2024/01/01/again.csv", b"same content")
+    s.put_blob(s.incoming, "again.csv", b"same content")
+    moved = s.move(
+        s.incoming, "again.csv", s.processed, "2024/01/01/again.csv", metadata={"a": "1"}
+    )
+    assert (moved.size, moved.metadata) == (12, {"a": "1"})
+    assert not s.blob_exists(s.incoming, "again.csv")
+
+
+def test_a_move_never_overwrites_another_archived_blob(hr_storage: HrStorage):
+    s = hr_storage
+    s.put_blob(s.processed, "2024/01/01/again.csv", b"an archived file")
     s.put_blob(s.incoming, "again.csv", b"new")
-    moved = s.move(s.incoming, "again.csv", s.processed, "2024/01/01/again.csv")
-    assert moved.size == 3
+    with pytest.raises(BlobExists, match="never overwritten"):
+        s.move(s.incoming, "again.csv", s.processed, "2024/01/01/again.csv")
     with s.open_read(s.processed, "2024/01/01/again.csv") as reader:
+        assert reader.read() == b"an archived file"
+    with s.open_read(s.incoming, "again.csv") as reader:
         assert reader.read() == b"new"
+
+
+def test_a_create_only_write_raises_blob_exists_and_keeps_the_blob(hr_storage: HrStorage):
+    s = hr_storage
+    s.put_blob(s.failed, "x.csv.rejected.csv", b"first")
+    with pytest.raises(BlobExists, match=r"x\.csv\.rejected\.csv.*never overwritten"):
+        s.put_blob(s.failed, "x.csv.rejected.csv", io.BytesIO(b"second"), overwrite=False)
+    with s.open_read(s.failed, "x.csv.rejected.csv") as reader:
+        assert reader.read() == b"first"
 
 
 def test_move_of_a_vanished_blob(hr_storage: HrStorage):
