@@ -180,6 +180,7 @@ def connector_menu(endpoint: str, trap_url: str, job_id: str) -> dict[str, Fault
             404, body="<html><body>Not Found</body></html>", content_type="text/html"
         ),
         "echo 401": Fault.echo(401),
+        "echo 401 x2": Fault.echo(401),  # queued twice: the retry with a new token gets it too
         "echo 500": Fault.echo(500),
     }
     if endpoint == "ingestion":
@@ -189,7 +190,7 @@ def connector_menu(endpoint: str, trap_url: str, job_id: str) -> dict[str, Fault
             "403 mismatch in body": Fault.http(403, body=JOB_APP_MISMATCH),
         }
     else:
-        menu |= {"echo 400": Fault.echo(400), "echo 401": Fault.echo(401)}
+        menu |= {"echo 400": Fault.echo(400), "echo 403": Fault.echo(403)}
     return menu
 
 
@@ -209,6 +210,29 @@ def vault_menu(trap_url: str) -> dict[str, Fault]:
         "slow": Fault.delay(SLOW),
         "echo 403": Fault.echo(403),
     }
+
+
+def fault_class(name: str) -> str:
+    """The class of issue 11 a menu entry belongs to; the chaos draws a class first, so the
+    ten redirect variants do not crowd out the rest."""
+    for prefix, kind in (
+        ("3", "redirect"),
+        ("html", "html"),
+        ("reset", "connection"),
+        ("drop", "connection"),
+        ("slow", "slow"),
+        ("sluggish", "slow"),
+        ("429", "429"),
+        ("5", "5xx"),
+        ("echo", "echo"),
+        ("403 mismatch", "mismatch"),
+        ("403", "403"),
+        ("404", "404"),
+        ("accept-then-drop", "window"),
+    ):
+        if name.startswith(prefix):
+            return kind
+    raise AssertionError(f"menu entry {name!r} has no class")
 
 
 @dataclass
@@ -255,7 +279,8 @@ def make_plan(seed: int) -> Plan:
     for _ in range(rng.randint(2, 9)):
         endpoint = rng.choice(endpoints)
         menu = vault_menu("") if endpoint == "keyvault" else connector_menu(endpoint, "", "")
-        faults.append((endpoint, rng.choice(sorted(menu))))
+        kind = rng.choice(sorted({fault_class(name) for name in menu}))
+        faults.append((endpoint, rng.choice(sorted(n for n in menu if fault_class(n) == kind))))
     return Plan(
         seed=seed,
         credential=credential,
@@ -295,7 +320,8 @@ class Chaos:
                 self.vault.add_faults(vault_menu(self.trap.url)[name])
             else:
                 menu = connector_menu(endpoint, self.trap.url, self.job_id)
-                self.connector.add_faults(menu[name], endpoint=endpoint)
+                times = 2 if name.endswith(" x2") else 1
+                self.connector.add_faults(*[menu[name]] * times, endpoint=endpoint)
 
     @property
     def job_id(self) -> str:
@@ -463,9 +489,11 @@ def run_chaos(
     )
     if trapped:
         chaos.problem("at the trap (another host)", f"{sorted({secrets[n] for n in trapped})}")
-    assert not chaos.problems, f"invariants broken, {plan.describe()}:\n  " + "\n  ".join(
-        chaos.problems
-    )
+    if chaos.problems:
+        pytest.fail(
+            f"invariants broken, {plan.describe()}:\n  " + "\n  ".join(chaos.problems),
+            pytrace=False,
+        )
 
 
 def everything_said(chaos: Chaos, caplog, capsys) -> list[str]:
@@ -572,6 +600,11 @@ def test_the_menu_covers_every_fault_class_the_issue_names(trap) -> None:
     assert {404, 429, 500, 502, 503, 504} <= {f.status for f in ingestion.values()}
     assert {"redirect", "html", "reset", "echo"} <= {f.kind for f in token.values()}
     assert {"redirect", "html", "reset", "echo"} <= {f.kind for f in vault.values()}
-    drawn = {name for seed in _seeds(BASE_SEED, QUICK_RUNS) for _, name in make_plan(seed).faults}
-    if not os.environ.get(SEED_ENV):
-        assert len(drawn) >= 15, sorted(drawn)
+    classes = {fault_class(n) for menu in (ingestion, token, vault) for n in menu}
+    drawn = {
+        (endpoint, fault_class(name))
+        for seed in _seeds(BASE_SEED, QUICK_RUNS)
+        for endpoint, name in make_plan(seed).faults
+    }
+    if not os.environ.get(SEED_ENV):  # the default seeds meet every class on the ingestion
+        assert {c for e, c in drawn if e == "ingestion"} == classes - {"403"}, sorted(drawn)
