@@ -432,15 +432,23 @@ class Chaos:
         if followed:
             self.problem(when, f"the client followed a redirect to another host: {followed}")
 
-    def problem(self, when: str, text: str) -> None:
-        if not any(p.endswith(text) for p in self.problems):  # once, at its first sighting
+    def problem(self, when: str, text: str, *, once: bool = True) -> None:
+        """Note a broken invariant; with ``once``, only where it is first seen (the rounds
+        after it would repeat it)."""
+        if not (once and any(p.endswith(f": {text}") for p in self.problems)):
             self.problems.append(f"{when}: {text}")
 
     def reasons(self, files: list[str]) -> list[str]:
         wanted = {f"{self.storage.incoming}/{name}" for name in files}
-        return [
+        found = [
             f"{r.status}: {r.error}" for r in self.storage.runlog().list_runs() if r.blob in wanted
         ]
+        # This message is output too: say which secret a reason holds, not the secret.
+        for value, label in sorted(
+            needles(self, self.certificate).items(), key=lambda n: -len(n[0])
+        ):
+            found = [text.replace(value, f"<{label}>") for text in found]
+        return found
 
     def settle(self) -> None:
         """Let answers the stand-in is still sleeping on land (a slow service stores late)."""
@@ -477,12 +485,14 @@ def run_chaos(
 
     said = everything_said(chaos, caplog, capsys)
     secrets = needles(chaos, test_certificate)
-    leaks = leaked(said, secrets)
-    if leaks:
-        chaos.problem("in the output", f"{sorted({secrets[n] for n in leaks})}")
-    jwts = {m.group(0)[:12] for t in said for m in JWT_SHAPE.finditer(t)}
-    if jwts:
-        chaos.problem("in the output", f"{len(jwts)} JWT(s), starting {sorted(jwts)}")
+    for where, texts in said.items():
+        leaks = leaked(texts, secrets)
+        if leaks:
+            found = sorted({secrets[n] for n in leaks})
+            chaos.problem(f"in the {where}", f"{found}", once=False)
+        jwts = {m.group(0)[:12] for t in texts for m in JWT_SHAPE.finditer(t)}
+        if jwts:
+            chaos.problem(f"in the {where}", f"JWT(s) starting {sorted(jwts)}", once=False)
     trapped = leaked(
         [f"{r.path} {r.headers} {r.body.decode('utf-8', 'replace')}" for r in trap.requests],
         secrets,
@@ -496,22 +506,30 @@ def run_chaos(
         )
 
 
-def everything_said(chaos: Chaos, caplog, capsys) -> list[str]:
+def everything_said(chaos: Chaos, caplog, capsys) -> dict[str, list[str]]:
+    """Every text the pipeline produced, by where it went."""
     storage = chaos.storage
-    texts = list(chaos.out.texts)
-    texts += log_texts(caplog.records)
     captured = capsys.readouterr()
-    texts += [captured.out, captured.err]
-    texts += [json.dumps(dataclasses.asdict(r), default=str) for r in storage.runlog().list_runs()]
+    said: dict[str, list[str]] = {
+        "results and summaries": list(chaos.out.texts),
+        "logs": log_texts(caplog.records),
+        "stdout/stderr": [captured.out, captured.err],
+        "run records": [
+            json.dumps(dataclasses.asdict(r), default=str) for r in storage.runlog().list_runs()
+        ],
+        "blob names and metadata": [],
+        "reports": [],
+    }
     for container in (storage.incoming, storage.processed, storage.failed):
         for name in names(storage, container):
-            texts.append(name)
+            said["blob names and metadata"].append(name)
             if container != storage.incoming:
-                texts.append(json.dumps(storage.get_info(container, name).metadata))
+                metadata = storage.get_info(container, name).metadata
+                said["blob names and metadata"].append(json.dumps(metadata))
             if name.endswith(".report.json"):
                 with storage.open_read(container, name) as stream:
-                    texts.append(stream.read().decode())
-    return texts
+                    said["reports"].append(stream.read().decode())
+    return said
 
 
 def needles(chaos: Chaos, certificate) -> dict[str, str]:
