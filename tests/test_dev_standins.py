@@ -527,6 +527,196 @@ def test_fault_kinds_are_checked() -> None:
     with pytest.raises(ValueError, match="HTTP status"):
         Fault.http(42)
     assert Fault.from_json({"status": 503, "retry_after": 2}) == Fault.http(503, retry_after="2")
+    with pytest.raises(ValueError, match="redirect needs one of"):
+        Fault.redirect("http://evil.example/", status=200)
+    with pytest.raises(ValueError, match="needs a 'location'"):
+        Fault.redirect("")
+    with pytest.raises(ValueError, match="string 'location'"):
+        Fault.from_json({"kind": "redirect", "status": 302})
+    with pytest.raises(ValueError, match="only a redirect"):
+        Fault("status", status=500, location="http://evil.example/")
+    with pytest.raises(ValueError, match="line break"):
+        Fault.http(403, reason="two\r\nlines")
+    with pytest.raises(ValueError, match="HTTP status"):
+        Fault.from_json({"kind": "echo", "status": 1000})
+    with pytest.raises(ValueError, match="'status' must be an integer"):
+        Fault.from_json({"kind": "html", "status": "403"})
+
+
+NEW_FAULTS = [
+    Fault.redirect("http://evil.example/api/signals", status=302),
+    Fault.redirect("http://127.0.0.1:9/upload", status=308),
+    Fault.html(),
+    Fault.html(403),
+    Fault.reset(),
+    Fault.echo(),
+    Fault.echo(500),
+    Fault.http(403, reason=JOB_APP_MISMATCH, body=b""),
+    Fault.http(404),
+]
+
+
+@pytest.mark.parametrize("fault", NEW_FAULTS, ids=lambda f: json.dumps(f.to_json()))
+def test_every_fault_goes_through_json_unchanged(fault: Fault) -> None:
+    """What a test in another process sends to the control endpoint is the same fault."""
+    parsed = Fault.from_json(json.loads(json.dumps(fault.to_json())))
+
+    assert parsed.to_json() == fault.to_json()
+    assert parsed.kind == fault.kind and parsed.status == fault.status
+    assert (parsed.location, parsed.reason) == (fault.location, fault.reason)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("endpoint", ["ingestion", "token"])
+def test_redirects_point_elsewhere_and_serve_nothing(
+    connector_standin: ConnectorStandIn, status: int, endpoint: str
+) -> None:
+    token = bearer(connector_standin)
+    location = f"http://evil.example/{endpoint}?from=standin"
+    connector_standin.add_faults(Fault.redirect(location, status), endpoint=endpoint)
+
+    if endpoint == "ingestion":
+        response = requests.post(
+            f"{connector_standin.url}/api/signals",
+            params={"jobid": connector_standin.job_id},
+            headers={"Authorization": f"Bearer {token}"},
+            files={"file": ("chunk.csv", CSV, "text/csv")},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+    else:
+        response = requests.post(
+            f"{connector_standin.url}/{connector_standin.tenant_id}/oauth2/token",
+            data=token_form(connector_standin),
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+
+    assert response.status_code == status
+    assert response.headers["Location"] == location
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert connector_standin.uploads == []
+    assert len(connector_standin.token_requests) == 1  # the bearer() one only
+    assert upload(connector_standin, token).status_code == 200  # one request, one fault
+
+
+@pytest.mark.parametrize("status", [200, 403])
+def test_html_fault_is_a_proxy_sign_in_page_not_the_service(
+    connector_standin: ConnectorStandIn, status: int
+) -> None:
+    token = bearer(connector_standin)
+    connector_standin.add_faults(Fault.html(status))
+    connector_standin.add_faults(Fault.html(status), endpoint="token")
+
+    page = upload(connector_standin, token)
+    token_page = request_token(connector_standin)
+
+    for response in (page, token_page):
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "<form" in response.text and "Sign in" in response.text
+    assert connector_standin.uploads == []  # even a 200 page stored nothing
+    assert len(connector_standin.token_requests) == 1
+
+
+def test_reset_fault_sends_a_tcp_reset(connector_standin: ConnectorStandIn) -> None:
+    import socket
+
+    token = bearer(connector_standin)
+    connector_standin.add_faults(Fault.reset(), Fault.reset())
+    connector_standin.add_faults(Fault.reset(), endpoint="token")
+
+    with pytest.raises(requests.ConnectionError, match="reset"):
+        upload(connector_standin, token)
+    with pytest.raises(requests.ConnectionError, match="reset"):
+        request_token(connector_standin)
+    # Below requests: a reset, not an orderly close (which would read as b"").
+    with socket.create_connection(("127.0.0.1", connector_standin.port), timeout=TIMEOUT) as sock:
+        sock.sendall(
+            f"POST /api/signals?jobid={connector_standin.job_id} HTTP/1.1\r\n"
+            "Host: x\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        with pytest.raises(ConnectionResetError):
+            sock.recv(1024)
+    assert connector_standin.uploads == []
+    assert upload(connector_standin, token).status_code == 200
+
+
+def test_reason_phrase_fault_carries_the_job_mismatch_with_an_empty_body(
+    connector_standin: ConnectorStandIn,
+) -> None:
+    token = bearer(connector_standin)
+    connector_standin.add_faults(Fault.http(403, reason=JOB_APP_MISMATCH, body=b""))
+
+    response = upload(connector_standin, token)
+
+    assert (response.status_code, response.reason, response.content) == (
+        403,
+        JOB_APP_MISMATCH,
+        b"",
+    )
+    assert connector_standin.uploads == []
+
+
+def test_echo_fault_quotes_the_bearer_token_and_a_jwt(connector_standin: ConnectorStandIn) -> None:
+    token = bearer(connector_standin)
+    connector_standin.add_faults(Fault.echo())
+
+    response = upload(connector_standin, token)
+
+    assert response.status_code == 401
+    assert token in response.text
+    authorization, jwt_text = connector_standin.echoed
+    assert authorization == f"Bearer {token}"
+    assert jwt_text.count(".") == 2 and jwt_text in response.text
+    assert jwt.get_unverified_header(jwt_text)["typ"] == "JWT"
+    assert connector_standin.uploads == []
+
+
+def test_echo_fault_on_the_token_endpoint_quotes_the_secret_as_sent_too(
+    connector_standin: ConnectorStandIn,
+) -> None:
+    from urllib.parse import quote_plus
+
+    connector_standin.add_faults(Fault.echo(400), endpoint="token")
+
+    response = request_token(connector_standin)
+
+    assert response.status_code == 400
+    description = response.json()["error_description"]
+    assert description.startswith("AADSTS90100:")
+    assert TEST_APP_SECRET in description
+    assert quote_plus(TEST_APP_SECRET) in description  # the raw form body, encoded
+    assert TEST_APP_SECRET in connector_standin.echoed
+    assert connector_standin.token_requests == []  # refused before the token logic
+
+
+def test_echo_fault_on_the_token_endpoint_quotes_a_client_assertion(
+    connector_standin: ConnectorStandIn, test_certificate: StandInCertificate
+) -> None:
+    assertion = make_assertion(connector_standin, test_certificate)
+    connector_standin.add_faults(Fault.echo(401), endpoint="token")
+
+    response = request_token_with_assertion(connector_standin, test_certificate, assertion)
+
+    assert response.status_code == 401
+    assert assertion in response.json()["error_description"]
+    assert assertion in connector_standin.echoed
+
+
+def test_control_endpoint_takes_the_whole_fault_menu(connector_standin: ConnectorStandIn) -> None:
+    control = f"{connector_standin.url}/_standin/faults"
+    plan = {
+        "ingestion": [f.to_json() for f in NEW_FAULTS],
+        "token": [{"kind": "reset"}, {"kind": "html", "status": 403}],
+    }
+
+    response = requests.post(control, json=plan, timeout=TIMEOUT)
+
+    assert response.status_code == 200
+    assert response.json()["pending"] == plan
+    served = [f.kind for f in connector_standin.pending_faults("ingestion")]
+    assert served == [f.kind for f in NEW_FAULTS]
 
 
 # -- control endpoint -------------------------------------------------------------------------
@@ -744,6 +934,43 @@ def test_keyvault_drop_and_delay_fail_the_client(keyvault_standin: KeyVaultStand
     with pytest.raises(ServiceResponseError):
         client.get_secret(SECRET_NAME, read_timeout=0.1)
     assert client.get_secret(SECRET_NAME).value == TEST_APP_SECRET
+
+
+def keyvault_get(vault: KeyVaultStandIn, **kwargs: Any) -> requests.Response:
+    return requests.get(
+        f"{vault.url}/secrets/{SECRET_NAME}",
+        params={"api-version": "7.4"},
+        headers={"Authorization": f"Bearer {vault.token}"},
+        verify=vault.ca_cert_pem_path,
+        timeout=TIMEOUT,
+        **kwargs,
+    )
+
+
+def test_keyvault_serves_the_hostile_faults_too(keyvault_standin: KeyVaultStandIn) -> None:
+    keyvault_standin.add_faults(
+        Fault.redirect("http://evil.example/secrets", 302),
+        Fault.html(),
+        Fault.reset(),
+        Fault.echo(403),
+        Fault.http(429, retry_after=3),
+    )
+
+    moved = keyvault_get(keyvault_standin, allow_redirects=False)
+    page = keyvault_get(keyvault_standin)
+    with pytest.raises(requests.ConnectionError):
+        keyvault_get(keyvault_standin)
+    echoed = keyvault_get(keyvault_standin)
+    throttled = keyvault_get(keyvault_standin)
+
+    assert (moved.status_code, moved.headers["Location"]) == (302, "http://evil.example/secrets")
+    assert page.status_code == 200 and "<form" in page.text
+    assert echoed.status_code == 403 and keyvault_standin.token in echoed.text
+    assert f"Bearer {keyvault_standin.token}" in keyvault_standin.echoed
+    assert (throttled.status_code, throttled.headers["Retry-After"]) == (429, "3")
+    assert throttled.json()["error"]["code"] == "Throttled"
+    assert TEST_APP_SECRET not in page.text + echoed.text  # the value is never echoed
+    assert keyvault_get(keyvault_standin).json()["value"] == TEST_APP_SECRET
 
 
 def test_keyvault_refuses_a_token_it_did_not_expect() -> None:

@@ -9,9 +9,11 @@ loopback, which implements the documented contract and nothing more:
 * ``POST /api/signals?jobid=...`` (one ``file`` part of multipart/form-data, a bearer token
   from the token endpoint, a job that belongs to the app that got the token).
 
-It can also misbehave on purpose (a queue of faults: HTTP statuses with ``Retry-After``,
-dropped connections, delays, uploads accepted but never answered) so the client's retry and
-resume logic is tested against the failures it will meet. Tests in other processes drive it
+It can also misbehave on purpose (a queue of faults: HTTP statuses with ``Retry-After`` or an
+odd reason phrase, dropped or reset connections, delays, uploads accepted but never answered,
+redirects elsewhere, a proxy's HTML sign-in page, refusals that quote the request's token or
+secret back) so the client's retry, resume, classification and redaction are tested against
+the failures a hostile network will produce. Tests in other processes drive it
 through ``/_standin/...`` control endpoints, which are unauthenticated: loopback only.
 
 It never logs secrets, tokens or file contents (the files hold employees' e-mail addresses).
@@ -25,6 +27,7 @@ import contextlib
 import csv
 import hashlib
 import hmac
+import html
 import io
 import json
 import logging
@@ -34,13 +37,14 @@ import shlex
 import socket
 import socketserver
 import ssl
+import struct
 import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
 from email.parser import Parser
@@ -69,24 +73,55 @@ DEFAULT_PORT = 8400
 
 _JSON = "application/json; charset=utf-8"
 _TEXT = "text/plain; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
 _REDACTED = "<redacted>"
 _SECRET_FIELDS = frozenset({"client_secret", "client_assertion"})
+_LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 # --------------------------------------------------------------------------------------------
 # Faults: shared by every stand-in (the Key Vault stand-in imports them from here).
 # --------------------------------------------------------------------------------------------
 
-FaultKind = Literal["status", "drop", "delay", "accept-then-drop"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("status", "drop", "delay", "accept-then-drop")
+FaultKind = Literal[
+    "status", "drop", "delay", "accept-then-drop", "redirect", "html", "reset", "echo"
+]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "status",
+    "drop",
+    "delay",
+    "accept-then-drop",
+    "redirect",
+    "html",
+    "reset",
+    "echo",
+)
+#: The kinds answered with a complete HTTP reply (built by ``LoopbackStandIn.fault_reply``).
+REPLY_KINDS = frozenset({"status", "redirect", "html", "echo"})
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+_FAULT_FIELDS = frozenset(
+    {"kind", "status", "retry_after", "body", "content_type", "seconds", "location", "reason"}
+)
+
+#: What a corporate proxy or captive portal answers instead of the service: an HTML sign-in
+#: page, often with 200, so a client that only looks at the status thinks it got through.
+PROXY_LOGIN_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in - Contoso Web Gateway</title></head>\n"
+    "<body><h1>Authentication required</h1>\n"
+    "<p>Your organisation requires you to sign in before browsing.</p>\n"
+    '<form method="post" action="http://proxy.contoso.example/login">'
+    '<input name="username"><input name="password" type="password">'
+    '<button type="submit">Sign in</button></form>\n</body></html>\n'
+)
 
 
 @dataclass(frozen=True)
 class Fault:
     """One misbehaviour, consumed by exactly one request to the endpoint it was queued for.
 
-    Build one with :meth:`http`, :meth:`drop`, :meth:`delay` or :meth:`accept_then_drop`;
-    :meth:`from_json` reads the same thing from the control endpoint's JSON.
+    Build one with :meth:`http`, :meth:`drop`, :meth:`delay`, :meth:`accept_then_drop`,
+    :meth:`redirect`, :meth:`html`, :meth:`reset` or :meth:`echo`; :meth:`from_json` reads
+    the same thing from the control endpoint's JSON.
     """
 
     kind: FaultKind
@@ -96,12 +131,25 @@ class Fault:
     body: bytes | None = field(default=None, repr=False)
     content_type: str | None = None
     seconds: float = 0.0
+    #: Where a redirect points (another host: a proxy, a typo'd URL, an attacker).
+    location: str | None = None
+    #: The HTTP reason phrase instead of the standard one (some gateways put the error there).
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; use one of {FAULT_KINDS}")
-        if self.kind == "status" and not 100 <= self.status <= 599:
-            raise ValueError(f"a status fault needs an HTTP status, got {self.status!r}")
+        if self.kind in REPLY_KINDS and not 100 <= self.status <= 599:
+            raise ValueError(f"a {self.kind} fault needs an HTTP status, got {self.status!r}")
+        if self.kind == "redirect":
+            if self.status not in REDIRECT_STATUSES:
+                raise ValueError(f"a redirect needs one of {REDIRECT_STATUSES}, got {self.status}")
+            if not self.location:
+                raise ValueError("a redirect needs a 'location'")
+        elif self.location is not None:
+            raise ValueError("only a redirect has a 'location'")
+        if self.reason is not None and ("\r" in self.reason or "\n" in self.reason):
+            raise ValueError("a reason phrase cannot hold a line break")
         if self.seconds < 0:
             raise ValueError("a delay cannot be negative")
 
@@ -113,27 +161,48 @@ class Fault:
         retry_after: float | str | None = None,
         body: bytes | str | Mapping[str, Any] | list[Any] | None = None,
         content_type: str | None = None,
+        reason: str | None = None,
     ) -> Fault:
-        """Answer with ``status`` (and ``Retry-After`` if given) instead of serving the request."""
-        raw: bytes | None
-        if isinstance(body, Mapping | list):
-            raw, content_type = json.dumps(body).encode(), content_type or _JSON
-        elif isinstance(body, str):
-            raw, content_type = body.encode(), content_type or _TEXT
-        else:
-            raw = body
+        """Answer with ``status`` (and ``Retry-After`` if given) instead of serving the request.
+
+        ``reason`` replaces the reason phrase of the status line (e.g. the job/app mismatch,
+        which the service has been seen to send there with an empty body).
+        """
+        raw, content_type = _raw_body(body, content_type)
         return cls(
             "status",
             status=status,
             retry_after=_retry_after(retry_after),
             body=raw,
             content_type=content_type,
+            reason=reason,
         )
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 307) -> Fault:
+        """Answer ``status`` with ``Location: location``: a proxy or a mistyped URL sending
+        the client elsewhere. 307/308 ask the client to repeat the POST, body and all."""
+        return cls("redirect", status=status, location=location)
+
+    @classmethod
+    def html(
+        cls, status: int = 200, *, body: bytes | str | None = None, reason: str | None = None
+    ) -> Fault:
+        """Answer an HTML page (by default a proxy's sign-in page) instead of the service's
+        JSON; with 200 it looks like success to a client that only reads the status."""
+        raw, _ = _raw_body(PROXY_LOGIN_PAGE if body is None else body, None)
+        return cls("html", status=status, body=raw, content_type=_HTML, reason=reason)
 
     @classmethod
     def drop(cls) -> Fault:
         """Read the request, then close the connection without a single byte of answer."""
         return cls("drop")
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Read the request, then reset the connection (TCP RST, no FIN, no answer): what a
+        firewall or a crashing load balancer does."""
+        return cls("reset")
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:
@@ -154,43 +223,87 @@ class Fault:
         return cls("accept-then-drop")
 
     @classmethod
+    def echo(cls, status: int = 401) -> Fault:
+        """Refuse with ``status`` and a body that quotes the request's credentials back: its
+        bearer token, its ``client_secret`` or ``client_assertion`` (decoded and as sent), and
+        a JWT made from them, as a debugging gateway or a careless service might. Every value
+        quoted is recorded in the stand-in's ``echoed``, so a test knows what must not leak."""
+        return cls("echo", status=status)
+
+    @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Fault:
         """Read a fault from JSON: ``{"status": 503, "retry_after": 2}``, ``{"kind": "drop"}``,
-        ``{"kind": "delay", "seconds": 1.5}``, ``{"kind": "accept-then-drop"}``."""
+        ``{"kind": "delay", "seconds": 1.5}``, ``{"kind": "accept-then-drop"}``,
+        ``{"kind": "redirect", "status": 302, "location": "http://evil.example/"}``,
+        ``{"kind": "html", "status": 403}``, ``{"kind": "reset"}``, ``{"kind": "echo",
+        "status": 401}``, ``{"status": 403, "reason": "...", "body": ""}``."""
         if not isinstance(data, Mapping):
             raise ValueError(f"a fault must be a JSON object, got {data!r}")
-        unknown = set(data) - {"kind", "status", "retry_after", "body", "content_type", "seconds"}
+        unknown = set(data) - _FAULT_FIELDS
         if unknown:
             raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
         kind = data.get("kind") or ("status" if "status" in data else None)
+        status = data.get("status")
+        if status is not None and not isinstance(status, int):
+            raise ValueError("'status' must be an integer")
+        reason = data.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError("'reason' must be a string")
         if kind == "status":
-            if not isinstance(data.get("status"), int):
+            if status is None:
                 raise ValueError("a status fault needs an integer 'status'")
             return cls.http(
-                data["status"],
+                status,
                 retry_after=data.get("retry_after"),
                 body=data.get("body"),
                 content_type=data.get("content_type"),
+                reason=reason,
             )
+        if kind == "redirect":
+            location = data.get("location")
+            if not isinstance(location, str):
+                raise ValueError("a redirect fault needs a string 'location'")
+            return cls.redirect(location, 307 if status is None else status)
+        if kind == "html":
+            body = data.get("body")
+            if body is not None and not isinstance(body, str):
+                raise ValueError("an html fault's 'body' must be a string")
+            return cls.html(200 if status is None else status, body=body, reason=reason)
+        if kind == "echo":
+            return cls.echo(401 if status is None else status)
         if kind == "delay":
             seconds = data.get("seconds")
             if not isinstance(seconds, int | float):
                 raise ValueError("a delay fault needs a number 'seconds'")
             return cls.delay(seconds)
-        if kind in ("drop", "accept-then-drop"):
+        if kind in ("drop", "accept-then-drop", "reset"):
             return cls(kind)
         raise ValueError(f"unknown fault kind {kind!r}; use one of {FAULT_KINDS}")
 
     def to_json(self) -> dict[str, Any]:
         """The fault as the control endpoint reports it (the body is left out)."""
         data: dict[str, Any] = {"kind": self.kind}
-        if self.kind == "status":
+        if self.kind in REPLY_KINDS:
             data["status"] = self.status
-            if self.retry_after is not None:
-                data["retry_after"] = self.retry_after
+        if self.retry_after is not None:
+            data["retry_after"] = self.retry_after
+        if self.location is not None:
+            data["location"] = self.location
+        if self.reason is not None:
+            data["reason"] = self.reason
         if self.kind == "delay":
             data["seconds"] = self.seconds
         return data
+
+
+def _raw_body(
+    body: bytes | str | Mapping[str, Any] | list[Any] | None, content_type: str | None
+) -> tuple[bytes | None, str | None]:
+    if isinstance(body, Mapping | list):
+        return json.dumps(body).encode(), content_type or _JSON
+    if isinstance(body, str):
+        return body.encode(), content_type or _TEXT
+    return body, content_type
 
 
 def _retry_after(value: float | str | None) -> str | None:
@@ -212,6 +325,8 @@ class Reply:
     body: bytes = b""
     content_type: str = _JSON
     headers: tuple[tuple[str, str], ...] = ()
+    #: The status line's reason phrase; None: the standard one for ``status``.
+    reason: str | None = None
 
     @classmethod
     def json(cls, status: int, data: Any, headers: Iterable[tuple[str, str]] = ()) -> Reply:
@@ -371,7 +486,7 @@ class StandInHandler(BaseHTTPRequestHandler):
 
     def send_reply(self, reply: Reply) -> None:
         try:
-            self.send_response(reply.status)
+            self.send_response(reply.status, reply.reason)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
             for name, value in reply.headers:
@@ -389,6 +504,13 @@ class StandInHandler(BaseHTTPRequestHandler):
         """Close without answering; the server shuts the socket when the handler returns."""
         self.close_connection = True
 
+    def reset_connection(self) -> None:
+        """Close with a TCP reset: linger 0 makes ``close()`` send RST instead of FIN."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+            self.connection.close()
+
     def serve_with_faults(self, endpoint: str, body: bytes, serve: Callable[[bool], Reply]) -> None:
         """Apply the latency and the next queued fault, then (unless faulted) ``serve``.
 
@@ -400,10 +522,12 @@ class StandInHandler(BaseHTTPRequestHandler):
         fault = owner.take_fault(endpoint)
         if fault is not None:
             logger.info("stand-in fault on %s: %s", endpoint, fault.to_json())
-            if fault.kind == "status":
-                return self.send_reply(owner.fault_reply(endpoint, fault, self))
+            if fault.kind in REPLY_KINDS:
+                return self.send_reply(owner.fault_reply(endpoint, fault, self, body))
             if fault.kind == "drop":
                 return self.drop_connection()
+            if fault.kind == "reset":
+                return self.reset_connection()
             if fault.kind == "delay" and not owner.pause(fault.seconds):
                 return self.drop_connection()
         answer_lost = fault is not None and fault.kind == "accept-then-drop"
@@ -430,6 +554,8 @@ class LoopbackStandIn:
         self.latency = latency
         self._lock = threading.RLock()
         self._faults: dict[str, deque[Fault]] = {name: deque() for name in self.fault_endpoints}
+        #: Every credential an echo fault quoted back (tests' needles: none may leak).
+        self.echoed: list[str] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -528,12 +654,60 @@ class LoopbackStandIn:
             queue = self._faults[endpoint]
             return queue.popleft() if queue else None
 
-    def fault_reply(self, endpoint: str, fault: Fault, handler: StandInHandler) -> Reply:
-        """The answer to a status fault, in the service's own error format unless given."""
-        headers = (("Retry-After", fault.retry_after),) if fault.retry_after is not None else ()
-        if fault.body is not None:
-            return Reply(fault.status, fault.body, fault.content_type or _TEXT, headers)
-        return Reply.json(fault.status, self.default_fault_body(endpoint, fault, handler), headers)
+    def fault_reply(
+        self, endpoint: str, fault: Fault, handler: StandInHandler, body: bytes = b""
+    ) -> Reply:
+        """The answer to a fault that answers (status, redirect, html, echo), in the
+        service's own error format unless the fault gives a body. ``body`` is the request's."""
+        headers: list[tuple[str, str]] = []
+        if fault.retry_after is not None:
+            headers.append(("Retry-After", fault.retry_after))
+        if fault.location is not None:
+            headers.append(("Location", fault.location))
+        if fault.kind == "echo":
+            document = self.echo_body(endpoint, fault, self.echo_values(handler, body))
+            reply = Reply.json(fault.status, document, headers)
+        elif fault.body is not None:
+            reply = Reply(fault.status, fault.body, fault.content_type or _TEXT, tuple(headers))
+        elif fault.kind == "redirect":
+            href = html.escape(fault.location or "")
+            page = f'<html><body>Moved to <a href="{href}">here</a>.</body></html>'
+            reply = Reply(fault.status, page.encode(), _HTML, tuple(headers))
+        else:
+            document = self.default_fault_body(endpoint, fault, handler)
+            reply = Reply.json(fault.status, document, headers)
+        return replace(reply, reason=fault.reason)
+
+    def echo_values(self, handler: StandInHandler, body: bytes) -> dict[str, str]:
+        """The credentials a request carried, as an echo fault quotes them (and records
+        them in :attr:`echoed`): the Authorization header, the form's ``client_secret`` and
+        ``client_assertion`` decoded and as sent, and a JWT that wraps them."""
+        values: dict[str, str] = {}
+        authorization = handler.headers.get("Authorization", "").strip()
+        if authorization:
+            values["authorization"] = authorization
+        if handler.headers.get_content_type() == "application/x-www-form-urlencoded":
+            text = body.decode("utf-8", "replace")
+            fields = parse_qs(text, keep_blank_values=True)
+            for name in sorted(_SECRET_FIELDS):
+                if fields.get(name):
+                    values[name] = fields[name][0]
+            if any(name in values for name in _SECRET_FIELDS):
+                values["request_body"] = text
+        values["jwt"] = _fake_jwt({"echo": sorted(values), "jti": secrets.token_urlsafe(12)})
+        with self._lock:
+            self.echoed.extend(values.values())
+        return values
+
+    def echo_body(self, endpoint: str, fault: Fault, values: Mapping[str, str]) -> Any:
+        """The error document of an echo fault; subclasses write it in their service's form."""
+        quoted = "; ".join(f"{name}={value}" for name, value in values.items())
+        return {
+            "error": {
+                "code": _phrase(fault.status).replace(" ", ""),
+                "message": f"The request was refused (injected). Request details: {quoted}",
+            }
+        }
 
     def default_fault_body(self, endpoint: str, fault: Fault, handler: StandInHandler) -> Any:
         phrase = _phrase(fault.status)
@@ -570,6 +744,17 @@ class LoopbackStandIn:
         for name, faults in queued.items():
             self.add_faults(*faults, endpoint=name)
         self.latency = float(latency)
+
+
+def _fake_jwt(claims: Mapping[str, Any]) -> str:
+    """A JWT-shaped string (header.claims.signature, base64url): what a real access token or
+    client assertion looks like, so a redaction that only knows our own tokens is caught."""
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = part(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    return f"{header}.{part(json.dumps(dict(claims)).encode())}.{part(secrets.token_bytes(64))}"
 
 
 def _phrase(status: int) -> str:
@@ -964,6 +1149,18 @@ class ConnectorStandIn(LoopbackStandIn):
                 "error_description": f"AADSTS50196: {_phrase(fault.status)} (injected)",
             }
         return super().default_fault_body(endpoint, fault, handler)
+
+    def echo_body(self, endpoint: str, fault: Fault, values: Mapping[str, str]) -> Any:
+        if endpoint == "token":
+            # An AADSTS code the client has no hint for, so it shows the description.
+            quoted = ", ".join(f"{name}='{value}'" for name, value in values.items())
+            return {
+                "error": "invalid_request",
+                "error_description": f"AADSTS90100: The request could not be parsed (injected): "
+                f"{quoted}",
+                "error_codes": [90100],
+            }
+        return super().echo_body(endpoint, fault, values)
 
     # -- token endpoint --------------------------------------------------------------------
 

@@ -7,8 +7,10 @@ unchanged: TLS (a certificate from a throw-away ``trustme`` CA, which the client
 ``connection_verify=``), the Key Vault challenge (a 401 with ``WWW-Authenticate`` on the first
 request, then a bearer token), ``GET /secrets/{name}[/{version}]`` and ``PUT /secrets/{name}``.
 
-Like the connector stand-in it can fail on purpose (403, 404, delays, dropped connections) so
-the secret cache and its error messages are tested against the answers Key Vault really gives.
+Like the connector stand-in it can fail on purpose (403, 404, 429, 5xx, delays, dropped or
+reset connections, redirects, an HTML proxy page, a refusal quoting the bearer token) so the
+secret cache and its error messages are tested against the answers Key Vault, or a proxy in
+front of it, really gives.
 It never logs secret values or tokens.
 """
 
