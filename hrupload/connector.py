@@ -553,7 +553,7 @@ class ConnectorClient:
         response = self._send("POST", url, headers=headers, files=files)
         self._refuse_redirect(response, "ingestion", "--ingestion-url / HRUPLOAD_INGESTION_URL")
         status = response.status_code
-        if 200 <= status < 300:
+        if 200 <= status < 300 and not _looks_like_html(response):
             return response
         if status in TRANSIENT_STATUS:
             wait = _retry_after(response)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from hrupload import csvread
 from hrupload.delivery import Outcome, deliver
 from hrupload.errors import Blame, ConfigError, HrUploadError, StorageError, blame
 from hrupload.profile import Profile, load_profile
+from hrupload.redact import redact
 from hrupload.report import FileProblem
 from hrupload.settings import Settings
 from hrupload.validate import new_report, scenario_from_name
@@ -89,13 +89,10 @@ class FileResult:
         }
 
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-
-
 def _redact(text: str | None) -> str | None:
-    """Keep e-mail addresses (row values) out of run records, reports and logs, even when
-    a service quotes them back in an error body."""
-    return _EMAIL.sub("<email address>", text) if text else text
+    """Keep e-mail addresses (row values) and credentials out of run records, reports and
+    logs, even when a service quotes them back in an error body."""
+    return redact(text) if text else text
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -275,11 +275,12 @@ def test_a_wrong_ingestion_path_is_an_outage(connector_standin: ConnectorStandIn
     "reply",
     [
         Answer(502, LOGIN_PAGE, HTML),  # retried, then the budget's failure
+        Answer(200, LOGIN_PAGE, HTML),  # a proxy's page with 200 is not the connector's "yes"
         Answer(403, b"<html><body>Access denied by proxy</body></html>", HTML),
         Answer(405, b"Method not allowed"),
         Answer(409, b"conflict"),
     ],
-    ids=["html-502", "html-403", "405", "409"],
+    ids=["html-502", "html-200", "html-403", "405", "409"],
 )
 def test_ingestion_refusals_that_do_not_name_the_content_are_outages(reply: Answer) -> None:
     with Hostile(token_then(reply)) as server, pytest.raises(ConnectorError) as failed:

@@ -84,7 +84,9 @@ def _processed_container_back(storage, standin, keyvault) -> None:
 
 
 CASES = {
-    "403-job-mismatch": Case(lambda *_: {"HRUPLOAD_JOB_ID": TEST_CERT_JOB_ID}, "check --app-id and --job-id"),
+    "403-job-mismatch": Case(
+        lambda *_: {"HRUPLOAD_JOB_ID": TEST_CERT_JOB_ID}, "check --app-id and --job-id"
+    ),
     "403-job-mismatch-body": Case(
         _faults("ingestion", Fault.http(403, body=JOB_APP_MISMATCH)),
         "check --app-id and --job-id",
