@@ -19,6 +19,7 @@ from hrupload.connector import (
 )
 from hrupload.delivery import Outcome, deliver
 from hrupload.errors import ConfigError
+from hrupload.limiter import ConcurrencyGate
 from hrupload.report import FileError, Report
 from hrupload.state import LocalCheckpoints
 from hrupload.validate import scenario_from_name
@@ -115,6 +116,7 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
             endpoints=ends,
             retry_budget=float(opts["retry_budget"]),
             timeout=(CONNECT_TIMEOUT, float(opts["read_timeout"])),
+            gate=ConcurrencyGate.adaptive(opts["concurrency"]),
         )
     profile = _load_profile(opts["profile"])
     checkpoints = LocalCheckpoints()

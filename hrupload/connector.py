@@ -32,6 +32,7 @@ from tenacity import (
 )
 
 from hrupload.errors import AuthenticationError, ConfigError, ConnectorError, HrUploadError
+from hrupload.limiter import ConcurrencyGate, Signal
 from hrupload.net import is_loopback, proxies_for
 from hrupload.redact import redact
 from hrupload.settings import default
@@ -54,6 +55,8 @@ TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 #: large, a wrong media type): only these may put the file in failed. Every other refusal
 #: (a wrong path, a proxy's block page, a job of another app) would hit every file alike.
 CONTENT_STATUS = frozenset({400, 413, 415, 422})
+#: Answers that say the service has more than it can take: the concurrency gate halves.
+OVERLOAD_STATUS = frozenset({429, 503})
 CONNECT_TIMEOUT = 10.0
 #: Microsoft's own script waits 400 s (raised from 150 s after failures in the field): the
 #: service may take minutes to answer a large chunk. HRUPLOAD_READ_TIMEOUT / --read-timeout.
@@ -219,9 +222,18 @@ class CertificateCredential:
 
 
 class _Retryable(ConnectorError):
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float = 0.0):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float = 0.0,
+        overload: bool = False,
+    ):
         super().__init__(message, status=status, transient=True)
         self.retry_after = retry_after
+        #: The service is overloaded (429, 503, no answer in time): fewer requests in flight.
+        self.overload = overload or status in OVERLOAD_STATUS
 
 
 def _retry_after(response: requests.Response) -> float:
@@ -287,7 +299,10 @@ class ConnectorClient:
         timeout: tuple[float, float] | float | None = None,
         session: requests.Session | None = None,
         max_backoff: float = 60.0,
+        gate: ConcurrencyGate | None = None,
     ) -> None:
+        """``gate`` bounds the ingestion requests in flight and learns from their outcomes
+        (:mod:`hrupload.limiter`); without one, the callers' threads are the only bound."""
         self.credential = credential
         self.job_id = job_id
         self.endpoints = endpoints
@@ -298,6 +313,7 @@ class ConnectorClient:
             timeout = (float(timeout), float(timeout))
         self.timeout = timeout
         self.max_backoff = max_backoff
+        self.gate = gate
         self._session = session or _session()
         self._lock = threading.Lock()
         self._token_lock = threading.Lock()
@@ -546,6 +562,23 @@ class ConnectorClient:
     def _upload_once(
         self, url: str, data: bytes, filename: str, deadline: float
     ) -> requests.Response:
+        """One attempt, admitted by the gate (if any), which hears what the answer said
+        about the service's load."""
+        if self.gate is None:
+            return self._attempt(url, data, filename, deadline)
+        ticket = self.gate.acquire()
+        signal = Signal.OTHER
+        try:
+            response = self._attempt(url, data, filename, deadline)
+            signal = Signal.SUCCESS
+            return response
+        except _Retryable as exc:
+            signal = Signal.OVERLOAD if exc.overload else Signal.OTHER
+            raise
+        finally:
+            self.gate.release(ticket, signal)
+
+    def _attempt(self, url: str, data: bytes, filename: str, deadline: float) -> requests.Response:
         self._honour_pause(deadline)
         token = self.token()
         headers = {"Authorization": f"Bearer {token}"}
@@ -627,8 +660,12 @@ class ConnectorClient:
                 f"the proxy for {host} refused or could not be reached: check HTTPS_PROXY "
                 "and NO_PROXY"
             ) from None
+        except requests.ReadTimeout:
+            raise _Retryable(
+                f"no answer from {host} within {self.timeout[1]:g}s", overload=True
+            ) from None
         except requests.Timeout:
-            raise _Retryable(f"no answer from {host} within {self.timeout[1]:g}s") from None
+            raise _Retryable(f"no connection to {host} within {self.timeout[0]:g}s") from None
         except requests.exceptions.ChunkedEncodingError:
             raise _Retryable(
                 f"the connection to {host} broke in the middle of the answer"

@@ -175,6 +175,7 @@ def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | 
     and the local stand-ins; without it the secret (or, with HRUPLOAD_CERTIFICATE_NAME,
     the certificate) comes from HRUPLOAD_APP_SECRET or Key Vault."""
     from hrupload.connector import CONNECT_TIMEOUT, ConnectorClient, SecretCredential, endpoints
+    from hrupload.limiter import ConcurrencyGate
 
     settings.require_connector()
     assert settings.tenant_id and settings.app_id and settings.job_id
@@ -204,6 +205,7 @@ def make_client(settings: Settings, *, secret_provider: Callable[[bool], str] | 
         endpoints=ends,
         retry_budget=float(settings.retry_budget),
         timeout=(CONNECT_TIMEOUT, float(settings.read_timeout)),
+        gate=ConcurrencyGate.adaptive(settings.concurrency),
     )
 
 
