@@ -244,7 +244,8 @@ def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> No
         console.print("  Nothing was uploaded.")
         return
     if outcome.error is not None:
-        console.print(f"[bold red]✗ Upload failed[/] for {file}: {escape(str(outcome.error))}")
+        message = escape(outcome.error_message or "")
+        console.print(f"[bold red]✗ Upload failed[/] for {file}: {message}")
         # Counted so far only: the file is not read past the failure.
         console.print(
             f"  {outcome.uploaded} records in {outcome.sent + outcome.resumed} chunks are "

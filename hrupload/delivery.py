@@ -24,7 +24,7 @@ from hrupload import csvread
 from hrupload.connector import ConnectorClient
 from hrupload.csvread import FileFacts
 from hrupload.csvwrite import RejectedRows
-from hrupload.errors import Blame, ConnectorError, HrUploadError, blame
+from hrupload.errors import Blame, HrUploadError, blame
 from hrupload.profile import DEFAULT_PROFILE, Profile
 from hrupload.report import FileError, FileProblem, Report
 from hrupload.validate import Chunk, Validation, new_report
@@ -64,7 +64,9 @@ class Outcome:
     resumed: int = 0  # chunks skipped because an earlier run delivered them
     uploaded: int = 0  # valid records the connector has (this run and earlier ones)
     rejected_rows: IO[bytes] | None = None
-    error: HrUploadError | None = None
+    #: Why sending stopped: an HrUploadError, or (a bug in a sender thread) the exception
+    #: itself, which errors.blame() calls UNEXPECTED: never dressed up as an outage.
+    error: Exception | None = None
     dry_run: bool = False
     chunk_sizes: list[int] = field(default_factory=list)
 
@@ -87,6 +89,19 @@ class Outcome:
             return 1
         return 3 if self.report.rejected else 0
 
+    @property
+    def error_message(self) -> str | None:
+        """The error, fit to show: an unexpected exception's own text may quote a row it was
+        handed, so only its type is shown (the traceback is in the log)."""
+        if self.error is None:
+            return None
+        if blame(self.error) is Blame.UNEXPECTED:
+            return (
+                f"unexpected error while uploading ({type(self.error).__name__}); nothing "
+                "unsent is counted as delivered, run again (the traceback is in the log)"
+            )
+        return str(self.error)
+
     def summary(self) -> dict:
         r = self.report
         return {
@@ -102,7 +117,7 @@ class Outcome:
             "resumed": self.resumed,
             "dry_run": self.dry_run,
             "sha256": r.sha256,
-            "error": str(self.error) if self.error else None,
+            "error": self.error_message,
             "file_error": r.file_error.to_dict() if r.file_error else None,
         }
 
@@ -258,7 +273,7 @@ class _Sender:
         self._lock = threading.Lock()
         self._sent = 0
         self._records = 0
-        self._error: HrUploadError | None = None
+        self._error: Exception | None = None
         self._stopped = False
 
     @property
@@ -292,15 +307,15 @@ class _Sender:
                 if self._error is None:
                     self._error = exc
         except Exception as exc:  # a bug or an unexpected library error: keep the file safe
+            # Kept as it is: wrapped as a transient ConnectorError it would read as an outage
+            # (the sweep would stop and defer every other file for one bug).
             log.exception("unexpected error while uploading a chunk", extra={"chunk": index})
             with self._lock:
                 if self._error is None:
-                    self._error = ConnectorError(
-                        f"unexpected error while uploading: {type(exc).__name__}", transient=True
-                    )
+                    self._error = exc
         finally:
             self._slots.release()
 
-    def finish(self) -> tuple[int, int, HrUploadError | None]:
+    def finish(self) -> tuple[int, int, Exception | None]:
         self._pool.shutdown(wait=True)
         return self._sent, self._records, self._error

@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
@@ -952,6 +952,65 @@ class _AadError(Exception):
 _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/token/?$")
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """An overloaded service's limit: at most ``limit`` uploads served at once (each for the
+    stand-in's latency, its service time); the rest answered 429 at once with ``Retry-After``.
+
+    JSON (constructor or control endpoint): ``{"limit": 4, "retry_after": 1}``.
+    """
+
+    limit: int
+    retry_after: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limit, int) or isinstance(self.limit, bool) or self.limit < 1:
+            raise ValueError(f"a capacity 'limit' must be a positive integer, got {self.limit!r}")
+        if not isinstance(self.retry_after, int | float) or self.retry_after < 0:
+            raise ValueError("a capacity 'retry_after' must be a non-negative number of seconds")
+
+    @classmethod
+    def from_json(cls, data: Any) -> Capacity | None:
+        """``None`` (no limit) or ``{"limit": K, "retry_after": s}``."""
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise ValueError(f"'capacity' must be null or a JSON object, got {data!r}")
+        unknown = set(data) - {"limit", "retry_after"}
+        if unknown:
+            raise ValueError(f"unknown capacity field(s): {', '.join(sorted(unknown))}")
+        return cls(data.get("limit"), data.get("retry_after", 1.0))  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"limit": self.limit, "retry_after": self.retry_after}
+
+
+class _Load:
+    """Ingestion requests in flight, the peak, and the capacity refusals (seconds after the
+    first ingestion request), under the stand-in's lock."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.serving = 0
+        self.peak_in_flight = 0
+        self.first_at: float | None = None
+        self.refused_at: list[float] = []
+
+    def reset(self) -> None:
+        """Start counting afresh; requests still in flight stay counted until they end."""
+        self.peak_in_flight = self.in_flight
+        self.first_at = None
+        self.refused_at = []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "refused": len(self.refused_at),
+            "refused_at": [round(t, 3) for t in self.refused_at],
+        }
+
+
 class _ConnectorHandler(StandInHandler):
     server_version = "hrupload-connector-standin"
 
@@ -976,11 +1035,14 @@ class _ConnectorHandler(StandInHandler):
         query = parse_qs(target.query, keep_blank_values=True)
         token_path = _TOKEN_PATH.match(target.path)
         if target.path == "/api/signals":
-            self.serve_with_faults(
-                "ingestion",
-                body,
-                lambda lost: owner.serve_ingestion(self.headers, query, body, lost),
-            )
+            with owner.admitted() as admitted:
+                if not admitted:
+                    return self.send_reply(owner.capacity_reply())
+                self.serve_with_faults(
+                    "ingestion",
+                    body,
+                    lambda lost: owner.serve_ingestion(self.headers, query, body, lost),
+                )
         elif token_path:
             tenant = token_path.group(1)
             host = self.headers.get("Host", "")
@@ -1018,11 +1080,17 @@ class ConnectorStandIn(LoopbackStandIn):
         latency: float = 0.0,
         token_lifetime: int = 3600,
         keep_content: bool = True,
+        capacity: Capacity | Mapping[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         super().__init__(host=host, port=port, latency=latency)
         self.tenant_id = tenant_id
+        #: None: every upload is served; else at most ``capacity.limit`` at once (429s).
+        self.capacity = (
+            capacity if not isinstance(capacity, Mapping) else Capacity.from_json(dict(capacity))
+        )
+        self._load = _Load()
         #: False keeps only metadata in memory (long demo runs; the files are in ``out_dir``).
         self.keep_content = keep_content
         self.token_lifetime = token_lifetime
@@ -1128,12 +1196,85 @@ class ConnectorStandIn(LoopbackStandIn):
         with self._lock:
             self._uploads.clear()
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most ingestion requests that were being handled at once (refused ones too)."""
+        with self._lock:
+            return self._load.peak_in_flight
+
+    @property
+    def capacity_refusals(self) -> list[float]:
+        """When each capacity 429 was answered, in seconds after the first upload request."""
+        with self._lock:
+            return list(self._load.refused_at)
+
+    def set_capacity(self, capacity: Capacity | None) -> None:
+        """Limit (or, with None, stop limiting) the uploads served at once; resets the
+        load counters (peak, refusals) so a benchmark reads only its own run."""
+        with self._lock:
+            self.capacity = capacity
+            self._load.reset()
+
+    # -- capacity --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[bool]:
+        """Count an ingestion request in flight; True when it may be served (under the
+        capacity), False when it must be answered 429."""
+        load = self._load
+        with self._lock:
+            now = time.monotonic()
+            if load.first_at is None:
+                load.first_at = now
+            load.in_flight += 1
+            load.peak_in_flight = max(load.peak_in_flight, load.in_flight)
+            serve = self.capacity is None or load.serving < self.capacity.limit
+            if serve:
+                load.serving += 1
+            else:
+                load.refused_at.append(now - load.first_at)
+        try:
+            yield serve
+        finally:
+            with self._lock:
+                load.in_flight -= 1
+                if serve:
+                    load.serving -= 1
+
+    def capacity_reply(self) -> Reply:
+        wait = self.capacity.retry_after if self.capacity is not None else 1.0
+        document = {
+            "error": {
+                "code": "TooManyRequests",
+                "message": "The service is busy (stand-in capacity limit); retry later.",
+            }
+        }
+        return Reply.json(429, document, [("Retry-After", _retry_after(wait) or "1")])
+
     def expire_tokens(self) -> None:
         """Make every token issued so far expired, to test the client's refresh."""
         with self._lock:
             self._tokens = {t: _IssuedToken(i.app_id, 0.0) for t, i in self._tokens.items()}
 
     # -- control endpoint ------------------------------------------------------------------
+
+    def apply_control(self, data: Any) -> None:
+        """As for every stand-in, plus ``"capacity": {"limit": K, "retry_after": s}`` (or
+        null: no limit), which also resets the load counters."""
+        if isinstance(data, dict) and "capacity" in data:
+            data = dict(data)
+            capacity = Capacity.from_json(data.pop("capacity"))
+            super().apply_control(data)  # checked before anything changes, as there
+            self.set_capacity(capacity)
+            return
+        super().apply_control(data)
+
+    def fault_state(self) -> dict[str, Any]:
+        state = super().fault_state()
+        with self._lock:
+            state["capacity"] = self.capacity.to_json() if self.capacity is not None else None
+            state["load"] = self._load.to_json()
+        return state
 
     def serve_control(self, body: bytes) -> Reply:
         try:
@@ -1528,6 +1669,19 @@ def _iso(value: object) -> str:
 )
 @click.option("--job-id", default=DEMO_JOB_ID, show_default=True)
 @click.option("--latency-ms", type=float, default=0.0, help="Added to every API request.")
+@click.option(
+    "--capacity",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Serve at most this many uploads at once; answer the rest 429 with Retry-After.",
+)
+@click.option(
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds of Retry-After on a --capacity 429.",
+)
 def connector_command(
     port: int,
     out_dir: Path | None,
@@ -1536,6 +1690,8 @@ def connector_command(
     app_secret: str | None,
     job_id: str,
     latency_ms: float,
+    capacity: int | None,
+    retry_after: float,
 ) -> None:
     """Run a local stand-in for the Purview HR connector (token and ingestion endpoints).
 
@@ -1552,6 +1708,7 @@ def connector_command(
         out_dir=out_dir,
         keep_content=False,
         latency=latency_ms / 1000,
+        capacity=Capacity(capacity, retry_after) if capacity else None,
         port=port,
     )
     try:
