@@ -34,6 +34,7 @@ from hrupload.dev.connector import (
     JOB_APP_MISMATCH,
     JWT_BEARER_ASSERTION,
     PURVIEW_RESOURCE,
+    Capacity,
     ConnectorStandIn,
     Fault,
     MultipartError,
@@ -717,6 +718,68 @@ def test_control_endpoint_takes_the_whole_fault_menu(connector_standin: Connecto
     assert response.json()["pending"] == plan
     served = [f.kind for f in connector_standin.pending_faults("ingestion")]
     assert served == [f.kind for f in NEW_FAULTS]
+
+
+# -- capacity ---------------------------------------------------------------------------------
+
+
+def test_capacity_serves_k_at_once_and_answers_the_rest_429_with_retry_after(
+    connector_standin: ConnectorStandIn,
+) -> None:
+    token = bearer(connector_standin)
+    connector_standin.latency = 0.4  # the service time: each served upload holds its place
+    connector_standin.set_capacity(Capacity(2, retry_after=3))
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        responses = list(pool.map(lambda _: upload(connector_standin, token), range(5)))
+
+    served = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code == 429]
+    assert (len(served), len(refused)) == (2, 3)
+    assert {r.headers["Retry-After"] for r in refused} == {"3"}
+    assert all(r.elapsed.total_seconds() < 0.3 for r in refused)  # answered at once
+    assert len(connector_standin.uploads) == 2  # a refused upload is not stored
+    assert 3 <= connector_standin.peak_in_flight <= 5  # a refused one counts in flight too
+    assert len(connector_standin.capacity_refusals) == 3
+    assert upload(connector_standin, token).status_code == 200  # room again once served
+
+
+def test_capacity_is_set_and_reported_through_the_control_endpoint(
+    connector_standin: ConnectorStandIn,
+) -> None:
+    control = f"{connector_standin.url}/_standin/faults"
+    token = bearer(connector_standin)
+    plan = {"capacity": {"limit": 1, "retry_after": 0.5}, "latency": 0.3}
+
+    state = requests.post(control, json=plan, timeout=TIMEOUT).json()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        codes = sorted(pool.map(lambda _: upload(connector_standin, token).status_code, range(2)))
+    load = requests.get(control, timeout=TIMEOUT).json()
+
+    assert state["capacity"] == {"limit": 1, "retry_after": 0.5}
+    assert codes == [200, 429]
+    assert (load["load"]["peak_in_flight"], load["load"]["refused"]) == (2, 1)
+    off = requests.post(control, json={"capacity": None, "latency": 0}, timeout=TIMEOUT).json()
+    assert off["capacity"] is None and off["load"]["refused"] == 0  # counters start afresh
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        codes = list(pool.map(lambda _: upload(connector_standin, token).status_code, range(3)))
+    assert codes == [200] * 3
+
+
+@pytest.mark.parametrize(
+    "capacity",
+    [{"limit": 0}, {"limit": "4"}, {"limit": 2, "retry_after": -1}, {"limit": 2, "burst": 1}, 4],
+)
+def test_a_bad_capacity_changes_nothing(connector_standin: ConnectorStandIn, capacity) -> None:
+    control = f"{connector_standin.url}/_standin/faults"
+    plan = {"capacity": capacity, "ingestion": [{"status": 503}], "latency": 0.1}
+
+    response = requests.post(control, json=plan, timeout=TIMEOUT)
+
+    assert response.status_code == 400
+    assert "capacity" in response.json()["error"]["message"]
+    assert connector_standin.capacity is None
+    assert (connector_standin.pending_faults("ingestion"), connector_standin.latency) == ([], 0)
 
 
 # -- control endpoint -------------------------------------------------------------------------
