@@ -30,6 +30,7 @@ from hrupload.connector import (
 )
 from hrupload.dev.connector import ConnectorStandIn, Fault
 from hrupload.errors import AuthenticationError, ConfigError, ConnectorError
+from hrupload.limiter import ConcurrencyGate
 from tests.plugins.standins import TEST_APP_SECRET, StandInCertificate
 
 CHUNK = (
@@ -98,6 +99,7 @@ def make_client(
     max_backoff: float = 0.05,
     timeout: tuple[float, float] = (2.0, 2.0),
     session: RecordingSession | None = None,
+    gate: ConcurrencyGate | None = None,
 ) -> ConnectorClient:
     return ConnectorClient(
         credential
@@ -108,6 +110,7 @@ def make_client(
         timeout=timeout,
         session=session or RecordingSession(),
         max_backoff=max_backoff,
+        gate=gate,
     )
 
 

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from hrupload.delivery import Outcome, checkpoint_key, deliver
-from hrupload.dev.connector import ConnectorStandIn, Fault, Upload
+from hrupload.dev.connector import Capacity, ConnectorStandIn, Fault, Upload
+from hrupload.errors import Blame, blame
+from hrupload.limiter import ConcurrencyGate
 from hrupload.profile import DEFAULT_PROFILE, Profile, parse_profile
 from hrupload.state import LocalCheckpoints
-from tests.test_connector import make_client, wire
+from tests.test_connector import RecordingSession, make_client, wire
 
 #: An HR system's own column names (one quoted, one with a trailing space, one not ASCII)
 #: and US dates, mapped by a profile the way the Purview wizard maps them.
@@ -385,6 +387,66 @@ def test_a_429_holds_back_the_other_chunks_too(connector_standin: ConnectorStand
     assert len(later) >= 3
     assert all(s.started >= answer.ended + 0.95 for s in later)
     assert sorted(received(connector_standin)) == sorted(expected)
+
+
+def test_against_a_service_at_capacity_every_chunk_arrives_once_and_the_level_drops(
+    connector_standin: ConnectorStandIn,
+) -> None:
+    text, expected = hr_file(valid=60)
+    gate = ConcurrencyGate.adaptive(6)
+    client = make_client(connector_standin, budget=20.0, max_backoff=0.05, gate=gate)
+    connector_standin.latency = 0.05  # the service time of each upload it takes
+    connector_standin.set_capacity(Capacity(2, retry_after=0.2))
+
+    outcome = deliver(
+        lambda: io.BytesIO(text.encode()),
+        name="hr.csv",
+        client=client,
+        job_id=connector_standin.job_id or "",
+        profile=PROFILE,
+        records_per_call=3,
+        concurrency=6,
+    )
+
+    assert outcome.error is None and outcome.sent == outcome.chunks == 20
+    names = sorted(u.filename for u in connector_standin.uploads)
+    assert names == [f"hr.csv.part{i:05d}.csv" for i in range(1, 21)]  # each exactly once
+    assert sorted(received(connector_standin)) == sorted(expected)
+    assert connector_standin.capacity_refusals  # the service did push back
+    assert connector_standin.peak_in_flight <= 6  # never above --concurrency
+    assert gate.decreases >= 1 and gate.lowest <= 3  # and the client listened
+    assert not any(s.status == 429 for s in wire(client).to("ingestion")[-5:])  # settled
+
+
+def test_a_bug_in_a_sender_thread_is_unexpected_not_an_outage(
+    connector_standin: ConnectorStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BuggySession(RecordingSession):
+        def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+            if "/api/signals" in url:  # say, a library bug that quotes what it was handed
+                raise RuntimeError("cannot encode alice@contoso.com")
+            return super().request(method, url, *args, **kwargs)
+
+    text, _ = hr_file(valid=10)
+    client = make_client(connector_standin, session=BuggySession())
+
+    outcome = deliver(
+        lambda: io.BytesIO(text.encode()),
+        name="hr.csv",
+        client=client,
+        job_id=connector_standin.job_id or "",
+        profile=PROFILE,
+        records_per_call=3,
+        concurrency=2,
+    )
+
+    assert isinstance(outcome.error, RuntimeError)  # the exception itself, not a disguise
+    assert blame(outcome.error) is Blame.UNEXPECTED
+    assert (outcome.status, outcome.exit_code(), outcome.sent) == ("retrying", 1, 0)
+    message = outcome.summary()["error"]
+    assert "RuntimeError" in message and "alice" not in message
+    assert connector_standin.uploads == []
+    assert "unexpected error while uploading a chunk" in caplog.text  # the traceback is logged
 
 
 def test_a_chunk_whose_answer_was_lost_is_sent_again_and_counted_once(
