@@ -24,5 +24,6 @@ def test_bench_runs_and_writes_the_table(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| `hrupload validate FILE --json` |" in text
     assert "sequential floor: 1 chunks × 50 ms" in text
+    assert "to a service taking 4 at a time" in text and "429s after the first second" in text
     assert "cold `import function_app`" in text
     assert "cores" in text
