@@ -35,8 +35,9 @@ DEFAULT_RECORDS_PER_CALL = 5000
 #: Chunks in flight at once. Each request costs the service ~50 ms plus its own parsing of
 #: the chunk, so with four in flight a 1M-row file (200 chunks) spent 6 s waiting on the
 #: network; twelve keep the upload within the time validation takes (~4 s end to end,
-#: docs/benchmarks.md). A 429 with Retry-After still pauses them all, and memory stays
-#: bounded at twelve chunks (~1.2 MB each).
+#: docs/benchmarks.md). It is a ceiling: the connector client's gate (hrupload/limiter.py)
+#: halves the requests in flight when the service pushes back and grows them back after.
+#: Memory stays bounded at twelve chunks (~1.2 MB each).
 DEFAULT_CONCURRENCY = 12
 
 
