@@ -14,8 +14,9 @@ odd reason phrase, dropped or reset connections, delays, uploads accepted but ne
 redirects elsewhere, a proxy's HTML sign-in page, refusals that quote the request's token or
 secret back) so the client's retry, resume, classification and redaction are tested against
 the failures a hostile network will produce. With a ``Capacity`` it behaves as a service
-under load: at most K uploads served at once, the rest answered 429 with ``Retry-After``. Tests in other processes drive it
-through ``/_standin/...`` control endpoints, which are unauthenticated: loopback only.
+under load: at most K uploads served at once, the rest answered 429 with ``Retry-After``.
+Tests in other processes drive it through ``/_standin/...`` control endpoints, which are
+unauthenticated: loopback only.
 
 It never logs secrets, tokens or file contents (the files hold employees' e-mail addresses).
 """
