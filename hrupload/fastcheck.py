@@ -247,9 +247,9 @@ class _Rules:
             used.add(checker.scenario_index)
         names = [f"c{i}" for i in range(checker.width)]
 
-        def lookup(raw: str) -> str | None:  # exactly Checker._row_scenario's test
-            value = raw.strip()
-            return checker.values.get(value.lower()) if value else None
+        def lookup(raw: str) -> str | None:
+            # only a cell spelled as it is sent: the checker rewrites the others
+            return checker.exact_scenario(raw)
 
         return cls(
             width=checker.width,
@@ -571,6 +571,8 @@ def _padded(buf: bytes | bytearray, size: int, shape: _Shape, width: int) -> pa.
     # just freed, at hand; the C heap would keep another block's worth for each worker.
     pads = {n: b"," * (width - n) for _, n in short}
     total = size + sum(width - n for _, n in short)
+    if total - size > _MAX_PADDING:  # tiny rows under a wide header: the reference's
+        raise _NotExact("the short rows padded would take too much memory")
     out = pa.allocate_buffer(total, memory_pool=_POOL)
     with memoryview(out).cast("B") as target:
         at = done = 0
@@ -583,6 +585,11 @@ def _padded(buf: bytes | bytearray, size: int, shape: _Shape, width: int) -> pa.
             at = end
         target[done:] = view[at:size]
     return out
+
+
+#: Padding a block may take: a block of one-byte rows under a header of 1,000 columns would
+#: take a thousand times its size, padded (the reference pads one row at a time).
+_MAX_PADDING = 2 * (3 << 19)
 
 
 class _Unfinished(_NotExact):
@@ -1004,6 +1011,8 @@ class FastRun:
     scanner: Scanner | None = None
     want_rows: bool = False
     checker: Checker | None = None
+    #: the upload chunk limit, as ``Validation.max_chunk_bytes``
+    max_chunk_bytes: int | None = None
     #: "fast" (every block proven), "mixed" (the reference took over), "reference"
     #: (the whole file), "unsupported" (an encoding this engine leaves to the reference)
     path: str = ""
@@ -1035,12 +1044,17 @@ class FastRun:
         del head  # the first read, whole: this frame lives as long as the run
         header = next(csvread.records(io.BytesIO(line), "utf-8"))
         self.checker = start_checker(
-            self.report, header, self.profile, self.scenario, self.fallback_scenario
+            self.report,
+            header,
+            self.profile,
+            self.scenario,
+            self.fallback_scenario,
+            self.max_chunk_bytes,
         )
         if self.checker is None:
             source.drain()
             return
-        if self.checker.width < 2:
+        if not _fits(self.checker):
             self.path = "reference"
             yield from self._reference(source, b"", 2)
             return
@@ -1121,6 +1135,7 @@ class FastRun:
                 self.profile,
                 self.scenario,
                 self.fallback_scenario,
+                self.max_chunk_bytes,
             )
             if self.checker is None:
                 source.drain()
@@ -1129,6 +1144,23 @@ class FastRun:
         check = self.checker.check
         for record in reader:
             yield check(record)
+
+
+#: RE2 repeats a group at most 1000 times: a line of more fields cannot be proven by one
+#: expression (the reference reads such files).
+_MAX_WIDTH = 1000
+
+
+def _fits(checker: Checker) -> bool:
+    """Can this engine read the file? A header of one field (every line is a record), or
+    wider than one expression can prove, is the reference's; so is a chunk limit a record
+    this engine reads (under ``FIELD_LIMIT`` bytes, written out: quotes doubled, padded)
+    might not fit, as only the reference weighs each row."""
+    width = checker.width
+    if width < 2 or width > _MAX_WIDTH:
+        return False
+    budget = checker.max_row_bytes
+    return budget is None or budget >= 2 * FIELD_LIMIT + 3 * width + 2
 
 
 def _failed() -> Future[BlockOutcome]:
@@ -1186,25 +1218,43 @@ def _scenario_names(run: FastRun) -> list[str]:
     return list(run.checker.plans) if run.checker is not None else []
 
 
-def run_chunks(run: FastRun, size: int) -> Iterator[Chunk | Checked]:
-    """Upload chunks of ``size`` valid rows and the rejected rows, in file order."""
+def run_chunks(
+    run: FastRun, size: int, max_bytes: int | None = None
+) -> Iterator[Chunk | Checked]:
+    """Upload chunks of ``size`` valid rows (and at most ``max_bytes``, the header line
+    included) and the rejected rows, in file order: the chunks ``ChunkBuilder`` makes."""
     run.want_rows = True
     header = b""
     parts: list[bytes | memoryview] = []
     count = 0
+    held = 0  # bytes of the rows in ``parts``
 
     def rows(data: bytes, ends: list[int]) -> Iterator[Chunk]:
-        nonlocal parts, count
+        nonlocal parts, count, held
         view, i, offset = memoryview(data), 0, 0
         while i < len(ends):
             take = min(size - count, len(ends) - i)
-            parts.append(view[offset : ends[i + take - 1]])
-            offset = ends[i + take - 1]
+            full = count + take == size
+            if max_bytes is not None:
+                # the rows that fit beside the header and those held: ends only grow
+                room = offset + max_bytes - len(header) - held
+                fit = bisect.bisect_right(ends, room, i, i + take) - i
+                if fit < take:
+                    full = True
+                    if fit == 0 and count:  # the next row starts the next chunk
+                        yield Chunk(header + b"".join(parts), count)
+                        parts, count, held = [], 0, 0
+                        continue
+                    take = max(fit, 1)  # a row too large goes alone (ChunkBuilder's way)
+            end = ends[i + take - 1]
+            parts.append(view[offset:end])
+            held += end - offset
+            offset = end
             i += take
             count += take
-            if count == size:
+            if full:
                 yield Chunk(header + b"".join(parts), count)
-                parts, count = [], 0
+                parts, count, held = [], 0, 0
 
     for event in run.events():
         if not header:
@@ -1237,6 +1287,7 @@ def validate_fused(
     fallback_scenario: str | None,
     max_bytes: int | None,
     fingerprint: bool = True,
+    max_chunk_bytes: int | None = None,
 ) -> Report:
     """Scan and validate in one read of the file (hashing it unless ``fingerprint`` is
     false).
@@ -1247,7 +1298,16 @@ def validate_fused(
     try:
         with open_stream() as stream:
             scanner = Scanner(max_bytes=max_bytes, fingerprint=fingerprint)
-            run = FastRun(stream, None, report, profile, scenario, fallback_scenario, scanner)
+            run = FastRun(
+                stream,
+                None,
+                report,
+                profile,
+                scenario,
+                fallback_scenario,
+                scanner,
+                max_chunk_bytes=max_chunk_bytes,
+            )
             run_report(run)
             facts = scanner.finish()
     except FileProblem as problem:
@@ -1259,6 +1319,9 @@ def validate_fused(
         from hrupload.validate import Validation
 
         with open_stream() as stream:
-            for _ in Validation(stream, facts, report, profile, scenario, fallback_scenario):
+            validation = Validation(
+                stream, facts, report, profile, scenario, fallback_scenario, max_chunk_bytes
+            )
+            for _ in validation:
                 pass
     return report
