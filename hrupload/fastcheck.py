@@ -410,6 +410,8 @@ class _Shape:
     odd_fields: list[int] = field(default_factory=list)
     #: with ``as_written``: the lines whose record quotes a value csv.writer would not
     rewritten: list[int] = field(default_factory=list)
+    #: bytes of the longest record
+    longest: int = 0
 
     def odd(self, keep: Callable[[int], bool]) -> dict[int, int]:
         """record -> fields, for the odd records whose number of fields ``keep`` picks."""
@@ -504,7 +506,8 @@ def _shape(
         lines.cast(pa.string(), memory_pool=_POOL)  # validates: the scan's UTF-8 check
     except pa.ArrowInvalid:
         raise _NotExact("not UTF-8: the scan reports where") from None
-    if pc.max(pc.binary_length(lines)).as_py() >= FIELD_LIMIT:
+    longest = pc.max(pc.binary_length(lines)).as_py()
+    if longest >= FIELD_LIMIT:
         raise _NotExact("a record longer than the csv field limit")
     full = pc.match_substring_regex(lines, _full_line_re(width, as_written), memory_pool=_POOL)
     refused = pc.indices_nonzero(pc.invert(full)).to_pylist()
@@ -543,6 +546,7 @@ def _shape(
         if end - start >= FIELD_LIMIT or not _RECORD_RE.fullmatch(buf, start, end):
             raise _NotExact("a stray quote, a bare CR or a NUL")
         groups.append((first, last - first + 1))
+        longest = max(longest, end - start)
         fields = len(_fields(bytes(buf[start:end]).decode("utf-8")))
         if fields != width:
             odd_first.append(first)
@@ -554,6 +558,7 @@ def _shape(
     shape = _Shape(buf, offsets, groups, records, newlines, lines=lines)
     shape.odd_first, shape.odd_last, shape.odd_fields = odd_first, odd_last, odd_fields
     shape.rewritten = rewritten
+    shape.longest = longest
     return shape
 
 
@@ -715,6 +720,11 @@ def analyse(
         if not then.done():
             then.set_exception(exc)
         raise
+    budget = checker.max_row_bytes
+    if budget is not None and 2 * shape.longest + 3 * width + 2 > budget:
+        # Written out (quotes doubled, padded) a row might not fit in a chunk: only the
+        # reference weighs each row.
+        raise _NotExact("a record that might not fit in an upload chunk")
     lines, shape.lines = shape.lines, None
     if not want_rows:
         del lines  # a copy of the block: not held through the parse
@@ -1153,14 +1163,8 @@ _MAX_WIDTH = 1000
 
 def _fits(checker: Checker) -> bool:
     """Can this engine read the file? A header of one field (every line is a record), or
-    wider than one expression can prove, is the reference's; so is a chunk limit a record
-    this engine reads (under ``FIELD_LIMIT`` bytes, written out: quotes doubled, padded)
-    might not fit, as only the reference weighs each row."""
-    width = checker.width
-    if width < 2 or width > _MAX_WIDTH:
-        return False
-    budget = checker.max_row_bytes
-    return budget is None or budget >= 2 * FIELD_LIMIT + 3 * width + 2
+    wider than one expression can prove, is the reference's."""
+    return 2 <= checker.width <= _MAX_WIDTH
 
 
 def _failed() -> Future[BlockOutcome]:
@@ -1218,9 +1222,7 @@ def _scenario_names(run: FastRun) -> list[str]:
     return list(run.checker.plans) if run.checker is not None else []
 
 
-def run_chunks(
-    run: FastRun, size: int, max_bytes: int | None = None
-) -> Iterator[Chunk | Checked]:
+def run_chunks(run: FastRun, size: int, max_bytes: int | None = None) -> Iterator[Chunk | Checked]:
     """Upload chunks of ``size`` valid rows (and at most ``max_bytes``, the header line
     included) and the rejected rows, in file order: the chunks ``ChunkBuilder`` makes."""
     run.want_rows = True

@@ -207,8 +207,10 @@ class Checker:
             if key in index:
                 where = f"columns {index[key] + 1} and {i + 1}"
                 if header_looks_like_data(header):  # two equal values, not names
-                    raise FileProblem("duplicate-header", f"{where} of the first line are "
-                                      f"equal, and {self._found()}")
+                    raise FileProblem(
+                        "duplicate-header",
+                        f"{where} of the first line hold the same text; {self._found()}",
+                    )
                 raise FileProblem(
                     "duplicate-header",
                     f"column {shown_header(name)!r} appears twice in the header ({where}); "
@@ -508,7 +510,7 @@ _LISTED = 20
 
 
 def describe_header(header: list[str]) -> str:
-    """"found N columns: 'A', 'B'" for a message, or, when a cell looks like a value (the
+    """ "found N columns: 'A', 'B'" for a message, or, when a cell looks like a value (the
     first line is data: the export has no header line), the count and which columns hold
     what kind of value, never a cell: beside the address are names and zip codes."""
     count = f"{len(header)} column{'s' if len(header) != 1 else ''}"
@@ -516,8 +518,8 @@ def describe_header(header: list[str]) -> str:
     if kinds:
         why = ", ".join(f"column {i + 1} holds {kind}" for i, kind in kinds[:3])
         return (
-            f"found {count}, and the first line looks like data, not a header ({why}): "
-            "is the header line missing?"
+            f"found {count}, and the first line looks like data, not a header ({why}): add "
+            "the header line missing from the export"
         )
     names = ", ".join(repr(h) for h in header[:_LISTED]) or "(nothing)"
     more = f" and {len(header) - _LISTED} more" if len(header) > _LISTED else ""
