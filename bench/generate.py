@@ -124,6 +124,35 @@ def generate(path: Path, rows: int, *, seed: int = 7) -> Path:
     return path
 
 
+def generate_wide(path: Path, columns: int, size_bytes: int) -> Path:
+    """A header of ``columns`` columns (Microsoft's resignation ones first) and short valid
+    rows up to ``size_bytes``: every row is padded to the header's width on the way out.
+
+    200,000 columns in 2 MB is the file that once made ``process`` peak at 5 GB; 1,024
+    columns (the cap) at the size limit is the widest file that is read, and the one whose
+    padded rows are longest.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ["EmailAddress", "ResignationDate", "LastWorkingDate"]
+    header += [f"c{i}" for i in range(columns - len(header))]
+    rows = _Rows(11)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(",".join(header) + "\r\n")
+        written, i, lines = out.tell(), 0, []
+        while True:
+            line = f"{rows.email(i)},{rows.date()},{rows.date()}\r\n"
+            if written + len(line) > size_bytes:  # at the limit, never over it
+                break
+            lines.append(line)
+            written += len(line)
+            i += 1
+            if len(lines) >= 10_000:
+                out.write("".join(lines))
+                lines.clear()
+        out.write("".join(lines))
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)

@@ -69,6 +69,18 @@ def _max_file_option(func: Callable) -> Callable:
     )(func)
 
 
+def _max_chunk_option(func: Callable) -> Callable:
+    return click.option(
+        "--max-chunk-mb",
+        type=click.IntRange(min=1),
+        default=int(default("HRUPLOAD_MAX_CHUNK_MB")),
+        envvar="HRUPLOAD_MAX_CHUNK_MB",
+        show_default=True,
+        help="Most MB one upload request holds; a row that cannot fit is rejected. "
+        "[env: HRUPLOAD_MAX_CHUNK_MB]",
+    )(func)
+
+
 def _load_profile(spec: str | None):
     from hrupload.profile import load_profile
 
@@ -152,12 +164,14 @@ def main(verbose: int) -> None:
 @_scenario_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_max_file_option
+@_max_chunk_option
 def validate(
     files: tuple[Path, ...],
     profile: str | None,
     scenario: str | None,
     as_json: bool,
     max_file_mb: int,
+    max_chunk_mb: int,
 ) -> None:
     """Check FILES row by row and say exactly what to fix. Sends nothing.
 
@@ -168,7 +182,9 @@ def validate(
     prof = _load_profile(profile)
     reports = []
     for path in files:
-        reports.append(_validate_one(path, prof, scenario, max_file_mb, validate_path))
+        reports.append(
+            _validate_one(path, prof, scenario, max_file_mb, validate_path, max_chunk_mb << 20)
+        )
     if as_json:
         docs = [r.to_dict() for r in reports]
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False))
@@ -179,7 +195,9 @@ def validate(
     sys.exit(_worst([r.exit_code() for r in reports]))
 
 
-def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -> Report:
+def _validate_one(
+    path: Path, prof, scenario, max_file_mb: int, validate_path, max_chunk_bytes: int
+) -> Report:
     from hrupload.report import FileError
 
     try:
@@ -197,7 +215,12 @@ def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -
         )
         return report
     report = validate_path(
-        path, profile=prof, scenario=scenario, max_bytes=max_bytes, fingerprint=False
+        path,
+        profile=prof,
+        scenario=scenario,
+        max_bytes=max_bytes,
+        fingerprint=False,
+        max_chunk_bytes=max_chunk_bytes,
     )
     report.file = str(path)
     return report
@@ -272,6 +295,7 @@ def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -
 @click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @_max_file_option
+@_max_chunk_option
 def upload(files: tuple[Path, ...], **opts: Any) -> None:
     """Validate FILES and upload their valid rows to the HR connector, in chunks.
 
@@ -294,11 +318,17 @@ def upload(files: tuple[Path, ...], **opts: Any) -> None:
     sys.exit(code)
 
 
-def _services():
+def _services(**overrides: Any):
+    """The app's services from the environment; ``overrides``: settings the command line
+    gave (command line over environment)."""
+    import dataclasses
+
     from hrupload import pipeline, settings
 
     try:
-        return pipeline.build_services(settings.load())
+        loaded = settings.load()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return pipeline.build_services(dataclasses.replace(loaded, **given))
     except ConfigError as exc:
         _console(stderr=True).print(f"[red]configuration error:[/] {_plain(exc)}")
         sys.exit(EXIT_USAGE)
@@ -333,14 +363,20 @@ _STATUS_STYLE = {
 @main.command()
 @click.argument("blob")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def process(blob: str, as_json: bool) -> None:
+@click.option(
+    "--max-chunk-mb",
+    type=click.IntRange(min=1),
+    help="Most MB one upload request holds (default: HRUPLOAD_MAX_CHUNK_MB, "
+    f"{default('HRUPLOAD_MAX_CHUNK_MB')}).",
+)
+def process(blob: str, as_json: bool, max_chunk_mb: int | None) -> None:
     """Process one blob, CONTAINER/NAME in the incoming container, as the blob trigger does.
 
     Reads the same settings as the Function app from the environment.
     """
     from hrupload import pipeline
 
-    services = _services()
+    services = _services(max_chunk_mb=max_chunk_mb)
     container, _, name = blob.partition("/")
     if not name or container != services.settings.incoming:
         raise click.BadParameter(

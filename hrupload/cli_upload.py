@@ -159,6 +159,7 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err) -> Out
         scenario=opts["scenario"],
         fallback_scenario=scenario_from_name(path.name),
         records_per_call=opts["records_per_call"],
+        max_chunk_bytes=opts["max_chunk_mb"] << 20,
         concurrency=opts["concurrency"],
         checkpoints=checkpoints,
         max_bytes=max_bytes,
@@ -178,6 +179,7 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err) -> Out
                     opts["records_per_call"],
                     profile,
                     opts["scenario"],
+                    opts["max_chunk_mb"] << 20,
                 )
             )
             kwargs["facts"] = facts

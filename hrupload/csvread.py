@@ -236,12 +236,15 @@ def records(stream: BinaryIO, encoding: str, *, first_line: int = 1) -> Iterator
     reader = csv.reader(lines, strict=True)
     while True:
         start = lines.count + 1
+        lines.record = 0
         try:
             fields = next(reader)
         except StopIteration:
             return
         except _LineTooLong:
             yield Record(start, [], _TOO_LONG)
+        except _RecordTooLong:
+            yield Record(start, [], _RECORD_TOO_LONG)
         except csv.Error as exc:
             yield Record(start, [], _describe(str(exc)))
         else:
@@ -257,7 +260,21 @@ _TOO_LONG = (
 )
 
 
+#: A record (over several lines: quoted line breaks) longer than this is rejected as it is
+#: read: a record of many short quoted values would otherwise grow without bound. Reading
+#: starts afresh on the next line.
+RECORD_LIMIT = LINE_LIMIT
+_RECORD_TOO_LONG = (
+    f"a record is longer than {RECORD_LIMIT // (1 << 20)} MiB over several lines: usually an "
+    "unbalanced quote, or values with line breaks that are not HR data"
+)
+
+
 class _LineTooLong(Exception):
+    pass
+
+
+class _RecordTooLong(Exception):
     pass
 
 
@@ -271,6 +288,8 @@ class _Lines:
     def __init__(self, text: io.TextIOBase) -> None:
         self._text = text
         self.count = 0
+        #: characters of the record being read (the reader resets it at each record)
+        self.record = 0
 
     def __iter__(self) -> _Lines:
         return self
@@ -280,6 +299,9 @@ class _Lines:
         if not line:
             raise StopIteration
         self.count += 1
+        self.record += len(line)
+        if self.record > RECORD_LIMIT and len(line) < self.record:
+            raise _RecordTooLong
         if len(line) < LINE_LIMIT or line.endswith("\n"):
             return line
         while len(line) == LINE_LIMIT and not line.endswith(("\n", "\r")):

@@ -26,30 +26,48 @@ def csv_line(fields: Iterable[str]) -> str:
 
 
 class ChunkBuilder:
-    """Collects valid rows into complete CSV documents of at most ``size`` records."""
+    """Collects valid rows into complete CSV documents of at most ``size`` records and, with
+    ``max_bytes``, at most that many bytes (the header line included): a row that would not
+    fit starts the next chunk. A row too large for any chunk is the checker's to reject
+    (``Checker.max_row_bytes``); one that gets here anyway goes alone, never dropped."""
 
-    def __init__(self, header: list[str], size: int) -> None:
+    def __init__(self, header: list[str], size: int, max_bytes: int | None = None) -> None:
         self.size = size
-        self._header = csv_line(header)
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+        self.max_bytes = max_bytes
+        self._header = csv_line(header).encode("utf-8")
+        self._rows: list[bytes] = []
+        self._bytes = len(self._header)
+        self._line = io.StringIO()
+        self._writer = csv.writer(self._line, lineterminator="\r\n")
         self.count = 0
+        #: records in the chunk ``add`` or ``flush`` returned last
+        self.flushed = 0
 
     def add(self, fields: list[str]) -> bytes | None:
-        """Add a row; returns the finished chunk when this row filled it."""
+        """Add a row; returns the chunk finished by this row: the one it filled, or the one
+        before it when it did not fit there (at most one: a chunk of one record is full)."""
+        self._line.seek(0)
+        self._line.truncate()
         self._writer.writerow(fields)
+        line = self._line.getvalue().encode("utf-8")
+        done = None
+        if self.count and self.max_bytes is not None and self._bytes + len(line) > self.max_bytes:
+            done = self.flush()
+        self._rows.append(line)
+        self._bytes += len(line)
         self.count += 1
         if self.count >= self.size:
+            assert done is None
             return self.flush()
-        return None
+        return done
 
     def flush(self) -> bytes | None:
         if not self.count:
             return None
-        data = (self._header + self._buffer.getvalue()).encode("utf-8")
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        self.count = 0
+        data = self._header + b"".join(self._rows)
+        self._rows.clear()
+        self._bytes = len(self._header)
+        self.flushed, self.count = self.count, 0
         return data
 
 

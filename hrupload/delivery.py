@@ -27,11 +27,15 @@ from hrupload.csvwrite import RejectedRows
 from hrupload.errors import Blame, HrUploadError, blame
 from hrupload.profile import DEFAULT_PROFILE, Profile
 from hrupload.report import FileError, FileProblem, Report
+from hrupload.settings import default
 from hrupload.validate import Chunk, Validation, new_report
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RECORDS_PER_CALL = 5000
+#: HRUPLOAD_MAX_CHUNK_MB's default: with ``concurrency`` chunks in flight, what bounds the
+#: memory an upload holds for any file (rows under a wide header are long).
+DEFAULT_MAX_CHUNK_BYTES = int(default("HRUPLOAD_MAX_CHUNK_MB")) << 20
 #: Chunks in flight at once. Each request costs the service ~50 ms plus its own parsing of
 #: the chunk, so with four in flight a 1M-row file (200 chunks) spent 6 s waiting on the
 #: network; twelve keep the upload within the time validation takes (~4 s end to end,
@@ -50,9 +54,17 @@ class Checkpoints(Protocol):
 
 
 def checkpoint_key(
-    sha256: str, job_id: str, records_per_call: int, profile: Profile, scenario: str | None
+    sha256: str,
+    job_id: str,
+    records_per_call: int,
+    profile: Profile,
+    scenario: str | None,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
 ) -> str:
+    """What numbers a file's chunks: the chunk limits decide where chunks end."""
     raw = f"{sha256}|{job_id}|{records_per_call}|{profile.fingerprint()}|{scenario or ''}"
+    if max_chunk_bytes != DEFAULT_MAX_CHUNK_BYTES:  # keys made before the limit still match
+        raw += f"|{max_chunk_bytes}"
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
@@ -147,6 +159,7 @@ def deliver(
     scenario: str | None = None,
     fallback_scenario: str | None = None,
     records_per_call: int = DEFAULT_RECORDS_PER_CALL,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
     concurrency: int = DEFAULT_CONCURRENCY,
     checkpoints: Checkpoints | None = None,
     facts: FileFacts | None = None,
@@ -167,7 +180,7 @@ def deliver(
             return _unusable(name, _unreadable(exc), client is None)
     report = new_report(name, facts)
     outcome = Outcome(report, dry_run=client is None)
-    key = checkpoint_key(facts.sha256, job_id, records_per_call, profile, scenario)
+    key = checkpoint_key(facts.sha256, job_id, records_per_call, profile, scenario, max_chunk_bytes)
     outcome.key = key
     done = checkpoints.delivered(key) if checkpoints is not None and client else set()
     try:
@@ -185,6 +198,7 @@ def deliver(
                 profile,
                 scenario,
                 fallback_scenario,
+                max_chunk_bytes,
             )
             rejected: RejectedRows | None = None
 

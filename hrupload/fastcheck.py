@@ -247,9 +247,9 @@ class _Rules:
             used.add(checker.scenario_index)
         names = [f"c{i}" for i in range(checker.width)]
 
-        def lookup(raw: str) -> str | None:  # exactly Checker._row_scenario's test
-            value = raw.strip()
-            return checker.values.get(value.lower()) if value else None
+        def lookup(raw: str) -> str | None:
+            # only a cell spelled as it is sent: the checker rewrites the others
+            return checker.exact_scenario(raw)
 
         return cls(
             width=checker.width,
@@ -410,6 +410,8 @@ class _Shape:
     odd_fields: list[int] = field(default_factory=list)
     #: with ``as_written``: the lines whose record quotes a value csv.writer would not
     rewritten: list[int] = field(default_factory=list)
+    #: bytes of the longest record
+    longest: int = 0
 
     def odd(self, keep: Callable[[int], bool]) -> dict[int, int]:
         """record -> fields, for the odd records whose number of fields ``keep`` picks."""
@@ -504,7 +506,8 @@ def _shape(
         lines.cast(pa.string(), memory_pool=_POOL)  # validates: the scan's UTF-8 check
     except pa.ArrowInvalid:
         raise _NotExact("not UTF-8: the scan reports where") from None
-    if pc.max(pc.binary_length(lines)).as_py() >= FIELD_LIMIT:
+    longest = pc.max(pc.binary_length(lines)).as_py()
+    if longest >= FIELD_LIMIT:
         raise _NotExact("a record longer than the csv field limit")
     full = pc.match_substring_regex(lines, _full_line_re(width, as_written), memory_pool=_POOL)
     refused = pc.indices_nonzero(pc.invert(full)).to_pylist()
@@ -543,6 +546,7 @@ def _shape(
         if end - start >= FIELD_LIMIT or not _RECORD_RE.fullmatch(buf, start, end):
             raise _NotExact("a stray quote, a bare CR or a NUL")
         groups.append((first, last - first + 1))
+        longest = max(longest, end - start)
         fields = len(_fields(bytes(buf[start:end]).decode("utf-8")))
         if fields != width:
             odd_first.append(first)
@@ -554,6 +558,7 @@ def _shape(
     shape = _Shape(buf, offsets, groups, records, newlines, lines=lines)
     shape.odd_first, shape.odd_last, shape.odd_fields = odd_first, odd_last, odd_fields
     shape.rewritten = rewritten
+    shape.longest = longest
     return shape
 
 
@@ -571,6 +576,8 @@ def _padded(buf: bytes | bytearray, size: int, shape: _Shape, width: int) -> pa.
     # just freed, at hand; the C heap would keep another block's worth for each worker.
     pads = {n: b"," * (width - n) for _, n in short}
     total = size + sum(width - n for _, n in short)
+    if total - size > _MAX_PADDING:  # tiny rows under a wide header: the reference's
+        raise _NotExact("the short rows padded would take too much memory")
     out = pa.allocate_buffer(total, memory_pool=_POOL)
     with memoryview(out).cast("B") as target:
         at = done = 0
@@ -583,6 +590,11 @@ def _padded(buf: bytes | bytearray, size: int, shape: _Shape, width: int) -> pa.
             at = end
         target[done:] = view[at:size]
     return out
+
+
+#: Padding a block may take: a block of one-byte rows under a header of 1,000 columns would
+#: take a thousand times its size, padded (the reference pads one row at a time).
+_MAX_PADDING = 2 * (3 << 19)
 
 
 class _Unfinished(_NotExact):
@@ -708,6 +720,11 @@ def analyse(
         if not then.done():
             then.set_exception(exc)
         raise
+    budget = checker.max_row_bytes
+    if budget is not None and 2 * shape.longest + 3 * width + 2 > budget:
+        # Written out (quotes doubled, padded) a row might not fit in a chunk: only the
+        # reference weighs each row.
+        raise _NotExact("a record that might not fit in an upload chunk")
     lines, shape.lines = shape.lines, None
     if not want_rows:
         del lines  # a copy of the block: not held through the parse
@@ -1004,6 +1021,8 @@ class FastRun:
     scanner: Scanner | None = None
     want_rows: bool = False
     checker: Checker | None = None
+    #: the upload chunk limit, as ``Validation.max_chunk_bytes``
+    max_chunk_bytes: int | None = None
     #: "fast" (every block proven), "mixed" (the reference took over), "reference"
     #: (the whole file), "unsupported" (an encoding this engine leaves to the reference)
     path: str = ""
@@ -1035,12 +1054,17 @@ class FastRun:
         del head  # the first read, whole: this frame lives as long as the run
         header = next(csvread.records(io.BytesIO(line), "utf-8"))
         self.checker = start_checker(
-            self.report, header, self.profile, self.scenario, self.fallback_scenario
+            self.report,
+            header,
+            self.profile,
+            self.scenario,
+            self.fallback_scenario,
+            self.max_chunk_bytes,
         )
         if self.checker is None:
             source.drain()
             return
-        if self.checker.width < 2:
+        if not _fits(self.checker):
             self.path = "reference"
             yield from self._reference(source, b"", 2)
             return
@@ -1121,6 +1145,7 @@ class FastRun:
                 self.profile,
                 self.scenario,
                 self.fallback_scenario,
+                self.max_chunk_bytes,
             )
             if self.checker is None:
                 source.drain()
@@ -1129,6 +1154,17 @@ class FastRun:
         check = self.checker.check
         for record in reader:
             yield check(record)
+
+
+#: RE2 repeats a group at most 1000 times: a line of more fields cannot be proven by one
+#: expression (the reference reads such files).
+_MAX_WIDTH = 1000
+
+
+def _fits(checker: Checker) -> bool:
+    """Can this engine read the file? A header of one field (every line is a record), or
+    wider than one expression can prove, is the reference's."""
+    return 2 <= checker.width <= _MAX_WIDTH
 
 
 def _failed() -> Future[BlockOutcome]:
@@ -1186,25 +1222,41 @@ def _scenario_names(run: FastRun) -> list[str]:
     return list(run.checker.plans) if run.checker is not None else []
 
 
-def run_chunks(run: FastRun, size: int) -> Iterator[Chunk | Checked]:
-    """Upload chunks of ``size`` valid rows and the rejected rows, in file order."""
+def run_chunks(run: FastRun, size: int, max_bytes: int | None = None) -> Iterator[Chunk | Checked]:
+    """Upload chunks of ``size`` valid rows (and at most ``max_bytes``, the header line
+    included) and the rejected rows, in file order: the chunks ``ChunkBuilder`` makes."""
     run.want_rows = True
     header = b""
     parts: list[bytes | memoryview] = []
     count = 0
+    held = 0  # bytes of the rows in ``parts``
 
     def rows(data: bytes, ends: list[int]) -> Iterator[Chunk]:
-        nonlocal parts, count
+        nonlocal parts, count, held
         view, i, offset = memoryview(data), 0, 0
         while i < len(ends):
             take = min(size - count, len(ends) - i)
-            parts.append(view[offset : ends[i + take - 1]])
-            offset = ends[i + take - 1]
+            full = count + take == size
+            if max_bytes is not None:
+                # the rows that fit beside the header and those held: ends only grow
+                room = offset + max_bytes - len(header) - held
+                fit = bisect.bisect_right(ends, room, i, i + take) - i
+                if fit < take:
+                    full = True
+                    if fit == 0 and count:  # the next row starts the next chunk
+                        yield Chunk(header + b"".join(parts), count)
+                        parts, count, held = [], 0, 0
+                        continue
+                    take = max(fit, 1)  # a row too large goes alone (ChunkBuilder's way)
+            end = ends[i + take - 1]
+            parts.append(view[offset:end])
+            held += end - offset
+            offset = end
             i += take
             count += take
-            if count == size:
+            if full:
                 yield Chunk(header + b"".join(parts), count)
-                parts, count = [], 0
+                parts, count, held = [], 0, 0
 
     for event in run.events():
         if not header:
@@ -1237,6 +1289,7 @@ def validate_fused(
     fallback_scenario: str | None,
     max_bytes: int | None,
     fingerprint: bool = True,
+    max_chunk_bytes: int | None = None,
 ) -> Report:
     """Scan and validate in one read of the file (hashing it unless ``fingerprint`` is
     false).
@@ -1247,7 +1300,16 @@ def validate_fused(
     try:
         with open_stream() as stream:
             scanner = Scanner(max_bytes=max_bytes, fingerprint=fingerprint)
-            run = FastRun(stream, None, report, profile, scenario, fallback_scenario, scanner)
+            run = FastRun(
+                stream,
+                None,
+                report,
+                profile,
+                scenario,
+                fallback_scenario,
+                scanner,
+                max_chunk_bytes=max_chunk_bytes,
+            )
             run_report(run)
             facts = scanner.finish()
     except FileProblem as problem:
@@ -1259,6 +1321,9 @@ def validate_fused(
         from hrupload.validate import Validation
 
         with open_stream() as stream:
-            for _ in Validation(stream, facts, report, profile, scenario, fallback_scenario):
+            validation = Validation(
+                stream, facts, report, profile, scenario, fallback_scenario, max_chunk_bytes
+            )
+            for _ in validation:
                 pass
     return report

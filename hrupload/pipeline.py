@@ -637,6 +637,7 @@ def _attempt(services: Services, run: _Run) -> FileResult:
         profile=services.profile,
         fallback_scenario=_first_folder_scenario(name),
         records_per_call=settings.records_per_call,
+        max_chunk_bytes=settings.max_chunk_bytes,
         concurrency=settings.concurrency,
         checkpoints=services.checkpoints,
         facts=facts,
@@ -678,6 +679,7 @@ def _complete_report(services: Services, run: _Run, outcome: Outcome) -> None:
             profile=services.profile,
             fallback_scenario=_first_folder_scenario(run.name),
             records_per_call=settings.records_per_call,
+            max_chunk_bytes=settings.max_chunk_bytes,
             max_bytes=settings.max_file_mb << 20,
         )
     except HrUploadError:
@@ -920,6 +922,7 @@ def refresh_profiles(services: Services) -> FileResult | None:
             profile=services.profile,
             fallback_scenario=_first_folder_scenario(path.split("/", 3)[-1]),
             records_per_call=settings.records_per_call,
+            max_chunk_bytes=settings.max_chunk_bytes,
             concurrency=settings.concurrency,
         )
     except HrUploadError as exc:

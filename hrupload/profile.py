@@ -8,6 +8,7 @@ as thousands of confusing row errors.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +55,16 @@ class Profile:
 
 
 DEFAULT_PROFILE = Profile()
+#: A profile maps a few dozen columns: a few KB of JSON. Anything near this limit is not a
+#: profile (a data file named by mistake, or a crafted one), and is refused before it is
+#: parsed whole.
+MAX_PROFILE_BYTES = 256 << 10
+#: Nesting a profile may have: its own shape is four levels deep (scenarios, a scenario,
+#: its columns); deeper JSON would only exhaust the parser's stack.
+MAX_PROFILE_DEPTH = 16
+_SETTING = "HRUPLOAD_PROFILE (--profile)"
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
 _TOP_KEYS = {"scenario_column", "scenarios", "date_formats", "description"}
 _SCENARIO_KEYS = {"value", "columns"}
 
@@ -65,22 +76,60 @@ def load_profile(spec: str | Path | None) -> Profile:
     text = str(spec).strip()
     if text.startswith("{"):
         source = "inline JSON"
+        _check_size(len(text.encode("utf-8", "surrogatepass")), source)
     else:
         path = Path(text).expanduser()
         source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise ProfileError(f"profile file not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ProfileError(f"cannot read profile {path}: {exc}") from None
+        text = _read(path)
+    _check_depth(text, source)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProfileError(
             f"profile {source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:  # _check_depth should have caught it: never a traceback
+        raise ProfileError(_too_deep(source)) from None
     return parse_profile(doc, source=source)
+
+
+def _read(path: Path) -> str:
+    """The profile file's text, read no further than the size limit (the path may name a
+    data file, or a device that never ends)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PROFILE_BYTES + 1)
+        _check_size(len(data), str(path))
+        return data.decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ProfileError(f"profile file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_PROFILE_BYTES:
+        raise ProfileError(
+            f"{_SETTING}: profile {source} is over {MAX_PROFILE_BYTES >> 10} KiB, far more "
+            "than a column mapping takes; name the profile's JSON file, not a data file"
+        )
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse JSON nested deeper than a profile is, before the parser recurses into it."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_PROFILE_DEPTH:
+        raise ProfileError(_too_deep(source))
+
+
+def _too_deep(source: str) -> str:
+    return (
+        f"{_SETTING}: profile {source} nests objects or lists more than "
+        f"{MAX_PROFILE_DEPTH} deep; a profile is an object of scenarios, each with its columns"
+    )
 
 
 def parse_profile(doc: Any, *, source: str = "profile") -> Profile:

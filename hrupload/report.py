@@ -8,6 +8,7 @@ user's own data) is where values appear.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,13 +16,35 @@ from typing import Any
 MAX_REPORT_ERRORS = 10_000
 
 
-def shown_header(name: str) -> str:
-    """A header name as a report may show it.
+#: Two digits in a row, or a digit first: a zip code, a date, a street number, a phone
+#: number. Column names rarely hold either ("AddressLine1" does not).
+_VALUE_LIKE = re.compile(r"\d\d|^\s*\d")
 
-    A name with an '@' in it is an email address: the export had no header line and its
-    first record was read as one. Reports must not carry it.
+
+def value_kind(cell: str) -> str | None:
+    """What a header cell looks like when it is a value, not a column name (the export had
+    no header line and its first record was read as one), else None.
+
+    One heuristic for every message: a cell it picks is never shown, and a header with such a
+    cell is never listed at all (a name or an address beside it would not look like a value).
     """
-    return "(an email address)" if "@" in name else name
+    if "@" in cell:
+        return "an email address"
+    if _VALUE_LIKE.search(cell):
+        return "a date" if re.search(r"\d[-/.]\d", cell) else "a number"
+    return None
+
+
+def shown_header(name: str) -> str:
+    """A header name as a report may show it: a cell that looks like a value (see
+    :func:`value_kind`) is personal data more often than not, and reports must not carry it.
+    """
+    kind = value_kind(name)
+    return f"({kind})" if kind else name
+
+
+def header_looks_like_data(header: list[str]) -> bool:
+    return any(value_kind(h) for h in header)
 
 
 @dataclass(frozen=True)
@@ -111,7 +134,10 @@ class Report:
             "bytes": self.bytes,
             "sha256": self.sha256,
             "encoding": self.encoding,
-            "header": [shown_header(h) for h in self.header],
+            # a header that looks like data is a record of personal data: not shown at all
+            "header": []
+            if header_looks_like_data(self.header)
+            else [shown_header(h) for h in self.header],
             "rows": self.rows,
             "valid": self.valid,
             "rejected": self.rejected,

@@ -76,6 +76,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("HRUPLOAD_PROFILE", "", "Column mapping profile: a JSON file path or inline JSON."),
     Setting("HRUPLOAD_RECORDS_PER_CALL", "5000", "Records per upload request."),
+    Setting(
+        "HRUPLOAD_MAX_CHUNK_MB",
+        "4",
+        "Most MB (MiB) one upload request holds, header included: a chunk ends early "
+        "rather than pass it, and a row that cannot fit is rejected. With "
+        "HRUPLOAD_CONCURRENCY this bounds the memory of chunks in flight.",
+    ),
     Setting("HRUPLOAD_CONCURRENCY", "12", "Upload requests in flight at once."),
     Setting("HRUPLOAD_RETRY_BUDGET", "900", "Seconds to keep retrying transient failures."),
     Setting(
@@ -180,6 +187,8 @@ class Settings:
     give_up_hours: int
     profile_refresh_days: int
     max_file_mb: int
+    #: HRUPLOAD_MAX_CHUNK_MB
+    max_chunk_mb: int
     #: EventGrid or LogsAndContainerScan: with a container scan the trigger also fires
     #: for files still being written, which the pipeline then leaves alone.
     blob_source: str = "EventGrid"
@@ -187,6 +196,10 @@ class Settings:
     #: it belongs to an attempt the host stopped.
     function_timeout: timedelta | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def max_chunk_bytes(self) -> int:
+        return self.max_chunk_mb << 20
 
     def require_connector(self) -> None:
         """Fail early, naming every missing setting, before any file is touched."""
@@ -338,6 +351,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         give_up_hours=_int("HRUPLOAD_GIVE_UP_HOURS", env, minimum=1),
         profile_refresh_days=_int("HRUPLOAD_PROFILE_REFRESH_DAYS", env, minimum=1),
         max_file_mb=_int("HRUPLOAD_MAX_FILE_MB", env, minimum=1),
+        max_chunk_mb=_int("HRUPLOAD_MAX_CHUNK_MB", env, minimum=1),
         blob_source=blob_source,
         function_timeout=function_timeout(),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,9 +21,16 @@ from typing import BinaryIO
 
 from hrupload import csvread
 from hrupload.csvread import FileFacts, Record
-from hrupload.csvwrite import ChunkBuilder
+from hrupload.csvwrite import ChunkBuilder, csv_line
 from hrupload.profile import DEFAULT_PROFILE, Profile
-from hrupload.report import FileProblem, Report, RowError, shown_header
+from hrupload.report import (
+    FileProblem,
+    Report,
+    RowError,
+    header_looks_like_data,
+    shown_header,
+    value_kind,
+)
 from hrupload.scenarios import DEFAULT_SCENARIO_COLUMN, SCENARIOS, Field, Kind, scenario_named
 
 # ASCII digits only: str.isdigit-style \d would accept Arabic-Indic or full-width digits.
@@ -48,14 +56,42 @@ def is_iso_datetime(value: str) -> bool:
     return True
 
 
-#: what str.isspace() calls whitespace (the same Unicode table)
-_SPACE = re.compile(r"\s")
+#: Unicode categories no address can hold: controls (C0, C1), format characters (zero-width
+#: space and joiners, bidi overrides, BOM, soft hyphen), surrogates, private use, unassigned.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _character(value: str) -> str | None:
+    """The first character no address can hold (whitespace anywhere, what ``_INVISIBLE``
+    lists), described by code point and position: the account is then matched by nobody,
+    and the value itself must not be shown."""
+    for i, ch in enumerate(value):
+        category = unicodedata.category(ch)
+        if ch.isspace() or category in _INVISIBLE:
+            kind = (
+                "whitespace"
+                if ch.isspace()
+                else "a control character"
+                if category == "Cc"
+                else "an invisible character"
+            )
+            name = unicodedata.name(ch, "")
+            return (
+                f"contains {kind}, U+{ord(ch):04X}{f' {name}' if name else ''}, at character "
+                f"{i + 1} of {len(value)}: delete it"
+            )
+    return None
 
 
 def email_problem(value: str) -> str | None:
-    """Why ``value`` is not a usable UPN/email, or None. Never echoes the value."""
-    if _SPACE.search(value):
-        return "contains whitespace"
+    """Why ``value`` is not a usable UPN/email, or None. Never echoes the value.
+
+    ``value`` is the cell as read: surrounding whitespace is a problem too, as the cell
+    goes out as it is.
+    """
+    invisible = _character(value)
+    if invisible:
+        return invisible
     if value.count("@") != 1:
         return "must contain exactly one '@'"
     local, domain = value.split("@")
@@ -64,6 +100,12 @@ def email_problem(value: str) -> str | None:
     if "." not in domain or domain.startswith(".") or domain.endswith(".") or ".." in domain:
         return "needs a domain with a dot after the '@' (like contoso.com)"
     return None
+
+
+#: Columns a header may have. HR exports have a few dozen; a wider header is not an HR
+#: export (or is one row of hundreds of thousands of values), and every short row would be
+#: padded to its width, in memory and in every chunk sent.
+MAX_COLUMNS = 1024
 
 
 @dataclass(frozen=True)
@@ -105,10 +147,15 @@ class Checker:
         *,
         scenario: str | None = None,
         fallback_scenario: str | None = None,
+        max_chunk_bytes: int | None = None,
     ) -> None:
         self.header = header
         self.width = len(header)
         self.profile = profile
+        #: the most a row may take in an upload chunk (the chunk holds the header too);
+        #: None: no limit (a check that uploads nothing, when asked)
+        self.max_chunk_bytes = max_chunk_bytes
+        self.max_row_bytes = _row_budget(header, max_chunk_bytes)
         self._date_formats = profile.date_formats
         self._index = self._index_header(header)
         self.scenario_index: int | None = None
@@ -129,12 +176,15 @@ class Checker:
                 raise FileProblem(
                     "missing-column",
                     f"the scenario column {column!r} named by the profile is not in the header; "
-                    f"found: {self._found()}",
+                    f"{self._found()}",
                 )
             self.scenario_index = self._index[column.lower()]
             self.scenario_column = header[self.scenario_index]
             names = profile.active_scenarios()
             self.values = {profile.mapping(n).value.lower(): n for n in names}
+            #: what a row's scenario cell becomes: the value as the profile (or Microsoft's
+            #: docs) spell it, whatever case and surrounding spaces the file used
+            self.canonical = {n: profile.mapping(n).value for n in names}
             self.plans = {n: self._plan(n) for n in names}
             self.single: str | None = None
         else:
@@ -144,7 +194,7 @@ class Checker:
                 raise FileProblem(
                     "missing-column",
                     f"{self.single} needs column(s) {', '.join(plan.missing)}, which the header "
-                    f"lacks; found: {self._found()}" + self._spaces_hint(plan),
+                    f"lacks; {self._found()}" + self._spaces_hint(plan),
                 )
             self.plans = {self.single: plan}
 
@@ -156,6 +206,11 @@ class Checker:
             key = name.lower()
             if key in index:
                 where = f"columns {index[key] + 1} and {i + 1}"
+                if header_looks_like_data(header):  # two equal values, not names
+                    raise FileProblem(
+                        "duplicate-header",
+                        f"{where} of the first line hold the same text; {self._found()}",
+                    )
                 raise FileProblem(
                     "duplicate-header",
                     f"column {shown_header(name)!r} appears twice in the header ({where}); "
@@ -168,10 +223,10 @@ class Checker:
         return index
 
     def _found(self) -> str:
-        found = ", ".join(repr(shown_header(h)) for h in self.header) or "(nothing)"
-        if any(shown_header(h) != h for h in self.header):
-            found += " (the first line holds an email address: is the header line missing?)"
-        return found
+        """What the header holds, for a message: "found N columns: 'A', 'B'", or, when the
+        first line looks like data (a headerless export), how many columns and why, and
+        never a cell of it: beside an address there are names and zip codes."""
+        return describe_header(self.header)
 
     def _column_for(self, scenario: str, f: Field) -> str:
         return self.profile.mapping(scenario).columns.get(f.name, f.name)
@@ -223,9 +278,8 @@ class Checker:
             )
         raise FileProblem(
             "unknown-scenario",
-            "the header fits no scenario's required columns; found: "
-            f"{self._found()}. Say which scenario with --scenario NAME, or map the columns in a "
-            "profile",
+            f"the header fits no scenario's required columns; {self._found()}. Say which "
+            "scenario with --scenario NAME, or map the columns in a profile",
         )
 
     def _spaces_hint(self, plan: Plan) -> str:
@@ -274,7 +328,37 @@ class Checker:
         plan = self.plans[scenario]
         for bound in plan.bound:
             self._check_field(line, scenario, plan, bound, fields, errors)
+        if not errors and self.max_row_bytes is not None:
+            self._check_size(line, fields, errors)
         return Checked(line, fields, source, scenario, errors)
+
+    def exact_scenario(self, raw: str) -> str | None:
+        """The scenario of a cell spelled exactly as it is sent (see ``_row_scenario``)."""
+        scenario = self.values.get(raw.lower())
+        return scenario if scenario is not None and self.canonical[scenario] == raw else None
+
+    def _check_size(self, line: int, fields: list[str], errors: list[RowError]) -> None:
+        """A row that cannot fit in one upload chunk with the header is rejected, not sent
+        alone over the limit (the chunk limit is what bounds memory)."""
+        assert self.max_row_bytes is not None
+        # UTF-8 takes at most 4 bytes a character; a quote doubled takes 2 for 1: a
+        # bound that spares nearly every row the exact count
+        if 4 * sum(map(len, fields)) + 3 * len(fields) + 2 <= self.max_row_bytes:
+            return
+        size = len(csv_line(fields).encode("utf-8"))
+        if size > self.max_row_bytes:
+            errors.append(
+                RowError(
+                    line,
+                    None,
+                    "row-too-large",
+                    f"the row takes {size:,} bytes in an upload chunk, more than the "
+                    f"{self.max_row_bytes:,} left beside the header in a chunk of "
+                    f"{(self.max_chunk_bytes or 0) >> 20} MB (--max-chunk-mb, "
+                    "HRUPLOAD_MAX_CHUNK_MB): "
+                    "shorten its values or raise the limit",
+                )
+            )
 
     def _row_scenario(self, line: int, fields: list[str], errors: list[RowError]) -> str | None:
         assert self.scenario_index is not None
@@ -282,6 +366,8 @@ class Checker:
         if raw:
             scenario = self.values.get(raw.lower())
             if scenario is not None:
+                # sent as spelled by the profile: the service need not forgive case or spaces
+                fields[self.scenario_index] = self.canonical[scenario]
                 return scenario
         accepted = self._accepted
         if not raw:
@@ -332,7 +418,8 @@ class Checker:
                 )
             return
         column = self.header[bound.index]
-        value = fields[bound.index].strip()
+        cell = fields[bound.index]
+        value = cell.strip()
         if not value:
             if f.required:
                 errors.append(
@@ -346,7 +433,7 @@ class Checker:
                 )
             return
         if f.kind is Kind.EMAIL:
-            if len(value) > (f.max_length or 254):
+            if cell == value and len(value) > (f.max_length or 254):
                 errors.append(
                     RowError(
                         line,
@@ -357,7 +444,7 @@ class Checker:
                     )
                 )
                 return
-            problem = email_problem(value)
+            problem = email_problem(cell)
             if problem:
                 errors.append(
                     RowError(
@@ -418,6 +505,53 @@ class Checker:
         return ""
 
 
+#: Names a message lists at most; the count says how many there are.
+_LISTED = 20
+
+
+def describe_header(header: list[str]) -> str:
+    """ "found N columns: 'A', 'B'" for a message, or, when a cell looks like a value (the
+    first line is data: the export has no header line), the count and which columns hold
+    what kind of value, never a cell: beside the address are names and zip codes."""
+    count = f"{len(header)} column{'s' if len(header) != 1 else ''}"
+    kinds = [(i, kind) for i, h in enumerate(header) if (kind := value_kind(h))]
+    if kinds:
+        why = ", ".join(f"column {i + 1} holds {kind}" for i, kind in kinds[:3])
+        return (
+            f"found {count}, and the first line looks like data, not a header ({why}): add "
+            "the header line missing from the export"
+        )
+    names = ", ".join(repr(h) for h in header[:_LISTED]) or "(nothing)"
+    more = f" and {len(header) - _LISTED} more" if len(header) > _LISTED else ""
+    return f"found {count}: {names}{more}"
+
+
+def _row_budget(header: list[str], max_chunk_bytes: int | None) -> int | None:
+    if max_chunk_bytes is None:
+        return None
+    header_bytes = len(csv_line(header).encode("utf-8"))
+    if header_bytes >= max_chunk_bytes:
+        raise FileProblem(
+            "header-too-large",
+            f"the header line alone takes {header_bytes:,} bytes, which leaves no room for "
+            f"rows in an upload chunk of {max_chunk_bytes >> 20} MB: shorten the column "
+            "names or raise --max-chunk-mb (HRUPLOAD_MAX_CHUNK_MB)",
+        )
+    return max_chunk_bytes - header_bytes
+
+
+def check_width(header: list[str]) -> None:
+    """A header wider than ``MAX_COLUMNS`` is a file error, before anything is planned or
+    padded to its width."""
+    if len(header) > MAX_COLUMNS:
+        raise FileProblem(
+            "too-many-columns",
+            f"the header has {len(header):,} columns, more than the {MAX_COLUMNS:,} an HR "
+            "export may have: delete the columns the connector does not use, or add the "
+            "missing header line",
+        )
+
+
 def _label(column: str, f: Field) -> str:
     return column if column.lower() == f.name.lower() else f"{column} ({f.name})"
 
@@ -428,15 +562,21 @@ def start_checker(
     profile: Profile = DEFAULT_PROFILE,
     scenario: str | None = None,
     fallback_scenario: str | None = None,
+    max_chunk_bytes: int | None = None,
 ) -> Checker | None:
     """Plan the checks from the header record; a file-level problem ends in the report."""
     try:
         if header is None or header.problem or not any(h.strip() for h in header.fields):
             why = header.problem if header and header.problem else "the first line is empty"
             raise FileProblem("no-header", f"no usable header line: {why}")
+        check_width(header.fields)
         report.header = header.fields
         return Checker(
-            header.fields, profile, scenario=scenario, fallback_scenario=fallback_scenario
+            header.fields,
+            profile,
+            scenario=scenario,
+            fallback_scenario=fallback_scenario,
+            max_chunk_bytes=max_chunk_bytes,
         )
     except FileProblem as problem:
         report.file_error = problem.error
@@ -462,13 +602,21 @@ class Validation:
     profile: Profile = DEFAULT_PROFILE
     scenario: str | None = None
     fallback_scenario: str | None = None
+    #: the upload chunk limit (``HRUPLOAD_MAX_CHUNK_MB``): rows that cannot fit are
+    #: rejected, and :meth:`chunked` never makes a bigger chunk. None: no limit.
+    max_chunk_bytes: int | None = None
     checker: Checker | None = field(default=None, init=False)
 
     def __iter__(self) -> Iterator[Checked]:
         report = self.report
         reader = csvread.records(self.stream, self.facts.encoding)
         self.checker = start_checker(
-            report, next(reader, None), self.profile, self.scenario, self.fallback_scenario
+            report,
+            next(reader, None),
+            self.profile,
+            self.scenario,
+            self.fallback_scenario,
+            self.max_chunk_bytes,
         )
         if self.checker is None:
             return
@@ -482,9 +630,9 @@ class Validation:
             yield checked
 
     def chunked(self, records_per_call: int, *, engine: str = "auto") -> Iterator[Chunk | Checked]:
-        """Upload chunks of up to ``records_per_call`` valid rows (each a complete CSV:
-        the header line, then the rows as ``ChunkBuilder`` writes them) and the rejected
-        rows, both in file order; the report fills as they come."""
+        """Upload chunks of up to ``records_per_call`` valid rows and ``max_chunk_bytes``
+        (each a complete CSV: the header line, then the rows as ``ChunkBuilder`` writes
+        them) and the rejected rows, both in file order; the report fills as they come."""
         if engine == "auto" and _fast_engine_for(self.facts.encoding):
             from hrupload import fastcheck
 
@@ -495,28 +643,27 @@ class Validation:
                 self.profile,
                 self.scenario,
                 self.fallback_scenario,
+                max_chunk_bytes=self.max_chunk_bytes,
             )
             try:
-                yield from fastcheck.run_chunks(run, records_per_call)
+                yield from fastcheck.run_chunks(run, records_per_call, self.max_chunk_bytes)
             finally:
                 self.checker = run.checker
             return
         builder: ChunkBuilder | None = None
         for row in self:
             if builder is None:
-                builder = ChunkBuilder(self.report.header, records_per_call)
+                builder = ChunkBuilder(self.report.header, records_per_call, self.max_chunk_bytes)
             if row.errors:
                 yield row
                 continue
-            count = builder.count + 1
             data = builder.add(row.fields)
             if data is not None:
-                yield Chunk(data, count)
+                yield Chunk(data, builder.flushed)
         if builder is not None:
-            count = builder.count
             data = builder.flush()
             if data is not None:
-                yield Chunk(data, count)
+                yield Chunk(data, builder.flushed)
 
 
 @dataclass(frozen=True)
@@ -551,13 +698,15 @@ def validate_stream(
     on_row: Callable[[Checked], None] | None = None,
     engine: str = "auto",
     fingerprint: bool = True,
+    max_chunk_bytes: int | None = None,
 ) -> Report:
     """Scan then validate a re-openable source; a file-level problem ends in the report.
 
     Without ``on_row`` (only the report is wanted) the native engine scans and validates in
     one read; ``engine="reference"`` forces the row-by-row reference engine.
     ``fingerprint=False`` skips the SHA-256 (the report's ``sha256`` is then None): a check
-    alone needs no resume or de-duplication key.
+    alone needs no resume or de-duplication key. ``max_chunk_bytes``: reject the rows an
+    upload with that chunk limit would (None: no limit).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
@@ -574,6 +723,7 @@ def validate_stream(
                 fallback_scenario=fallback_scenario,
                 max_bytes=max_bytes,
                 fingerprint=fingerprint,
+                max_chunk_bytes=max_chunk_bytes,
             )
         except FileProblem as problem:  # unreadable
             report.file_error = problem.error
@@ -587,7 +737,10 @@ def validate_stream(
         return report
     report.bytes, report.sha256, report.encoding = facts.size, facts.sha256, facts.encoding
     with stream:
-        for checked in Validation(stream, facts, report, profile, scenario, fallback_scenario):
+        validation = Validation(
+            stream, facts, report, profile, scenario, fallback_scenario, max_chunk_bytes
+        )
+        for checked in validation:
             if on_row is not None:
                 on_row(checked)
     return report

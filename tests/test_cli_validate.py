@@ -229,3 +229,33 @@ def test_installed_command_no_traceback_for_bad_input(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--scenario" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "upload", "process"])
+def test_a_hostile_profile_exits_2_naming_the_setting_without_a_traceback(
+    tmp_path: Path, command: str
+) -> None:
+    """Deeply nested (the parser's stack) or huge (memory): a configuration error."""
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"description": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"description": "' + "x" * (1 << 20) + '"}')
+    source = write(tmp_path, f"{RESIGNATION}\na@contoso.com,{D1},{D1}\n")
+    for profile in (deep, huge):
+        env = {
+            **os.environ,
+            "HRUPLOAD_PROFILE": str(profile),
+            # storage that is never reached: the profile is refused first
+            "HR_STORAGE": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            "AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/a;TableEndpoint=http://127.0.0.1:9/a",
+        }
+        args = {
+            "validate": ["validate", str(source)],
+            "upload": ["upload", "--dry-run", str(source)],
+            "process": ["process", "hr-incoming/export.csv"],
+        }[command]
+        done = subprocess.run(
+            [str(HRUPLOAD), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2, done.stderr
+        assert "HRUPLOAD_PROFILE" in done.stderr and "Traceback" not in done.stderr

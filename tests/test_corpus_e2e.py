@@ -94,6 +94,14 @@ CORPUS: dict[str, Case] = {
             ",".join(f"c{i}" for i in range(10_000)) + "," + RESIGNATION,
             "," * 10_000 + ROW,
             "v," * 10_000 + ROW.replace("ana", "bo"),
+        ),
+        file_error=("too-many-columns",),
+    ),
+    "1000-columns": Case(
+        lambda: lines(
+            ",".join(f"c{i}" for i in range(1_000)) + "," + RESIGNATION,
+            "," * 1_000 + ROW,
+            "v," * 1_000 + ROW.replace("ana", "bo"),
         )
     ),
     "duplicate-headers": Case(

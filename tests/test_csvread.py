@@ -191,3 +191,13 @@ def test_records_leave_the_callers_stream_open() -> None:
     assert [r.fields for r in reader] == [["h"], ["v"]]
     del reader
     assert not stream.closed
+
+
+def test_a_record_of_many_short_quoted_lines_is_cut_at_the_record_limit() -> None:
+    """Many quoted values of one line break each: no line is long, the record would be."""
+    data = b"a,b\n" + b'"x\n",' * (csvread.RECORD_LIMIT // 3) + b'"y"\nc,d\n'
+    got = csvread.records(io.BytesIO(data), "utf-8")
+    assert next(got).fields == ["a", "b"]
+    cut = next(got)
+    assert (cut.line, cut.fields) == (2, []) and "longer than 4 MiB" in (cut.problem or "")
+    assert list(got)[-1].fields == ["c", "d"]  # reading goes on

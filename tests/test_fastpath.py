@@ -501,12 +501,80 @@ EDGES: dict[str, bytes] = {
     "control-characters": lines(
         HEADER, *[f"Performance review,a@contoso.com,,,{D1},\x1cfine\x1f,\x0b3"] * 5
     ).encode(),
+    # Addresses that match nobody: every engine rejects them, naming the code point.
+    "invisible-in-emails": lines(
+        HEADER,
+        *[GOOD] * 20,
+        *[
+            f"Resignation,{e},{D1},{D2},,,"
+            for e in [
+                "a\u200b@contoso.com",  # zero-width space
+                "\u202ea@contoso.com",  # right-to-left override
+                "\ufeffa@contoso.com",  # BOM
+                "a\u00ad@contoso.com",  # soft hyphen
+                "a@contoso.com\u00a0",  # no-break space
+                "a\x01@contoso.com",  # C0
+                "a\x9f@contoso.com",  # C1
+                "a\u2028@contoso.com",  # line separator
+                "a\ue000@contoso.com",  # private use
+                " a@contoso.com",
+                "a@contoso.com ",
+                "\ta@contoso.com",
+            ]
+        ],
+        *[GOOD] * 20,
+    ).encode(),
+    # Scenario cells right but for case or spaces go out as the profile spells them.
+    "scenario-spellings": lines(
+        HEADER,
+        *[GOOD] * 10,
+        f" Performance review,a@contoso.com,,,{D1},fine,3",
+        f"PERFORMANCE REVIEW,a@contoso.com,,,{D1},fine,3",
+        f"performance review\u00a0,a@contoso.com,,,{D1},fine,3",
+        f"Performance review\u200b,a@contoso.com,,,{D1},fine,3",
+        *[GOOD] * 10,
+    ).encode(),
+    # Wider than RE2 repeats (1000) but under the cap: the reference reads it, padding too.
+    "wide-header": lines(
+        HEADER + "".join(f",c{i}" for i in range(1010)), *[GOOD] * 30, "x", ""
+    ).encode(),
+    "header-over-the-cap": lines(HEADER + "".join(f",c{i}" for i in range(1018)), GOOD).encode(),
+    "header-at-the-cap": lines(HEADER + "".join(f",c{i}" for i in range(1017)), GOOD).encode(),
+    # Tiny rows under a wide header: padded, a block would grow a thousandfold.
+    "tiny-rows-wide-header": lines(
+        HEADER + "".join(f",c{i}" for i in range(990)), *["x"] * 4000, GOOD
+    ).encode(),
+    # Headerless files: no header cell reaches a message (an address, names, zip codes).
+    "headerless-profile": lines(
+        "ilse@contoso.com,Ilse,Vandermeer,12 Leak Street,98052",
+        "bo@contoso.com,Bo,Wilke,3 Leak Road,98053",
+    ).encode(),
+    "headerless-duplicate": lines("Ilse,Ilse,Leak,98052", "Bo,Bo,Leak,98053").encode(),
 }
 
 
 @pytest.mark.parametrize("case", list(EDGES))
 def test_fast_path_edges(case: str) -> None:
     assert_same(EDGES[case])
+
+
+@pytest.mark.parametrize("limit", [120, 400, 2000])
+@pytest.mark.parametrize(
+    "case", ["short-rows", "escaped-quotes", "unicode-values", "needless-quotes"]
+)
+def test_chunk_byte_limit_is_the_same_in_both_engines(case: str, limit: int) -> None:
+    """Chunks end where ChunkBuilder ends them (by records or bytes, whichever comes first),
+    and the rows too large for any chunk are rejected alike."""
+    assert_same(EDGES[case], chunk_sizes=[3, 5000], max_chunk_bytes=limit)
+
+
+def test_chunk_byte_limit_on_a_generated_file(tmp_path: Path) -> None:
+    data = generate(tmp_path / "g.csv", 3000, seed=11).read_bytes()
+    with _blocks(fastcheck.BLOCK_BYTES):
+        _, chunks, rejected = upload_of(data, 5000, "auto", max_chunk_bytes=20_000)
+    assert len(chunks) > 10 and all(len(c) <= 20_000 for c, _ in chunks)
+    assert {e.code for *_, errors in rejected for e in errors} >= {"invalid-email"}
+    assert_same(data, chunk_sizes=[50, 5000], max_chunk_bytes=20_000)
 
 
 @pytest.mark.parametrize("profile", [DEFAULT_PROFILE, ISSUE, EVENTS])

@@ -822,3 +822,45 @@ def test_an_empty_blob_just_written_is_left_for_later(hr_storage, connector_stan
     (result,) = pipeline.sweep(services).results
     assert result.status == "failed"
     assert names(hr_storage, hr_storage.incoming) == []
+
+
+def test_the_2mb_file_of_200000_columns_fails_in_one_sentence_naming_no_cell(
+    hr_storage, connector_standin
+):
+    """The file that once made ``process`` peak at 5 GB (its peak RSS is in make bench)."""
+    services = make_services(hr_storage, connector_standin)
+    header = "EmailAddress,ResignationDate,LastWorkingDate" + "".join(
+        f",c{i}" for i in range(200_000)
+    )
+    rows = "".join(
+        f"ilse{i}@contoso.com,2026-01-01T00:00:00Z,2026-01-02T00:00:00Z\n" for i in range(8000)
+    )
+    drop(services.storage, "wide.csv", (header + "\n" + rows).encode())
+
+    result = pipeline.process_blob(services, "wide.csv")
+
+    assert result.status == "failed"
+    assert "200,003 columns" in result.message and result.message.count(". ") == 0
+    report = json.loads(
+        read(services.storage, services.storage.failed, f"{today()}/wide.csv.report.json")
+    )
+    assert report["file_error"]["code"] == "too-many-columns" and report["header"] == []
+    assert connector_standin.uploads == []
+
+
+def test_chunks_sent_never_pass_the_chunk_limit(hr_storage, connector_standin):
+    services = make_services(
+        hr_storage, connector_standin, HRUPLOAD_MAX_CHUNK_MB="1", HRUPLOAD_RECORDS_PER_CALL="100000"
+    )
+    remark = "r" * 190
+    data = "EmailAddress,EffectiveDate,Remarks\n" + "".join(
+        f"a{i}@contoso.com,2026-01-01T00:00:00Z,{remark}\n" for i in range(12_000)
+    )
+    drop(services.storage, "performance-review/long.csv", data.encode())
+
+    result = pipeline.process_blob(services, "performance-review/long.csv")
+
+    assert result.status == "uploaded"
+    sizes = [u.size for u in connector_standin.uploads]
+    assert len(sizes) >= 3 and max(sizes) <= 1 << 20
+    assert sum(u.records or 0 for u in connector_standin.uploads) == 12_000

@@ -154,3 +154,24 @@ def test_fingerprint_follows_what_changes_validation() -> None:
     changed = dict(ISSUE_EXAMPLE, date_formats=["%d/%m/%Y %H:%M"])
     assert base.fingerprint() != parse_profile(changed).fingerprint()
     assert base.fingerprint() != DEFAULT_PROFILE.fingerprint()
+
+
+def test_a_deeply_nested_profile_is_a_config_error_naming_the_setting(tmp_path: Path) -> None:
+    deep = '{"description": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    (tmp_path / "deep.json").write_text(deep)
+    for spec in (deep, str(tmp_path / "deep.json"), '{"description": ' + "[" * 17 + "]" * 17 + "}"):
+        with pytest.raises(ProfileError) as caught:
+            load_profile(spec)
+        assert "HRUPLOAD_PROFILE" in str(caught.value)
+    assert load_profile('{"description": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{{{{{"}').source
+
+
+def test_a_huge_profile_is_refused_unread(tmp_path: Path) -> None:
+    from hrupload.profile import MAX_PROFILE_BYTES
+
+    huge = tmp_path / "export.csv"
+    huge.write_bytes(b"x" * (MAX_PROFILE_BYTES + 1))
+    for spec in (str(huge), "{" + " " * MAX_PROFILE_BYTES + "}", "/dev/zero"):
+        with pytest.raises(ProfileError) as caught:
+            load_profile(spec)
+        assert "HRUPLOAD_PROFILE" in str(caught.value) and "KiB" in str(caught.value)

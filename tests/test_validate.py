@@ -220,7 +220,7 @@ def test_missing_required_column_names_it_and_lists_the_header(tmp_path: Path) -
     )
     assert code == "missing-column"
     assert "LastWorkingDate" in message
-    assert "found: 'EmailAddress', 'ResignationDate', 'Notes'" in message
+    assert "found 3 columns: 'EmailAddress', 'ResignationDate', 'Notes'" in message
 
 
 def test_missing_column_points_at_surrounding_spaces(tmp_path: Path) -> None:
@@ -522,7 +522,7 @@ def test_email_length_limit(tmp_path: Path) -> None:
     at_limit = "a" * (254 - len(domain)) + domain
     report, _ = run(
         tmp_path,
-        lines(RESIGNATION, f" {at_limit} ,{D1},{D2}", f"a{at_limit},{D1},{D2}"),
+        lines(RESIGNATION, f"{at_limit},{D1},{D2}", f"a{at_limit},{D1},{D2}"),
     )
     assert problems(report) == [(3, "EmailAddress", "too-long")]
     assert "at most 254" in report.errors[0].message
@@ -631,7 +631,7 @@ def test_header_only_file_is_valid_with_zero_rows(tmp_path: Path) -> None:
 def test_a_file_without_header_line_does_not_leak_the_first_email(tmp_path: Path) -> None:
     code, message = file_error(tmp_path, lines(f"ilse.leak@contoso.com,{D1},{D2}"))
     assert code == "unknown-scenario"
-    assert "is the header line missing?" in message
+    assert "header line missing" in message
     report, _ = run(tmp_path, lines(f"ilse.leak@contoso.com,{D1},{D2}"))
     assert "ilse.leak" not in json.dumps(report.to_dict())
 
@@ -825,7 +825,7 @@ def _corpus() -> dict[str, tuple[bytes, str | None]]:
         "single-50mb-line": (header + b"x" * (50 << 20), None),
         "10000-columns": (
             b",".join(b"c%d" % i for i in range(10_000)) + b"," + header + b"," * 10_000 + row,
-            None,
+            "too-many-columns",
         ),
         "duplicate-headers": (b"EmailAddress,EmailAddress\n" + row, "duplicate-header"),
         "unbalanced-quotes": (header + b'"a@contoso.com,x\n' + row * 3, None),
@@ -855,7 +855,7 @@ def test_corpus_outcomes_in_detail(tmp_path: Path) -> None:
     report, _ = run(tmp_path, CORPUS["single-50mb-line"][0])
     assert (report.rows, report.rejected, report.errors[0].code) == (1, 1, "malformed-row")
     report, _ = run(tmp_path, CORPUS["10000-columns"][0])
-    assert (report.rows, report.valid) == (1, 1)
+    assert (report.rows, report.header, report.file_error.code) == (0, [], "too-many-columns")
     report, _ = run(tmp_path, CORPUS["cr-only"][0])
     assert (report.rows, report.valid) == (3, 3)
     report, _ = run(tmp_path, CORPUS["unbalanced-quotes"][0])
@@ -912,3 +912,164 @@ def test_memory_does_not_grow_with_the_length_of_a_line() -> None:
     peak, report = peak_memory(RESIGNATION.encode() + b"\n", b"x" * (1 << 20), 50)
     assert report.rejected == 1
     assert peak < 24 << 20, peak
+
+
+# -- values that cannot match anyone (issue 11) ------------------------------------------------
+
+INVISIBLE = [
+    ("a\u200b@contoso.com", "U+200B ZERO WIDTH SPACE", 2),
+    ("\u202ea@contoso.com", "U+202E RIGHT-TO-LEFT OVERRIDE", 1),
+    ("\ufeffa@contoso.com", "U+FEFF ZERO WIDTH NO-BREAK SPACE", 1),
+    ("a\u00ad@contoso.com", "U+00AD SOFT HYPHEN", 2),
+    ("a@contoso.com\u00a0", "U+00A0 NO-BREAK SPACE", 14),
+    ("a\x01@contoso.com", "U+0001", 2),
+    ("a\x9f@contoso.com", "U+009F", 2),
+    (" a@contoso.com", "U+0020 SPACE", 1),
+    ("a@contoso.com\t", "U+0009", 14),
+    ("a@contoso.com ", "U+0020 SPACE", 14),
+]
+
+
+@pytest.mark.parametrize(("value", "named", "at"), INVISIBLE)
+def test_an_address_with_an_invisible_character_or_surrounding_space_is_rejected(
+    tmp_path: Path, value: str, named: str, at: int
+) -> None:
+    report, rows = run(tmp_path, lines(RESIGNATION, f"{value},{D1},{D2}"))
+    assert problems(report) == [(2, "EmailAddress", "invalid-email")]
+    message = report.errors[0].message
+    assert named in message and f"at character {at} of {len(value)}" in message
+    assert "contoso" not in message  # the code point and position, never the value
+    assert not rows[0].valid
+
+
+def test_an_address_with_non_ascii_letters_is_still_an_address() -> None:
+    assert email_problem("müller@contoso.com") is None
+    assert email_problem("ilse@bücher.example") is None
+
+
+def test_scenario_cells_go_out_as_the_profile_spells_them(tmp_path: Path) -> None:
+    report, rows = run(
+        tmp_path,
+        lines(
+            MULTI,
+            f" resignation ,a@contoso.com,{D1},{D2},,,",
+            f"PERFORMANCE REVIEW\u00a0,b@contoso.com,,,{D1},,",
+            f"Resignation,c@contoso.com,{D1},{D2},,,",
+        ),
+    )
+    assert report.valid == 3
+    assert [r.fields[0] for r in rows] == ["Resignation", "Performance review", "Resignation"]
+    assert [r.source[0] for r in rows][:2] == [" resignation ", "PERFORMANCE REVIEW\u00a0"]
+    events = parse_profile(
+        {"scenario_column": "Event", "scenarios": {"resignation": {"value": "Quit"}}}
+    )
+    _, rows = run(
+        tmp_path, lines("Event," + RESIGNATION, f"QUIT,a@contoso.com,{D1},{D2}"), profile=events
+    )
+    assert rows[0].valid and rows[0].fields[0] == "Quit"
+
+
+# -- memory is bounded for any input (issue 11) ---------------------------------------------------
+
+
+def test_a_header_over_the_column_cap_is_a_file_error_in_one_sentence(tmp_path: Path) -> None:
+    from hrupload.validate import MAX_COLUMNS
+
+    ok = ",".join([RESIGNATION, *(f"c{i}" for i in range(MAX_COLUMNS - 3))])
+    report, _ = run(tmp_path, lines(ok, f"a@contoso.com,{D1},{D2}"))
+    assert (report.file_error, report.valid) == (None, 1)
+    report, _ = run(tmp_path, lines(ok + ",one-more", f"a@contoso.com,{D1},{D2}"))
+    assert report.file_error is not None and report.file_error.code == "too-many-columns"
+    assert f"{MAX_COLUMNS + 1:,} columns" in report.file_error.message
+    assert report.header == [] and report.to_dict()["header"] == []
+
+
+def test_the_2mb_file_of_200000_columns_is_refused_before_any_row_is_padded(
+    tmp_path: Path,
+) -> None:
+    """The file that made ``process`` peak at 5 GB: a header of 200,000 columns, short rows."""
+    header = RESIGNATION + "".join(f",c{i}" for i in range(200_000))
+    data = lines(header, *[f"a{i}@contoso.com,{D1},{D2}" for i in range(8_000)])
+    assert 1.5e6 < len(data) < 2.5e6
+    tracemalloc.start()
+    try:
+        for engine in ("auto", "reference"):
+            path = tmp_path / "wide.csv"
+            path.write_text(data)
+            report = validate_path(path, engine=engine)
+            message = report.file_error.message
+            assert report.file_error.code == "too-many-columns"
+            assert message.count(". ") == 0 and "200,003 columns" in message
+        assert tracemalloc.get_traced_memory()[1] < 60 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_row_too_large_for_any_chunk_is_rejected_with_the_reason(tmp_path: Path) -> None:
+    big = "x" * 150
+    report, rows = run(
+        tmp_path,
+        lines(REVIEW, f"a@contoso.com,{D1},{big},", f"b@contoso.com,{D1},ok,"),
+        scenario="performance-review",
+        max_chunk_bytes=150,
+    )
+    assert problems(report) == [(2, None, "row-too-large")]
+    assert (
+        "HRUPLOAD_MAX_CHUNK_MB" in report.errors[0].message and big not in report.errors[0].message
+    )
+    assert [r.valid for r in rows] == [False, True]
+
+
+def test_a_header_that_leaves_no_room_for_rows_is_a_file_error(tmp_path: Path) -> None:
+    code, message = file_error(tmp_path, lines(RESIGNATION), max_chunk_bytes=20)
+    assert code == "header-too-large" and "--max-chunk-mb" in message
+
+
+def test_chunks_end_at_the_byte_limit_as_well_as_the_record_limit(tmp_path: Path) -> None:
+    from hrupload import csvread
+    from hrupload.validate import Chunk, Validation, new_report
+
+    data = lines(RESIGNATION, *[f"a{i:03d}@contoso.com,{D1},{D2}" for i in range(100)]).encode()
+    facts = csvread.scan(io.BytesIO(data))
+    for engine in ("auto", "reference"):
+        validation = Validation(
+            io.BytesIO(data), facts, new_report("t", facts), max_chunk_bytes=1000
+        )
+        chunks = [c for c in validation.chunked(50, engine=engine) if isinstance(c, Chunk)]
+        assert all(len(c.data) <= 1000 for c in chunks)
+        assert sum(c.records for c in chunks) == 100
+        # as full as the limit allows: one more row would not fit
+        row = len(f"a000@contoso.com,{D1},{D2}\r\n")
+        assert all(len(c.data) + row > 1000 for c in chunks[:-1])
+
+
+# -- no personal data in messages, even from headerless files (issue 11) ---------------------------
+
+HEADERLESS = [
+    # employee profile: an address, names, street, zip code
+    "ilse@contoso.com,Ilse,Vandermeer,12 Leak Street,98052,Leakville",
+    # a single-scenario file without its header: dates and an address
+    f"ilse@contoso.com,{D1},{D2}",
+    # names first: the zip code gives it away
+    "Ilse,Vandermeer,98052,ilse@contoso.com",
+    # the same name twice: a "duplicate header"
+    "Ilse,Ilse,ilse@contoso.com",
+]
+
+
+@pytest.mark.parametrize("first", HEADERLESS)
+def test_a_headerless_file_names_no_cell_of_its_first_row(tmp_path: Path, first: str) -> None:
+    for engine in ("auto", "reference"):
+        report, _ = run(tmp_path, lines(first, first.replace("Ilse", "Bo")), engine=engine)
+        assert report.file_error is not None
+        message = report.file_error.message
+        doc = json.dumps(report.to_dict())
+        for cell in first.split(","):
+            assert cell not in message and cell not in doc
+        assert f"found {len(first.split(','))} columns" in message
+        assert "looks like data" in message and "header line missing" in message
+
+
+def test_a_real_header_is_still_listed(tmp_path: Path) -> None:
+    _, message = file_error(tmp_path, lines("Name,Street,AddressLine1", "x,y,z"))
+    assert "found 3 columns: 'Name', 'Street', 'AddressLine1'" in message

@@ -221,6 +221,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 
     // Upload tuning: the code's defaults, spelled out so a change here is a reviewed change.
     HRUPLOAD_RECORDS_PER_CALL: '5000'
+    HRUPLOAD_MAX_CHUNK_MB: '4'
     HRUPLOAD_CONCURRENCY: '12'
     HRUPLOAD_RETRY_BUDGET: '900'
     HRUPLOAD_READ_TIMEOUT: '400'
