@@ -93,16 +93,16 @@ def _private_write(path: Path, data: bytes | Any) -> None:
 
 
 def _print_report(report: Report, console) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
-    # Everything below that comes from the file (its name, header names in messages) is
-    # escaped: a "[/]" in a header would otherwise be read as markup and crash the print.
-    name = escape(report.file)
+    # Everything below that comes from the file (its name, header names in messages) goes
+    # through _plain: a "[/]" in a header would otherwise be read as markup and crash the
+    # print, an ESC or a line break would act on the terminal or forge a line.
+    name = _plain(report.file)
     if report.file_error is not None:
         console.print(
-            f"[bold red]✗ {name}[/]: {escape(report.file_error.message)} "
-            f"[dim]\\[{escape(report.file_error.code)}][/]"
+            f"[bold red]✗ {name}[/]: {_plain(report.file_error.message)} "
+            f"[dim]\\[{_plain(report.file_error.code)}][/]"
         )
         return
     mark = "[green]✓[/]" if report.rejected == 0 else "[yellow]![/]"
@@ -117,7 +117,7 @@ def _print_report(report: Report, console) -> None:
         table.add_column("valid", justify="right")
         table.add_column("rejected", justify="right")
         for scenario, counts in report.scenarios.items():
-            table.add_row(scenario, str(counts["valid"]), str(counts["rejected"]))
+            table.add_row(_plain(scenario), str(counts["valid"]), str(counts["rejected"]))
         console.print(table)
     if report.errors:
         table = Table(title=None, show_lines=False, padding=(0, 1))
@@ -126,7 +126,7 @@ def _print_report(report: Report, console) -> None:
         table.add_column("code", no_wrap=True)
         table.add_column("what to fix", overflow="fold")
         for err in report.errors[:SHOW_ERRORS]:
-            table.add_row(str(err.line), escape(err.column or ""), err.code, escape(err.message))
+            table.add_row(str(err.line), _plain(err.column or ""), err.code, _plain(err.message))
         console.print(table)
         total = sum(report.error_counts.values())
         if total > SHOW_ERRORS:
@@ -139,9 +139,9 @@ def _print_report(report: Report, console) -> None:
 def main(verbose: int) -> None:
     """Validate HR CSV exports and upload them to the Microsoft Purview HR data connector."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("azure", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -171,7 +171,10 @@ def validate(
         reports.append(_validate_one(path, prof, scenario, max_file_mb, validate_path))
     if as_json:
         docs = [r.to_dict() for r in reports]
-        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False))
+        from hrupload.termsafe import json_safe
+
+        doc = docs[0] if len(docs) == 1 else docs
+        click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
     else:
         console = _console()
         for report in reports:
@@ -279,17 +282,15 @@ def upload(files: tuple[Path, ...], **opts: Any) -> None:
     took but never confirmed is sent again: delivery is at least once).
     Exit 0: all rows uploaded; 3: valid rows uploaded, some rejected; 1: failure.
     """
-    from rich.markup import escape
-
     from hrupload.cli_upload import run_upload
 
     try:
         code = run_upload(files, opts)
     except ConfigError as exc:
-        _console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        _console(stderr=True).print(f"[red]error:[/] {_plain(exc)}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except HrUploadError as exc:  # e.g. the Key Vault holding the secret cannot be reached
-        _console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        _console(stderr=True).print(f"[red]error:[/] {_plain(exc)}", soft_wrap=True)
         sys.exit(EXIT_FAILED)
     sys.exit(code)
 
@@ -305,11 +306,33 @@ def _services():
 
 
 def _plain(text: object) -> str:
-    """Text printed as it is: blob names, file names and messages may hold "[...]", which
-    rich would otherwise read as markup (and a stray "[/]" would crash the print)."""
+    """File-derived text (blob names, file names, column names, the service's reasons) as
+    rich markup that prints it literally and on one line: controls, line breaks and bidi
+    overrides escaped (:func:`hrupload.termsafe.printable`), and "[...]" not read as
+    markup (a stray "[/]" would crash the print)."""
     from rich.markup import escape
 
-    return escape(str(text))
+    from hrupload.termsafe import printable
+
+    return escape(printable(text))
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines on stderr that a name in a message or a traceback cannot break or forge:
+    the pipeline escapes what it logs, and this catches what other libraries log."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from hrupload.termsafe import printable
+
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:
+        from hrupload.termsafe import printable
+
+        # The traceback's own line breaks stay; an exception text's ESC or bidi override
+        # does not. (A line break inside an exception's text is one of those kept.)
+        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
 
 
 def _result_line(result, status: str) -> str:
@@ -460,7 +483,7 @@ def status(since: str, limit: int, as_json: bool) -> None:
             note = "employee profiles re-sent so Purview keeps them" + (f"; {note}" if note else "")
         table.add_row(
             f"{when:%m-%d %H:%M}" if when else "",
-            f"[{style}]{r.status}[/]",
+            f"[{style}]{_plain(r.status)}[/]",
             _plain(file),
             str(r.rows),
             str(r.valid),

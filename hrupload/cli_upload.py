@@ -90,7 +90,9 @@ def _progress(console, total: int, name: str):
         console=console,
         transient=True,
     )
-    task = progress.add_task(name, total=total)
+    from hrupload.cli import _plain
+
+    task = progress.add_task(_plain(name), total=total)
     return progress, lambda n: progress.advance(task, n)
 
 
@@ -229,20 +231,19 @@ def _write_reports(outcome: Outcome, base: Path, write) -> None:
 
 
 def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> None:
-    from rich.markup import escape
+    from hrupload.cli import _plain, _print_report
 
-    from hrupload.cli import _print_report
-
-    # File names, header names and the service's own words are printed as they are: a "[/]"
-    # in any of them would otherwise be read as markup (and crash the print).
+    # File names, header names and the service's own words go through _plain: a "[/]" in
+    # any of them would otherwise be read as markup (and crash the print), an ESC or a line
+    # break would act on the terminal or forge a line.
     r = outcome.report
-    file = escape(r.file)
+    file = _plain(r.file)
     if r.file_error is not None:
         _print_report(r, console)
         console.print("  Nothing was uploaded.")
         return
     if outcome.error is not None:
-        console.print(f"[bold red]✗ Upload failed[/] for {file}: {escape(str(outcome.error))}")
+        console.print(f"[bold red]✗ Upload failed[/] for {file}: {_plain(str(outcome.error))}")
         # Counted so far only: the file is not read past the failure.
         console.print(
             f"  {outcome.uploaded} records in {outcome.sent + outcome.resumed} chunks are "
@@ -273,8 +274,8 @@ def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> No
             f"{r.rejected} rejected, {r.blank} blank"
         )
     if r.rejected:
-        rejected_path = escape(str(Path(report_dir) / (name + ".rejected.csv")))
+        rejected_path = _plain(str(Path(report_dir) / (name + ".rejected.csv")))
         console.print(f"  Rejected rows and reasons: {rejected_path}")
         for err in r.errors[:5]:
-            console.print(f"    line {err.line}: {escape(err.column or '')} {escape(err.message)}")
+            console.print(f"    line {err.line}: {_plain(err.column or '')} {_plain(err.message)}")
     sys.stdout.flush()
