@@ -271,6 +271,15 @@ def _validate_one(path: Path, prof, scenario, max_file_mb: int, validate_path) -
     type=click.Path(file_okay=False, path_type=Path),
     help="Where <name>.report.json and <name>.rejected.csv go (default: beside the file).",
 )
+@click.option(
+    "--lock-wait",
+    type=click.IntRange(min=0),
+    default=int(default("HRUPLOAD_LOCK_WAIT")),
+    envvar="HRUPLOAD_LOCK_WAIT",
+    show_default=True,
+    help="Seconds to wait for another upload of the same file (same state dir) to finish "
+    "before refusing; 0 refuses at once.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and chunk; send nothing.")
 @click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
