@@ -25,10 +25,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 SHOW_ERRORS = 20
 
 
-def _console(stderr: bool = False):
+def _console(stderr: bool = False, *, lines: bool = False):
+    """A console for output; ``lines=True`` for one-line-per-item output (process, sweep):
+    a long name then stays on its line instead of wrapping, so no wrapped piece of a name
+    can start a line of its own and pass for a result."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=lines)
 
 
 def _worst(codes: list[int]) -> int:
@@ -102,14 +105,16 @@ def _print_report(report: Report, console) -> None:
     if report.file_error is not None:
         console.print(
             f"[bold red]✗ {name}[/]: {_plain(report.file_error.message)} "
-            f"[dim]\\[{_plain(report.file_error.code)}][/]"
+            f"[dim]\\[{_plain(report.file_error.code)}][/]",
+            soft_wrap=True,
         )
         return
     mark = "[green]✓[/]" if report.rejected == 0 else "[yellow]![/]"
     console.print(
         f"{mark} [bold]{name}[/]: {report.rows} rows, [green]{report.valid} valid[/], "
         f"{'[red]' if report.rejected else ''}{report.rejected} rejected"
-        f"{'[/]' if report.rejected else ''}, {report.blank} blank"
+        f"{'[/]' if report.rejected else ''}, {report.blank} blank",
+        soft_wrap=True,
     )
     if report.scenarios:
         table = Table(box=None, padding=(0, 2), show_edge=False)
@@ -387,7 +392,8 @@ def process(blob: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        _console().print(_result_line(result, result.status) + f"  {_plain(result.message)}")
+        line = _result_line(result, result.status) + f"  {_plain(result.message)}"
+        _console(lines=True).print(line)
     failed = result.status in ("failed", "retrying")
     sys.exit(EXIT_FAILED if failed else (EXIT_REJECTED if result.status == "partial" else EXIT_OK))
 
@@ -402,7 +408,7 @@ def sweep(as_json: bool) -> None:
     from hrupload import pipeline
 
     services = _services()
-    console = _console()
+    console = _console(lines=True)
 
     def show(result) -> None:
         if not as_json:
