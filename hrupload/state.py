@@ -129,7 +129,9 @@ class LocalCheckpoints:
         lock = FileLock(locks / f"{key}.lock", mode=0o600, thread_local=False)
         owner = locks / f"{key}.owner"
         try:
-            locks.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Each level made private: mkdir's mode applies to the last one only.
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            locks.mkdir(exist_ok=True, mode=0o700)
             lock.acquire(timeout=0)
         except Timeout:  # (a subclass of OSError: first)
             holder = _holder(owner)
