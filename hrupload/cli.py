@@ -25,10 +25,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 SHOW_ERRORS = 20
 
 
-def _console(stderr: bool = False):
+def _console(stderr: bool = False, *, lines: bool = False):
+    """A console for output; ``lines=True`` for one-line-per-item output (process, sweep):
+    a long name then stays on its line instead of wrapping, so no wrapped piece of a name
+    can start a line of its own and pass for a result."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=lines)
 
 
 def _worst(codes: list[int]) -> int:
@@ -105,23 +108,25 @@ def _private_write(path: Path, data: bytes | Any) -> None:
 
 
 def _print_report(report: Report, console) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
-    # Everything below that comes from the file (its name, header names in messages) is
-    # escaped: a "[/]" in a header would otherwise be read as markup and crash the print.
-    name = escape(report.file)
+    # Everything below that comes from the file (its name, header names in messages) goes
+    # through _plain: a "[/]" in a header would otherwise be read as markup and crash the
+    # print, an ESC or a line break would act on the terminal or forge a line.
+    name = _plain(report.file)
     if report.file_error is not None:
         console.print(
-            f"[bold red]✗ {name}[/]: {escape(report.file_error.message)} "
-            f"[dim]\\[{escape(report.file_error.code)}][/]"
+            f"[bold red]✗ {name}[/]: {_plain(report.file_error.message)} "
+            f"[dim]\\[{_plain(report.file_error.code)}][/]",
+            soft_wrap=True,
         )
         return
     mark = "[green]✓[/]" if report.rejected == 0 else "[yellow]![/]"
     console.print(
         f"{mark} [bold]{name}[/]: {report.rows} rows, [green]{report.valid} valid[/], "
         f"{'[red]' if report.rejected else ''}{report.rejected} rejected"
-        f"{'[/]' if report.rejected else ''}, {report.blank} blank"
+        f"{'[/]' if report.rejected else ''}, {report.blank} blank",
+        soft_wrap=True,
     )
     if report.scenarios:
         table = Table(box=None, padding=(0, 2), show_edge=False)
@@ -129,7 +134,7 @@ def _print_report(report: Report, console) -> None:
         table.add_column("valid", justify="right")
         table.add_column("rejected", justify="right")
         for scenario, counts in report.scenarios.items():
-            table.add_row(scenario, str(counts["valid"]), str(counts["rejected"]))
+            table.add_row(_plain(scenario), str(counts["valid"]), str(counts["rejected"]))
         console.print(table)
     if report.errors:
         table = Table(title=None, show_lines=False, padding=(0, 1))
@@ -138,7 +143,7 @@ def _print_report(report: Report, console) -> None:
         table.add_column("code", no_wrap=True)
         table.add_column("what to fix", overflow="fold")
         for err in report.errors[:SHOW_ERRORS]:
-            table.add_row(str(err.line), escape(err.column or ""), err.code, escape(err.message))
+            table.add_row(str(err.line), _plain(err.column or ""), err.code, _plain(err.message))
         console.print(table)
         total = sum(report.error_counts.values())
         if total > SHOW_ERRORS:
@@ -151,9 +156,9 @@ def _print_report(report: Report, console) -> None:
 def main(verbose: int) -> None:
     """Validate HR CSV exports and upload them to the Microsoft Purview HR data connector."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("azure", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -187,7 +192,10 @@ def validate(
         )
     if as_json:
         docs = [r.to_dict() for r in reports]
-        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False))
+        from hrupload.termsafe import json_safe
+
+        doc = docs[0] if len(docs) == 1 else docs
+        click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
     else:
         console = _console()
         for report in reports:
@@ -291,6 +299,15 @@ def _validate_one(
     type=click.Path(file_okay=False, path_type=Path),
     help="Where <name>.report.json and <name>.rejected.csv go (default: beside the file).",
 )
+@click.option(
+    "--lock-wait",
+    type=click.IntRange(min=0),
+    default=int(default("HRUPLOAD_LOCK_WAIT")),
+    envvar="HRUPLOAD_LOCK_WAIT",
+    show_default=True,
+    help="Seconds to wait for another upload of the same file (same state dir) to finish "
+    "before refusing; 0 refuses at once.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and chunk; send nothing.")
 @click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
@@ -303,17 +320,15 @@ def upload(files: tuple[Path, ...], **opts: Any) -> None:
     took but never confirmed is sent again: delivery is at least once).
     Exit 0: all rows uploaded; 3: valid rows uploaded, some rejected; 1: failure.
     """
-    from rich.markup import escape
-
     from hrupload.cli_upload import run_upload
 
     try:
         code = run_upload(files, opts)
     except ConfigError as exc:
-        _console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        _console(stderr=True).print(f"[red]error:[/] {_plain(exc)}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except HrUploadError as exc:  # e.g. the Key Vault holding the secret cannot be reached
-        _console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        _console(stderr=True).print(f"[red]error:[/] {_plain(exc)}", soft_wrap=True)
         sys.exit(EXIT_FAILED)
     sys.exit(code)
 
@@ -335,11 +350,33 @@ def _services(**overrides: Any):
 
 
 def _plain(text: object) -> str:
-    """Text printed as it is: blob names, file names and messages may hold "[...]", which
-    rich would otherwise read as markup (and a stray "[/]" would crash the print)."""
+    """File-derived text (blob names, file names, column names, the service's reasons) as
+    rich markup that prints it literally and on one line: controls, line breaks and bidi
+    overrides escaped (:func:`hrupload.termsafe.printable`), and "[...]" not read as
+    markup (a stray "[/]" would crash the print)."""
     from rich.markup import escape
 
-    return escape(str(text))
+    from hrupload.termsafe import printable
+
+    return escape(printable(text))
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines on stderr that a name in a message or a traceback cannot break or forge:
+    the pipeline escapes what it logs, and this catches what other libraries log."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from hrupload.termsafe import printable
+
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:
+        from hrupload.termsafe import printable
+
+        # The traceback's own line breaks stay; an exception text's ESC or bidi override
+        # does not. (A line break inside an exception's text is one of those kept.)
+        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
 
 
 def _result_line(result, status: str) -> str:
@@ -391,7 +428,8 @@ def process(blob: str, as_json: bool, max_chunk_mb: int | None) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        _console().print(_result_line(result, result.status) + f"  {_plain(result.message)}")
+        line = _result_line(result, result.status) + f"  {_plain(result.message)}"
+        _console(lines=True).print(line)
     failed = result.status in ("failed", "retrying")
     sys.exit(EXIT_FAILED if failed else (EXIT_REJECTED if result.status == "partial" else EXIT_OK))
 
@@ -406,7 +444,7 @@ def sweep(as_json: bool) -> None:
     from hrupload import pipeline
 
     services = _services()
-    console = _console()
+    console = _console(lines=True)
 
     def show(result) -> None:
         if not as_json:
@@ -496,7 +534,7 @@ def status(since: str, limit: int, as_json: bool) -> None:
             note = "employee profiles re-sent so Purview keeps them" + (f"; {note}" if note else "")
         table.add_row(
             f"{when:%m-%d %H:%M}" if when else "",
-            f"[{style}]{r.status}[/]",
+            f"[{style}]{_plain(r.status)}[/]",
             _plain(file),
             str(r.rows),
             str(r.valid),

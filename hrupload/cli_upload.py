@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from hrupload.delivery import Outcome, deliver
 from hrupload.errors import ConfigError
 from hrupload.limiter import ConcurrencyGate
 from hrupload.report import FileError, Report
-from hrupload.state import LocalCheckpoints
+from hrupload.state import LocalCheckpoints, UploadBusy, describe_holder
 from hrupload.validate import scenario_from_name
 
 
@@ -91,7 +93,9 @@ def _progress(console, total: int, name: str):
         console=console,
         transient=True,
     )
-    task = progress.add_task(name, total=total)
+    from hrupload.cli import _plain
+
+    task = progress.add_task(_plain(name), total=total)
     return progress, lambda n: progress.advance(task, n)
 
 
@@ -123,10 +127,23 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     max_bytes = opts["max_file_mb"] << 20
     codes, summaries = [], []
     for path in files:
-        outcome = _upload_one(path, opts, client, profile, checkpoints, max_bytes, err)
         report_dir = opts["report_dir"] or path.parent
-        if opts["report_dir"] or report_dir.is_dir():  # no folders made for a mistyped path
-            _write_reports(outcome, report_dir / report_name(path.name), _private_write)
+        try:
+            # The lock covers the reports too: they are the upload's, not a waiter's.
+            with _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) as facts:
+                outcome = _upload_one(
+                    path, opts, client, profile, checkpoints, max_bytes, err, facts
+                )
+                if opts["report_dir"] or report_dir.is_dir():  # no folders for a mistyped path
+                    _write_reports(outcome, report_dir / report_name(path.name), _private_write)
+        except UploadBusy as busy:
+            from hrupload.cli import EXIT_FAILED, _plain
+
+            # Nothing sent, no report written (the running upload writes them).
+            err.print(f"[red]✗ not uploaded:[/] {_plain(busy)}")
+            summaries.append({"file": str(path), "status": "busy", "error": str(busy)})
+            codes.append(EXIT_FAILED)
+            continue
         summaries.append(outcome.summary())
         codes.append(outcome.exit_code())
         if not opts["as_json"]:
@@ -137,7 +154,57 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     return _worst(codes)
 
 
-def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err) -> Outcome:
+@contextmanager
+def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> Iterator:
+    """Yield the file's facts (or None) while holding its upload lock: one upload of the
+    same content, job, chunking and profile per state directory at a time, so two runs
+    at once cannot both send every chunk (``--force`` forgets the earlier checkpoints here,
+    under the lock). A dry run sends nothing and takes no lock, nor does a file that
+    cannot be scanned (deliver() reports it and sends nothing)."""
+    facts = _scan(path, max_bytes) if client is not None else None
+    if facts is None:
+        yield None
+        return
+    from hrupload.delivery import checkpoint_key
+
+    key = checkpoint_key(
+        facts.sha256,
+        opts["job_id"],
+        opts["records_per_call"],
+        profile,
+        opts["scenario"],
+        opts["max_chunk_mb"] << 20,
+    )
+
+    def waiting(holder) -> None:
+        from hrupload.cli import _plain
+
+        err.print(
+            f"another upload of {_plain(path)} is running{_plain(describe_holder(holder))}; "
+            f"waiting up to {opts['lock_wait']} s for it to finish…"
+        )
+
+    with checkpoints.hold(key, file=str(path), wait=opts["lock_wait"], on_wait=waiting):
+        if opts["force"]:  # under the lock: a running upload's checkpoints are its own
+            checkpoints.clear(key)
+        yield facts
+
+
+def _scan(path: Path, max_bytes: int):
+    """The file's facts (its content hash), or None when it is too large or cannot be
+    read as CSV: deliver() then reports the problem properly and sends nothing."""
+    from hrupload import csvread
+
+    try:
+        if path.stat().st_size > max_bytes:
+            return None
+        with path.open("rb") as stream:
+            return csvread.scan(stream, max_bytes=max_bytes)
+    except Exception:
+        return None
+
+
+def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts) -> Outcome:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -164,27 +231,8 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err) -> Out
         checkpoints=checkpoints,
         max_bytes=max_bytes,
         on_progress=advance,
+        facts=facts,
     )
-    if opts["force"] and client is not None:
-        from hrupload import csvread
-        from hrupload.delivery import checkpoint_key
-
-        try:
-            with path.open("rb") as stream:
-                facts = csvread.scan(stream, max_bytes=max_bytes)
-            checkpoints.clear(
-                checkpoint_key(
-                    facts.sha256,
-                    opts["job_id"],
-                    opts["records_per_call"],
-                    profile,
-                    opts["scenario"],
-                    opts["max_chunk_mb"] << 20,
-                )
-            )
-            kwargs["facts"] = facts
-        except Exception:  # noqa: S110 - deliver() reports the same problem properly
-            pass
     if progress is not None:
         with progress:
             outcome = deliver(lambda: path.open("rb"), **kwargs)
@@ -233,21 +281,21 @@ def _write_reports(outcome: Outcome, base: Path, write) -> None:
 
 
 def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> None:
-    from rich.markup import escape
+    from hrupload.cli import _plain, _print_report
 
-    from hrupload.cli import _print_report
-
-    # File names, header names and the service's own words are printed as they are: a "[/]"
-    # in any of them would otherwise be read as markup (and crash the print).
+    # File names, header names and the service's own words go through _plain: a "[/]" in
+    # any of them would otherwise be read as markup (and crash the print), an ESC or a line
+    # break would act on the terminal or forge a line.
     r = outcome.report
-    file = escape(r.file)
+    file = _plain(r.file)
     if r.file_error is not None:
         _print_report(r, console)
         console.print("  Nothing was uploaded.")
         return
     if outcome.error is not None:
-        message = escape(outcome.error_message or "")
-        console.print(f"[bold red]✗ Upload failed[/] for {file}: {message}")
+        console.print(
+            f"[bold red]✗ Upload failed[/] for {file}: {_plain(outcome.error_message or '')}"
+        )
         # Counted so far only: the file is not read past the failure.
         console.print(
             f"  {outcome.uploaded} records in {outcome.sent + outcome.resumed} chunks are "
@@ -278,8 +326,8 @@ def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> No
             f"{r.rejected} rejected, {r.blank} blank"
         )
     if r.rejected:
-        rejected_path = escape(str(Path(report_dir) / (name + ".rejected.csv")))
+        rejected_path = _plain(str(Path(report_dir) / (name + ".rejected.csv")))
         console.print(f"  Rejected rows and reasons: {rejected_path}")
         for err in r.errors[:5]:
-            console.print(f"    line {err.line}: {escape(err.column or '')} {escape(err.message)}")
+            console.print(f"    line {err.line}: {_plain(err.column or '')} {_plain(err.message)}")
     sys.stdout.flush()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import collections
 import copy
-import logging
 import re
 import threading
 import time
@@ -36,8 +35,9 @@ from hrupload.limiter import ConcurrencyGate, Signal
 from hrupload.net import is_loopback, proxies_for
 from hrupload.redact import redact
 from hrupload.settings import default
+from hrupload.termsafe import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # file-derived text in messages and fields is escaped
 
 RESOURCE = "https://microsoft.onmicrosoft.com/86dfdabb-5089-4a0c-880a-cfa5a790c5b1"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

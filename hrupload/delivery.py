@@ -13,7 +13,6 @@ whose answer (or checkpoint write) was lost is sent again on the next run.
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,9 +27,10 @@ from hrupload.errors import Blame, HrUploadError, blame
 from hrupload.profile import DEFAULT_PROFILE, Profile
 from hrupload.report import FileError, FileProblem, Report
 from hrupload.settings import default
+from hrupload.termsafe import logger
 from hrupload.validate import Chunk, Validation, new_report
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # file-derived text in messages and fields is escaped
 
 DEFAULT_RECORDS_PER_CALL = 5000
 #: HRUPLOAD_MAX_CHUNK_MB's default: with ``concurrency`` chunks in flight, what bounds the

@@ -11,12 +11,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from hrupload.settings import SETTINGS, load
+from hrupload.termsafe import logger
 
 if TYPE_CHECKING:  # the pipeline (Azure Storage, Tables, HTTP) loads on the first invocation,
     # so the host indexes the triggers without paying for it: a shorter cold start
     from hrupload import pipeline
 
-log = logging.getLogger("hrupload.functions")
+log = logger("hrupload.functions")  # file-derived text in messages and fields is escaped
 _services: dict[tuple, pipeline.Services] = {}
 _telemetry_ready = False
 

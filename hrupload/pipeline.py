@@ -27,7 +27,6 @@ lets the other files go on. See docs/reliability.md for the table of every fault
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -42,9 +41,10 @@ from hrupload.profile import Profile, load_profile
 from hrupload.redact import redact
 from hrupload.report import FileProblem
 from hrupload.settings import Settings
+from hrupload.termsafe import logger
 from hrupload.validate import new_report, scenario_from_name
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # file-derived text in messages and fields is escaped
 
 FINAL = ("uploaded", "partial", "failed", "duplicate")
 #: A zero-byte blob modified this recently may be a file still being written (SFTP and

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -28,11 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hrupload.storage import error_code, translated
+from hrupload.termsafe import logger
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # file-derived text in messages and fields is escaped
 
 STATUSES = ("uploaded", "partial", "failed", "duplicate", "retrying", "running", "done", "stopped")
 KINDS = ("file", "profile-refresh", "sweep")

@@ -7,7 +7,6 @@ bundle for a local HTTPS stand-in and ``verify_challenge_resource=False``.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -15,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hrupload.errors import ConfigError, SecretError
+from hrupload.termsafe import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # file-derived text in messages and fields is escaped
 
 #: The SDK's defaults (10 retries, 300 s read timeout) would hold a token request for most
 #: of an hour when Key Vault hangs; a file waits better in incoming, with the reason recorded.

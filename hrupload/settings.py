@@ -119,6 +119,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Where the CLI records delivered chunks (default: the user's state dir).",
         deployed=False,
     ),
+    Setting(
+        "HRUPLOAD_LOCK_WAIT",
+        "600",
+        "Seconds `hrupload upload` waits for another upload of the same file with the same "
+        "state dir to finish before refusing (0: refuse at once).",
+        deployed=False,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import re
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from urllib.parse import quote, unquote
 
 from hrupload.errors import ConfigError, HrUploadError, StorageError
+from hrupload.termsafe import logger
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from hrupload.runlog import RunLog, TableCheckpoints
     from hrupload.settings import StorageSettings
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # file-derived text in messages and fields is escaped
 
 #: Bytes fetched per ranged GET while streaming: large enough that a 3 GB file is a few
 #: hundred requests, small enough that a Function instance holds only a few chunks.
