@@ -17,7 +17,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]  # hrupload_dev/azurite.py -> repo root
+REPO = Path(__file__).resolve().parents[1]  # hrupload_dev/azurite.py -> repo root
 AZURITE = REPO / "node_modules" / ".bin" / "azurite"
 ACCOUNT = "devstoreaccount1"
 #: The emulator's published, well-known development key (not a secret).

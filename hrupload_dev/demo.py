@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 TENANT = "00000000-0000-0000-0000-000000000001"
 APP = "11111111-1111-1111-1111-111111111111"
