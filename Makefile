@@ -94,7 +94,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m 'not slow' -x -q
 
 demo: install
-	$(BIN)/python -m hrupload.dev.demo
+	$(BIN)/python -m hrupload_dev.demo
 
 bench: install
 	$(BIN)/python -m bench.run

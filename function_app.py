@@ -1,5 +1,5 @@
 """Azure Functions entry points (Python v2 model). Triggers only: the work is in
-``hrupload.pipeline``, the same code ``hrupload process`` and ``hrupload sweep`` run.
+``hrupload.app.pipeline``, the same code ``hrupload process`` and ``hrupload sweep`` run.
 
 The blob trigger binds an SDK ``BlobClient``, not the blob's bytes: the host then
 passes a reference and the pipeline streams the file, however large it is.

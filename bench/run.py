@@ -50,7 +50,7 @@ with open(sys.argv[1], newline="", encoding="utf-8") as handle:
 """
 REFERENCE = """
 import sys
-from hrupload.validate import validate_path
+from hrupload.core.validate import validate_path
 validate_path(sys.argv[1], engine="reference")
 """
 
@@ -186,7 +186,7 @@ WIDE_COLUMNS, WIDE_BYTES = 200_000, 2 << 20
 
 
 def memory_files(folder: Path, max_mb: int) -> list[tuple[str, Path]]:
-    from hrupload.validate import MAX_COLUMNS
+    from hrupload.core.validate import MAX_COLUMNS
 
     made = []
     for label, name, columns, size in (
@@ -211,7 +211,7 @@ def memory_runs(folder: Path, max_mb: int, work: Path) -> list[dict]:
     on each memory file, with ``HRUPLOAD_MAX_FILE_MB`` at ``max_mb``."""
     from azure.storage.blob import BlobServiceClient
 
-    from hrupload.dev.azurite import Azurite
+    from hrupload_dev.azurite import Azurite
 
     hr = _bin("hrupload")
     results = []
@@ -474,7 +474,7 @@ def compiled() -> None:
 
 
 def _concurrency_default() -> int:
-    from hrupload.delivery import DEFAULT_CONCURRENCY
+    from hrupload.app.delivery import DEFAULT_CONCURRENCY
 
     return DEFAULT_CONCURRENCY
 

@@ -10,12 +10,12 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from hrupload.core.termsafe import logger
 from hrupload.settings import SETTINGS, load
-from hrupload.termsafe import logger
 
 if TYPE_CHECKING:  # the pipeline (Azure Storage, Tables, HTTP) loads on the first invocation,
     # so the host indexes the triggers without paying for it: a shorter cold start
-    from hrupload import pipeline
+    from hrupload.app import pipeline
 
 log = logger("hrupload.functions")  # file-derived text in messages and fields is escaped
 _services: dict[tuple, pipeline.Services] = {}
@@ -28,13 +28,13 @@ def _settings_key() -> tuple:
 
 
 def services() -> pipeline.Services:
-    from hrupload import pipeline
+    from hrupload import compose
 
     key = _settings_key()
     if key not in _services:
         _setup_logging()
         _services.clear()
-        _services[key] = pipeline.build_services(load())
+        _services[key] = compose.build_services(load())
     return _services[key]
 
 
@@ -64,7 +64,7 @@ def blob_name(trigger: Any) -> str:
 
 
 def on_blob(trigger: Any) -> pipeline.FileResult:
-    from hrupload import pipeline
+    from hrupload.app import pipeline
 
     name = blob_name(trigger)
     current = services()
@@ -89,7 +89,7 @@ def on_blob(trigger: Any) -> pipeline.FileResult:
 
 
 def on_timer(timer: Any) -> pipeline.SweepSummary:
-    from hrupload import pipeline
+    from hrupload.app import pipeline
 
     past_due = bool(getattr(timer, "past_due", False))
     if past_due:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from hrupload.errors import ConfigError
+from hrupload.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

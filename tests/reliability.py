@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hrupload import pipeline
-from hrupload.profile import DEFAULT_PROFILE
+from hrupload import compose
+from hrupload.app import pipeline
+from hrupload.core.profile import DEFAULT_PROFILE
 from hrupload.settings import load
 
-HRUPLOAD = [sys.executable, "-c", "from hrupload.cli import main; main()"]
+HRUPLOAD = [sys.executable, "-c", "from hrupload.cli.main import main; main()"]
 
 
 def settings_env(storage, standin, **overrides: str) -> dict[str, str]:
@@ -53,7 +54,7 @@ def make_services(
     def factory():
         if client_factory is not None:
             return client_factory(settings)
-        return pipeline.make_client(settings)
+        return compose.make_client(settings)
 
     return pipeline.Services(settings, storage, factory, DEFAULT_PROFILE)
 
@@ -80,7 +81,7 @@ def break_lease(storage, name: str) -> None:
 
 
 def connection_string(blob_url: str, table_url: str) -> str:
-    from hrupload.dev.azurite import ACCOUNT, ACCOUNT_KEY
+    from hrupload_dev.azurite import ACCOUNT, ACCOUNT_KEY
 
     return (
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"

@@ -44,9 +44,10 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from hrupload import pipeline
-from hrupload.dev.connector import JOB_APP_MISMATCH, Fault
-from hrupload.secrets import KeyVaultSecret
+from hrupload import compose
+from hrupload.adapters.keyvault import KeyVaultSecret
+from hrupload.app import pipeline
+from hrupload_dev.connector import JOB_APP_MISMATCH, Fault
 from tests.invariants import check_files, hr_csv, leaked, log_texts
 from tests.plugins.standins import (
     CERTIFICATE_SECRET_NAME,
@@ -371,7 +372,7 @@ class Chaos:
             }
 
         def client(settings):
-            made = pipeline.make_client(settings, secret_provider=provider)
+            made = compose.make_client(settings, secret_provider=provider)
             made.max_backoff = 0.2
             made.timeout = (2.0, READ_TIMEOUT)
             return made

@@ -27,12 +27,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from hrupload import pipeline
-from hrupload.cli import main
-from hrupload.csvwrite import csv_line, neutralise
-from hrupload.dev.connector import ConnectorStandIn
-from hrupload.validate import Checked, validate_stream
-from tests.test_pipeline import make_services
+from hrupload.app import pipeline
+from hrupload.cli.main import main
+from hrupload.core.csvwrite import csv_line, neutralise
+from hrupload.core.validate import Checked, validate_stream
+from hrupload_dev.connector import ConnectorStandIn
+from tests.app.test_pipeline import make_services
 
 RESIGNATION = "EmailAddress,ResignationDate,LastWorkingDate"
 REVIEW = "EmailAddress,EffectiveDate,Remarks,Rating"

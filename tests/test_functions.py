@@ -12,8 +12,9 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from hrupload import functions, pipeline
-from hrupload.dev.connector import Fault
+from hrupload import functions
+from hrupload.app import pipeline
+from hrupload_dev.connector import Fault
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from hrupload import pipeline
-from hrupload.dev.connector import JOB_APP_MISMATCH, Fault
+from hrupload import compose
+from hrupload.app import pipeline
+from hrupload_dev.connector import JOB_APP_MISMATCH, Fault
 from tests.invariants import check_files, hr_csv
 from tests.plugins.standins import TEST_CERT_JOB_ID
 from tests.reliability import drop, make_services, names
@@ -30,7 +31,7 @@ PROXY_LOGIN_PAGE = (
 
 def fast(settings):
     """The production client with short back-off, so a 2 s budget sees several tries."""
-    client = pipeline.make_client(settings)
+    client = compose.make_client(settings)
     client.max_backoff = 0.2
     return client
 
@@ -128,7 +129,7 @@ CASES = {
 
 def vault_services(storage, standin, keyvault, overrides):
     """With Key Vault: the real secret cache, trusting the stand-in's CA."""
-    from hrupload.secrets import KeyVaultSecret
+    from hrupload.adapters.keyvault import KeyVaultSecret
     from tests.plugins.standins import SECRET_NAME
 
     provider = KeyVaultSecret(
@@ -143,7 +144,7 @@ def vault_services(storage, standin, keyvault, overrides):
     )
 
     def client(settings):
-        client = pipeline.make_client(settings, secret_provider=provider)
+        client = compose.make_client(settings, secret_provider=provider)
         client.max_backoff = 0.2
         return client
 

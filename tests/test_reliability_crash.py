@@ -25,10 +25,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from hrupload import functions, pipeline
-from hrupload.dev.azurite import Azurite
-from hrupload.dev.connector import Fault
-from hrupload.storage import HrStorage
+from hrupload import functions
+from hrupload.adapters.storage import HrStorage
+from hrupload.app import pipeline
+from hrupload_dev.azurite import Azurite
+from hrupload_dev.connector import Fault
 from tests.invariants import check_files, hr_csv
 from tests.plugins.azurite import blob_service, table_service
 from tests.reliability import (

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from hrupload import pipeline
-from hrupload.dev.connector import Fault
-from hrupload.secrets import KeyVaultSecret
+from hrupload import compose
+from hrupload.adapters.keyvault import KeyVaultSecret
+from hrupload.app import pipeline
+from hrupload_dev.connector import Fault
 from tests.invariants import check_files, hr_csv, leaked, log_texts
 from tests.plugins.standins import SECRET_NAME, TEST_APP_SECRET, TEST_KEYVAULT_TOKEN
 from tests.reliability import drop, make_services, names
@@ -26,7 +27,7 @@ NEEDLES = (TEST_APP_SECRET, ROTATED, TEST_KEYVAULT_TOKEN, "standin.", "@contoso.
 
 def fast(settings, secret_provider=None):
     """The production client with short back-off, so a retry budget of 2 s sees several tries."""
-    client = pipeline.make_client(settings, secret_provider=secret_provider)
+    client = compose.make_client(settings, secret_provider=secret_provider)
     client.max_backoff = 0.2
     return client
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hrupload import pipeline
+from hrupload.app import pipeline
 from tests.invariants import check_files, hr_csv
 from tests.reliability import Child, connection_string, drop, make_services, names, settings_env
 
@@ -23,7 +23,8 @@ INSTANCE = r"""
 import json, sys
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
-from hrupload import functions, pipeline
+from hrupload import functions
+from hrupload.app import pipeline
 
 names = json.load(open(sys.argv[1]))
 services = functions.services()

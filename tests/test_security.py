@@ -2,7 +2,7 @@
 writes privately, and the dependency audit that guards it all.
 
 - plain http is refused for anything but loopback (connector endpoints, Key Vault);
-- TLS verification is never turned off in hrupload/ outside hrupload/dev/ (a source scan);
+- TLS verification is never turned off in hrupload/ outside hrupload_dev/ (a source scan);
 - the secret comes from the environment when it can; ``--app-secret`` only with a warning;
 - files the CLI writes (reports, rejected rows, resume state) are readable by the user only;
 - the app secret, tokens, the certificate's private key and the rows' email addresses
@@ -31,18 +31,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from hrupload import cli, pipeline
-from hrupload.connector import _session, endpoints
-from hrupload.dev.connector import ConnectorStandIn, Fault
-from hrupload.errors import ConfigError
+from hrupload import compose
+from hrupload.adapters.connector import _session, endpoints
+from hrupload.app import pipeline
+from hrupload.cli import main as cli
+from hrupload.core.errors import ConfigError
 from hrupload.settings import load
+from hrupload_dev.connector import ConnectorStandIn, Fault
+from tests.app.test_pipeline import make_services
 from tests.plugins.standins import (
     SECRET_NAME,
     TEST_APP_SECRET,
     TEST_KEYVAULT_TOKEN,
     StandInCertificate,
 )
-from tests.test_pipeline import make_services
 
 ROOT = Path(__file__).resolve().parents[1]
 HRUPLOAD = Path(sys.executable).with_name("hrupload")
@@ -102,13 +104,13 @@ def test_the_pipeline_refuses_remote_http_naming_the_setting() -> None:
         "HRUPLOAD_INGESTION_URL": "http://webhook.example.com",
     }
     with pytest.raises(ConfigError, match="HRUPLOAD_INGESTION_URL") as caught:
-        pipeline.make_client(load(env))
+        compose.make_client(load(env))
     assert TEST_APP_SECRET not in str(caught.value)
 
 
 @pytest.mark.parametrize("url", ["http://vault.example.com", "http://127.0.0.1:1"])
 def test_key_vault_must_be_https(url: str) -> None:
-    from hrupload.secrets import KeyVaultSecret
+    from hrupload.adapters.keyvault import KeyVaultSecret
 
     with pytest.raises(ConfigError, match="HRUPLOAD_KEY_VAULT_URL must be an https"):
         KeyVaultSecret(url, SECRET_NAME)
@@ -246,8 +248,8 @@ def test_a_key_vault_in_the_environment_wins_over_app_secret(
 ) -> None:
     from rich.console import Console
 
-    from hrupload.cli_upload import _credential
-    from hrupload.secrets import KeyVaultSecret
+    from hrupload.adapters.keyvault import KeyVaultSecret
+    from hrupload.cli.upload import _credential
 
     monkeypatch.setenv("HRUPLOAD_KEY_VAULT_URL", "https://vault.example.com")
     console = Console(record=True, width=200)
@@ -319,7 +321,7 @@ class EveryRecord(logging.Handler):
         self.loggers: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith("hrupload.dev"):
+        if record.name.startswith("hrupload_dev"):
             return  # the stand-ins are the test's, not the product's
         self.loggers.add(record.name)
         fields = {k: v for k, v in record.__dict__.items() if k not in ("exc_info", "msg")}
@@ -405,7 +407,7 @@ def test_cli_flows_leak_nothing_into_output_logs_or_reports(
     texts |= result_texts("no header line", result)
     texts["no header line: report"] = (headless.parent / "resignation.csv.report.json").read_text()
     texts["logs"] = "\n".join(every_log.texts)
-    assert {"urllib3.connectionpool", "hrupload.delivery"} <= every_log.loggers
+    assert {"urllib3.connectionpool", "hrupload.app.delivery"} <= every_log.loggers
 
     tokens = issued_tokens(connector_standin)
     assert len(tokens) >= 3
@@ -454,7 +456,7 @@ def test_the_pipeline_leaks_nothing_through_faults_retries_and_refusals(
     (token endpoint down, 503, a dropped connection, an expired token, a permanent refusal,
     a retry budget spent) while files are processed; then the run log, the reports, the
     results, the exceptions and every log record are searched."""
-    from hrupload.secrets import KeyVaultSecret
+    from hrupload.adapters.keyvault import KeyVaultSecret
 
     provider = KeyVaultSecret(
         keyvault_standin.url,
@@ -467,7 +469,7 @@ def test_the_pipeline_leaks_nothing_through_faults_retries_and_refusals(
     )
     services = make_services(hr_storage, connector_standin, HRUPLOAD_RECORDS_PER_CALL="2")
     settings = services.settings
-    services.client_factory = lambda: pipeline.make_client(settings, secret_provider=provider)
+    services.client_factory = lambda: compose.make_client(settings, secret_provider=provider)
     storage = services.storage
     texts: dict[str, str] = {}
 
@@ -510,7 +512,7 @@ def test_the_pipeline_leaks_nothing_through_faults_retries_and_refusals(
     out, err = capfd.readouterr()
     texts["stdout"], texts["stderr"] = out, err
     texts["logs"] = "\n".join(every_log.texts)
-    assert {"urllib3.connectionpool", "hrupload.pipeline"} <= every_log.loggers
+    assert {"urllib3.connectionpool", "hrupload.app.pipeline"} <= every_log.loggers
     assert any(n.startswith("azure.core.pipeline") for n in every_log.loggers)
 
     tokens = issued_tokens(connector_standin)
@@ -522,8 +524,8 @@ def test_the_pipeline_leaks_nothing_through_faults_retries_and_refusals(
 def test_a_refusal_that_quotes_a_row_does_not_carry_the_email_on(
     connector_standin: ConnectorStandIn,
 ) -> None:
-    from hrupload.connector import ConnectorClient, SecretCredential
-    from hrupload.errors import ConnectorError
+    from hrupload.adapters.connector import ConnectorClient, SecretCredential
+    from hrupload.core.errors import ConnectorError
 
     standin = connector_standin
     body = f"line 2 rejected: {EMAILS[0]} is not a known user"

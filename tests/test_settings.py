@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hrupload.errors import ConfigError
+from hrupload.core.errors import ConfigError
 from hrupload.settings import HOST_DEFAULT_TIMEOUT, SETTINGS, function_timeout, load
 
 ROOT = Path(__file__).resolve().parents[1]

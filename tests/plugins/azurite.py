@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hrupload.dev.azurite import AZURITE, Azurite
-from hrupload.storage import HrStorage
+from hrupload.adapters.storage import HrStorage
+from hrupload_dev.azurite import AZURITE, Azurite
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from hrupload.dev.connector import ConnectorStandIn
-from hrupload.dev.keyvault import KeyVaultStandIn
+from hrupload_dev.connector import ConnectorStandIn
+from hrupload_dev.keyvault import KeyVaultStandIn
 
 TEST_TENANT_ID = "7e57aaaa-0000-4000-8000-000000000001"
 TEST_APP_ID = "7e57bbbb-0000-4000-8000-000000000002"

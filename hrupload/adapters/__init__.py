@@ -1,0 +1,1 @@
+"""Adapters: Azure storage and tables, the connector, Key Vault, local state."""

@@ -1,0 +1,881 @@
+"""The blob pipeline: one file from ``hr-incoming`` to ``hr-processed`` or ``hr-failed``.
+
+Both front doors (the blob trigger and timer in ``function_app.py``, and the CLI's
+``process`` / ``sweep``) call ``process_blob`` and ``sweep`` here; nothing about a
+file's fate is decided anywhere else.
+
+Order of work for one blob, and why:
+1. lease it (two Event Grid deliveries, or a trigger racing the sweep, process once);
+2. consult the ledger for this blob version (name + ETag): a finished version is only
+   moved, never uploaded again;
+3. scan (size, encoding, SHA-256), skip identical content sent recently (dedupe);
+4. deliver with chunk checkpoints in Table storage (another instance resumes);
+5. write the reports beside the destination, then record the outcome with its
+   destination *before* moving, so a crash mid-move is finished by the next run instead
+   of re-uploading, and a finished file never lacks its rejected rows.
+
+Whose fault a failure is comes from one place, :func:`hrupload.core.errors.blame`. The file's
+own problems send it to failed with its report. An outage or a configuration problem
+(the connector, the token endpoint, Key Vault, storage, a wrong URL or credentials) would
+hit every file alike: the file stays in incoming with the reason recorded, the blob
+trigger raises :class:`RetryLater`, and the sweep stops at the first such failure instead
+of spending a retry budget on every remaining file. Anything unexpected (a bug,
+MemoryError) keeps the file in incoming too, counts toward HRUPLOAD_GIVE_UP_HOURS, and
+lets the other files go on. See docs/reliability.md for the table of every fault.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hrupload.app.delivery import Outcome, deliver
+from hrupload.core import csvread
+from hrupload.core.errors import Blame, ConfigError, HrUploadError, StorageError, blame
+from hrupload.core.profile import Profile
+from hrupload.core.redact import redact
+from hrupload.core.report import FileProblem
+from hrupload.core.termsafe import logger
+from hrupload.core.validate import new_report, scenario_from_name
+from hrupload.settings import Settings
+
+log = logger(__name__)  # file-derived text in messages and fields is escaped
+
+FINAL = ("uploaded", "partial", "failed", "duplicate")
+#: A zero-byte blob modified this recently may be a file still being written (SFTP and
+#: Data Lake clients create the file empty and commit its content later): the sweep and
+#: the container-scan trigger leave it for later, as the Event Grid filter does (it lets
+#: only completed writes through, infra/app/eventgrid-subscription.bicep).
+IN_PROGRESS_WINDOW = timedelta(minutes=15)
+
+
+class RetryLater(HrUploadError):
+    """The file stays in incoming; raised from the trigger so the host retries it.
+
+    ``outage`` is set when the cause is not the file but a service every file needs.
+    """
+
+    def __init__(self, message: str, *, outage: str | None = None) -> None:
+        super().__init__(message)
+        self.outage = outage
+
+
+@dataclass
+class FileResult:
+    blob: str
+    # uploaded | partial | failed | duplicate | retrying | taken | gone | skipped
+    status: str
+    run_id: str | None = None
+    destination: str | None = None
+    message: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Set (to the reason) when a service every file needs failed: other files would too.
+    outage: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "blob": self.blob,
+            "status": self.status,
+            "run_id": self.run_id,
+            "destination": self.destination,
+            "message": self.message,
+            "outage": self.outage,
+            **self.counts,
+        }
+
+
+def _redact(text: str | None) -> str | None:
+    """Keep e-mail addresses (row values) and credentials out of run records, reports and
+    logs, even when a service quotes them back in an error body."""
+    return redact(text) if text else text
+
+
+def _describe(exc: BaseException | None) -> str:
+    """The reason recorded for a failure. An unexpected exception's own text may quote
+    anything it was handed (a row, a name), so only its type is kept; the traceback goes
+    to the log for whoever fixes the bug."""
+    if exc is None:
+        return "transient failure"
+    if blame(exc) is Blame.UNEXPECTED:
+        return (
+            f"unexpected error ({type(exc).__name__}); the file stays in incoming and is "
+            "tried again (the traceback is in the log)"
+        )
+    return _redact(str(exc)) or type(exc).__name__
+
+
+def _outage(exc: BaseException | None) -> str | None:
+    """The reason to stop sending for, when blame() says every file would fail alike."""
+    if exc is not None and blame(exc) is Blame.OUTAGE:
+        return _describe(exc)
+    return None
+
+
+@dataclass
+class Services:
+    """Everything a run needs, built once per process from the settings."""
+
+    settings: Settings
+    storage: Any  # hrupload.adapters.storage.HrStorage
+    client_factory: Callable[[], Any]  # -> ConnectorClient; reads the secret lazily
+    profile: Profile
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _client: Any = None
+    _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def runlog(self):
+        return self.storage.runlog()
+
+    @property
+    def checkpoints(self):
+        return self.storage.checkpoints()
+
+    def client(self):
+        # Files processed at once share one client, so one token and one secret read.
+        with self._client_lock:
+            if self._client is None:
+                self._client = self.client_factory()
+            return self._client
+
+
+#: Room left under Azure's 1,024-character limit for ``.rejected.csv`` and a run id.
+_MAX_DEST = 990
+#: Beside each archived file: its report (same container) and rejected rows (failed/).
+REPORT_SUFFIX = ".report.json"
+REJECTED_SUFFIX = ".rejected.csv"
+
+
+def _dated(now: datetime, name: str) -> str:
+    """``YYYY/MM/DD/<name>``, shortened (keeping its end and a hash) when too long."""
+    dest = f"{now:%Y/%m/%d}/{name}"
+    if len(dest) <= _MAX_DEST:
+        return dest
+    import hashlib
+
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    keep = _MAX_DEST - len(f"{now:%Y/%m/%d}/") - len(digest) - 2
+    return f"{now:%Y/%m/%d}/{digest}--{name[-keep:].lstrip('/')}"
+
+
+def _first_folder_scenario(name: str) -> str | None:
+    if "/" in name:
+        return scenario_from_name(name.split("/", 1)[0])
+    return None
+
+
+class _Run:
+    """State of one attempt at one blob."""
+
+    def __init__(
+        self, services: Services, name: str, info: Any, ledger: Any, lease: Any = None
+    ) -> None:
+        from hrupload.adapters.tables import RunRecord
+
+        self.s = services
+        self.name = name
+        self.info = info
+        self.lease = lease
+        #: True once the outcome (with its destination) is in the run log.
+        self.recorded = False
+        self.now = services.clock()
+        self.run_id = uuid.uuid4().hex[:12]
+        self.record = RunRecord(
+            run_id=self.run_id,
+            blob=f"{services.settings.incoming}/{name}",
+            etag=info.etag,
+            sha256=None,
+            job_id=services.settings.job_id,
+            status="running",
+            attempts=(ledger.attempts if ledger else 0) + 1,
+            first_seen=(ledger.first_seen if ledger and ledger.first_seen else self.now),
+            started=self.now,
+        )
+
+    @property
+    def incoming(self) -> str:
+        return self.s.settings.incoming
+
+    def save(self) -> None:
+        self.s.runlog.put(self.record)
+
+    def _archive(self, container: str, dest: str) -> list[tuple[str, str]]:
+        """Every blob a finished file writes: the file, its report, its rejected rows."""
+        return [
+            (container, dest),
+            (container, dest + REPORT_SUFFIX),
+            (self.s.settings.failed, dest + REJECTED_SUFFIX),
+        ]
+
+    def _unique(self, container: str, path: str, *, force: bool = False) -> str:
+        """A destination none of whose archive blobs exists yet: an earlier file of the
+        same name that day, or a file named like another's report (``x.csv.report.json``
+        before ``x.csv``), keeps its archive. Writes are create-only besides, so a race
+        this check cannot see fails instead of overwriting."""
+        storage = self.s.storage
+        if not force and not any(
+            storage.blob_exists(c, n) for c, n in self._archive(container, path)
+        ):
+            return path
+        stem, dot, ext = path.rpartition(".")
+        return f"{stem}.{self.run_id}.{ext}" if dot and "/" not in ext else f"{path}.{self.run_id}"
+
+    def finish(
+        self,
+        status: str,
+        *,
+        outcome: Outcome | None = None,
+        error: str | None = None,
+        report_doc: dict | None = None,
+    ) -> FileResult:
+        """Write the reports, record the outcome with its destination, then move the file.
+
+        Reports first: a crash after the record is finished by moving only, and the file
+        must not end up moved without its rejected rows. Record before the move: a crash
+        mid-move is finished by the next run instead of uploading again.
+        """
+        from hrupload.adapters.storage import BlobExists
+
+        settings = self.s.settings
+        container = settings.failed if status == "failed" else settings.processed
+        dest = self._unique(container, _dated(self.now, self.name))
+        rec = self.record
+        rec.status = status
+        rec.error = _redact(error)
+        rec.destination = f"{container}/{dest}"
+        rec.finished = self.s.clock()
+        if outcome is not None:
+            r = outcome.report
+            rec.sha256 = r.sha256
+            rec.rows, rec.valid, rec.rejected, rec.blank = r.rows, r.valid, r.rejected, r.blank
+            rec.uploaded, rec.chunks = outcome.uploaded, outcome.chunks
+            rec.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+        try:
+            self.write_reports(outcome=outcome, report_doc=report_doc)
+        except BlobExists:
+            # Another run took one of these names after we looked: take this run's own.
+            dest = self._unique(container, _dated(self.now, self.name), force=True)
+            rec.destination = f"{container}/{dest}"
+            self.write_reports(outcome=outcome, report_doc=report_doc)
+        self.save()
+        self.recorded = True
+        self.complete_move()
+        return self.result()
+
+    def write_reports(
+        self, *, outcome: Outcome | None = None, report_doc: dict | None = None
+    ) -> None:
+        """``<dest>.report.json`` beside the file, and ``<dest>.rejected.csv`` in failed."""
+        rec = self.record
+        container, dest = rec.destination.split("/", 1)
+        storage = self.s.storage
+        if outcome is not None:
+            upload = outcome.summary()
+            upload["error"] = _redact(upload.get("error"))
+            doc = outcome.report.to_dict() | {
+                "run_id": rec.run_id,
+                "status": rec.status,
+                "upload": upload,
+            }
+        else:
+            doc = report_doc or {"run_id": rec.run_id, "status": rec.status, "error": rec.error}
+        # Create-only (If-None-Match: *): an archived blob is never overwritten.
+        storage.put_blob(
+            container,
+            dest + REPORT_SUFFIX,
+            json.dumps(doc, indent=2).encode(),
+            content_type="application/json",
+            overwrite=False,
+        )
+        if outcome is not None and outcome.rejected_rows is not None:
+            # Named after the destination (run id included when it had to be made unique),
+            # so two same-named files of one day keep their own rejected rows.
+            outcome.rejected_rows.seek(0)
+            storage.put_blob(
+                self.s.settings.failed,
+                dest + REJECTED_SUFFIX,
+                outcome.rejected_rows,
+                content_type="text/csv",
+                overwrite=False,
+            )
+
+    def complete_move(self) -> None:
+        """Move the file to the recorded destination (again, after a crash mid-move)."""
+        rec = self.record
+        container, dest = rec.destination.split("/", 1)
+        storage = self.s.storage
+        if not self.recorded and not storage.blob_exists(container, dest + REPORT_SUFFIX):
+            # Recorded by a version that wrote reports after the record, then crashed.
+            self.write_reports()
+        metadata = {
+            "hrupload_run_id": rec.run_id,
+            "hrupload_status": rec.status,
+            "hrupload_rows": str(rec.rows),
+            "hrupload_valid": str(rec.valid),
+            "hrupload_rejected": str(rec.rejected),
+            "hrupload_uploaded": str(rec.uploaded),
+        }
+        if rec.sha256:
+            metadata["hrupload_sha256"] = rec.sha256
+        storage.move(
+            self.incoming,
+            self.name,
+            container,
+            dest,
+            lease=self.lease,
+            metadata=metadata,
+            expected_sha256=rec.sha256,
+        )
+
+    def result(self, message: str = "") -> FileResult:
+        rec = self.record
+        return FileResult(
+            blob=rec.blob,
+            status=rec.status,
+            run_id=rec.run_id,
+            destination=rec.destination,
+            message=message or (rec.error or ""),
+            counts={
+                "rows": rec.rows,
+                "valid": rec.valid,
+                "rejected": rec.rejected,
+                "blank": rec.blank,
+                "uploaded": rec.uploaded,
+                "chunks": rec.chunks,
+            },
+        )
+
+
+def is_folder_marker(info: Any) -> bool:
+    """A directory entry, not a file: Data Lake (hierarchical namespace) lists folders as
+    zero-byte blobs with ``hdi_isfolder=true``, and some tools create ``name/`` blobs."""
+    if info.size:
+        return False
+    return info.name.endswith("/") or info.metadata.get("hdi_isfolder", "").lower() == "true"
+
+
+def is_being_written(info: Any, now: datetime) -> bool:
+    """Zero bytes and modified within IN_PROGRESS_WINDOW: probably an upload in progress."""
+    return info.size == 0 and now - info.last_modified < IN_PROGRESS_WINDOW
+
+
+def process_blob(
+    services: Services,
+    name: str,
+    *,
+    raise_on_retry: bool = False,
+    skip_in_progress: bool = False,
+) -> FileResult:
+    """Take one blob in incoming to its end state; never loses it.
+
+    Returns the result; with ``raise_on_retry`` (the blob trigger) a failure that keeps
+    the file in incoming raises ``RetryLater`` after it is recorded, so the Functions host
+    retries. Folder markers are skipped; with ``skip_in_progress`` (the container-scan
+    trigger, which also sees files still being written) so is a fresh zero-byte blob.
+    """
+    from hrupload.adapters.storage import BlobGone, BlobNameUnsupported, BlobTaken
+
+    settings = services.settings
+    storage = services.storage
+    where = f"{settings.incoming}/{name}"
+    try:
+        storage.ensure_containers()
+        info = storage.get_info(settings.incoming, name)
+        if is_folder_marker(info):
+            return FileResult(where, "skipped", message="a folder, not a file")
+        if skip_in_progress and is_being_written(info, services.clock()):
+            return FileResult(
+                where, "skipped", message="empty and just modified: probably still being written"
+            )
+        with storage.lease(settings.incoming, name) as lease:
+            # Read under the lease: a run that finished just before we got it is seen here.
+            ledger = services.runlog.ledger_get(where, info.etag)
+            run = _Run(services, name, info, ledger, lease)
+            if ledger is not None and ledger.status == "running":
+                abandoned = _close_abandoned(services, run, ledger)
+                if abandoned is not None:
+                    return abandoned
+            if ledger is not None and ledger.status in FINAL and ledger.destination:
+                # Recorded before, but the move did not finish (crash): finish it only.
+                run.record = ledger
+                run.complete_move()
+                log.info("finished an interrupted move", extra=_fields(run.record))
+                return run.result("finished an interrupted move")
+            return _process_leased(services, run)
+    except BlobNameUnsupported as exc:
+        return _unaddressable(services, where, str(exc))
+    except BlobTaken:
+        return FileResult(where, "taken", message="another run holds this blob; it will finish it")
+    except BlobGone:
+        return FileResult(where, "gone", message="already processed or deleted")
+    except RetryLater as exc:
+        if raise_on_retry:
+            raise
+        return FileResult(
+            where, "retrying", message=f"left in incoming; will retry: {exc}", outage=exc.outage
+        )
+    except StorageError as exc:
+        # Storage failed before anything was recorded (or while recording): the file is
+        # untouched in incoming and the next attempt starts over.
+        reason = _describe(exc)
+        log.warning("storage failed; the blob stays in incoming", extra={"blob": where})
+        if raise_on_retry:
+            raise RetryLater(reason, outage=_outage(exc)) from None
+        return FileResult(
+            where,
+            "retrying",
+            message=f"left in incoming; will retry: {reason}",
+            outage=_outage(exc),
+        )
+
+
+def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
+    """A name the storage API cannot address can be neither read nor moved: it stays in
+    incoming, and the run log says why and what to do, every time the sweep sees it."""
+    from hrupload.adapters.tables import RunRecord
+
+    now = services.clock()
+    record = RunRecord(
+        run_id=uuid.uuid4().hex[:12],
+        blob=where,
+        etag="",
+        sha256=None,
+        job_id=services.settings.job_id,
+        status="failed",
+        error=f"left in incoming, unread: {reason}",
+        attempts=1,
+        first_seen=now,
+        started=now,
+        finished=now,
+    )
+    services.runlog.put(record)
+    _emit(record)
+    return FileResult(where, "failed", run_id=record.run_id, message=record.error or "")
+
+
+def _fields(rec: Any) -> dict[str, Any]:
+    return {
+        "run_id": rec.run_id,
+        "blob": rec.blob,
+        "status": rec.status,
+        "rows": rec.rows,
+        "valid": rec.valid,
+        "rejected": rec.rejected,
+        "uploaded": rec.uploaded,
+        "chunks": rec.chunks,
+    }
+
+
+def _close_abandoned(services: Services, run: _Run, ledger: Any) -> FileResult | None:
+    """An attempt still "running" after the function timeout was stopped by the host
+    (timeout, out of memory, a crash): record it as a failed attempt. If the file has been
+    failing like that for HRUPLOAD_GIVE_UP_HOURS, give up on it rather than let it take
+    down every attempt for ever; otherwise return None and try again."""
+    settings = services.settings
+    timeout = settings.function_timeout
+    if timeout is None or run.now - ledger.started <= timeout:
+        return None
+    reason = (
+        f"the attempt started {ledger.started:%Y-%m-%d %H:%M} UTC did not finish within the "
+        f"function timeout ({timeout}, host.json functionTimeout): it was stopped (timeout, "
+        "out of memory or a crash); counted as a failed attempt"
+    )
+    ledger.status, ledger.error, ledger.finished = "retrying", reason, run.now
+    services.runlog.put(ledger)
+    log.warning("an earlier attempt never finished", extra=_fields(ledger))
+    age = run.now - (run.record.first_seen or run.now)
+    if age < timedelta(hours=settings.give_up_hours):
+        return None
+    message = f"gave up after {settings.give_up_hours} hours of failed attempts: {reason}"
+    return _end(run, "failed", error=message)
+
+
+def _process_leased(services: Services, run: _Run) -> FileResult:
+    run.save()
+    try:
+        return _attempt(services, run)
+    except RetryLater:
+        raise
+    except ConfigError as exc:
+        # Not the file's fault: keep it, say why, and fail loudly so someone fixes the setting.
+        run.record.status, run.record.error = "retrying", str(exc)
+        run.save()
+        raise
+    except Exception as exc:
+        if blame(exc) is Blame.UNEXPECTED:
+            log.exception("unexpected error processing a blob", extra={"run_id": run.run_id})
+        if run.recorded:
+            # The outcome and its destination are recorded: the next run only moves it.
+            raise RetryLater(_describe(exc), outage=_outage(exc)) from None
+        if blame(exc) is Blame.FILE:
+            return _end(run, "failed", error=_describe(exc))
+        return _retry_or_give_up(run, exc, None)
+
+
+def _attempt(services: Services, run: _Run) -> FileResult:
+    settings = services.settings
+    storage = services.storage
+    name = run.name
+    max_bytes = settings.max_file_mb << 20
+
+    def fail_file(problem: FileProblem) -> FileResult:
+        report = new_report(name)
+        report.bytes = run.info.size
+        report.file_error = problem.error
+        outcome = Outcome(report)
+        return _end(run, "failed", outcome=outcome, error=problem.error.message)
+
+    try:
+        csvread.check_size(run.info.size, max_bytes)
+        with storage.open_read(settings.incoming, name, etag=run.info.etag) as stream:
+            facts = csvread.scan(stream, max_bytes=max_bytes)
+    except FileProblem as problem:
+        return fail_file(problem)
+    run.record.sha256 = facts.sha256
+
+    if settings.dedupe_hours > 0 and settings.job_id:
+        since = run.now - timedelta(hours=settings.dedupe_hours)
+        earlier = services.runlog.find_recent_upload(facts.sha256, settings.job_id, since)
+        if earlier is not None:
+            report = new_report(name, facts)
+            when = f"{earlier.finished:%Y-%m-%d %H:%M} UTC" if earlier.finished else "recently"
+            message = (
+                f"identical content was uploaded for this job at {when} "
+                f"(run {earlier.run_id}); not sent again"
+            )
+            return _end(
+                run,
+                "duplicate",
+                report_doc={
+                    "run_id": run.run_id,
+                    "status": "duplicate",
+                    "duplicate_of": earlier.run_id,
+                    "message": message,
+                    "sha256": facts.sha256,
+                    "bytes": report.bytes,
+                },
+                error=None,
+                message=message,
+            )
+
+    client = services.client()
+    outcome = deliver(
+        lambda: storage.open_read(settings.incoming, name, etag=run.info.etag),
+        name=name,
+        client=client,
+        job_id=settings.job_id or "",
+        profile=services.profile,
+        fallback_scenario=_first_folder_scenario(name),
+        records_per_call=settings.records_per_call,
+        max_chunk_bytes=settings.max_chunk_bytes,
+        concurrency=settings.concurrency,
+        checkpoints=services.checkpoints,
+        facts=facts,
+        max_bytes=max_bytes,
+    )
+
+    if outcome.error is not None and blame(outcome.error) is not Blame.FILE:
+        return _retry_or_give_up(run, outcome.error, outcome)
+    if outcome.error is not None:
+        # The service refused the file for good: report every row, not only those read
+        # before the refusal stopped the upload.
+        _complete_report(services, run, outcome)
+    error = (
+        str(outcome.error)
+        if outcome.error
+        else (outcome.report.file_error.message if outcome.report.file_error else None)
+    )
+    if outcome.status == "failed" and error is None:
+        error = f"every row was rejected ({outcome.report.rejected}); see the rejected rows"
+    result = _end(run, outcome.status, outcome=outcome, error=error)
+    if outcome.key:
+        try:
+            services.checkpoints.clear(outcome.key)
+        except StorageError:
+            log.warning("could not clear chunk checkpoints", extra={"run_id": run.run_id})
+    return result
+
+
+def _complete_report(services: Services, run: _Run, outcome: Outcome) -> None:
+    """Validate the rest of a file whose upload stopped early (nothing is sent), so its
+    report and rejected rows cover every row; what was uploaded stays as counted."""
+    settings = services.settings
+    try:
+        full = deliver(
+            lambda: services.storage.open_read(settings.incoming, run.name, etag=run.info.etag),
+            name=run.name,
+            client=None,
+            job_id=settings.job_id or "",
+            profile=services.profile,
+            fallback_scenario=_first_folder_scenario(run.name),
+            records_per_call=settings.records_per_call,
+            max_chunk_bytes=settings.max_chunk_bytes,
+            max_bytes=settings.max_file_mb << 20,
+        )
+    except HrUploadError:
+        log.warning("could not complete the report", extra={"run_id": run.run_id})
+        return
+    if full.report.file_error is not None:
+        return
+    if outcome.rejected_rows is not None:
+        outcome.rejected_rows.close()
+    outcome.report, outcome.rejected_rows = full.report, full.rejected_rows
+    outcome.chunks = max(outcome.chunks, full.chunks)
+
+
+def _end(run: _Run, status: str, *, message: str = "", **kwargs: Any) -> FileResult:
+    try:
+        result = run.finish(status, **kwargs)
+    except StorageError as exc:
+        reason = _describe(exc)
+        if run.recorded:
+            # The outcome and its destination are recorded: the next run only moves it.
+            log.warning(
+                "move failed; the next run finishes it",
+                extra={"run_id": run.run_id, "reason": reason},
+            )
+        else:
+            _record_retry(run, f"could not finish: {reason}")
+        raise RetryLater(reason, outage=_outage(exc)) from None
+    _emit(run.record)
+    if message:
+        result.message = message
+    return result
+
+
+def _record_retry(run: _Run, reason: str) -> None:
+    run.record.status = "retrying"
+    run.record.error = _redact(reason)
+    run.record.destination = None
+    run.record.finished = run.s.clock()
+    try:
+        run.save()
+    except StorageError:
+        log.warning("could not record the retry", extra={"run_id": run.run_id})
+
+
+def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | None):
+    """Keep the file in incoming with the reason, or, after HRUPLOAD_GIVE_UP_HOURS of
+    failed attempts (outages and unexpected errors alike), send it to failed."""
+    settings = run.s.settings
+    reason = _describe(exc)
+    age = run.now - (run.record.first_seen or run.now)
+    if age >= timedelta(hours=settings.give_up_hours):
+        if outcome is not None:
+            _complete_report(run.s, run, outcome)
+        message = f"gave up after {settings.give_up_hours} hours of failed attempts: {reason}"
+        return _end(run, "failed", outcome=outcome, error=message)
+    if outcome is not None:
+        run.record.uploaded = outcome.uploaded
+        run.record.chunks = outcome.chunks
+    _record_retry(run, reason)
+    _emit(run.record)
+    raise RetryLater(reason, outage=_outage(exc))
+
+
+def _emit(rec: Any) -> None:
+    """One structured event per file: App Insights picks it up as ``hrupload.file``."""
+    log.info(
+        "hrupload.file",
+        extra=_fields(rec)
+        | {"event": "hrupload.file", "microsoft.custom_event.name": "hrupload.file"},
+    )
+
+
+# -- the daily sweep -----------------------------------------------------------------
+
+
+@dataclass
+class SweepSummary:
+    results: list[FileResult] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    profile_refresh: FileResult | None = None
+    past_due: bool = False
+    #: Why the sweep stopped sending (a service every file needs failed), if it did.
+    stopped: str | None = None
+    #: Blobs left in incoming untried because the sweep had stopped; the next one takes them.
+    deferred: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": len(self.results) + len(self.deferred),
+            "uploaded": self.count("uploaded"),
+            "partial": self.count("partial"),
+            "processed": self.count("uploaded") + self.count("partial") + self.count("duplicate"),
+            "duplicate": self.count("duplicate"),
+            "failed": self.count("failed"),
+            "retrying": self.count("retrying"),
+            "taken": self.count("taken"),
+            "deferred": len(self.deferred),
+            "stopped": self.stopped,
+            "stuck": self.stuck,
+            "past_due": self.past_due,
+            "profile_refresh": self.profile_refresh.to_dict() if self.profile_refresh else None,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def sweep(
+    services: Services,
+    *,
+    past_due: bool = False,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> SweepSummary:
+    """Process every blob in incoming, then refresh employee profiles when due.
+
+    When blame() says a failure would hit every file alike (the connector unavailable or
+    refusing our credentials or job, a wrong URL, a proxy, Key Vault, storage), the sweep
+    stops sending: each further file would only spend a retry budget on the same failure.
+    It still lists the rest, so the summary counts what waits (``deferred``) and what is
+    older than a day (``stuck``). Folder markers and zero-byte blobs still being written
+    are passed over without a word.
+    """
+    settings = services.settings
+    storage = services.storage
+    summary = SweepSummary(past_due=past_due)
+    storage.ensure_containers()
+    now = services.clock()
+    listing = storage.list_blobs(settings.incoming)
+    while True:
+        try:
+            info = next(listing, None)
+        except StorageError as exc:
+            summary.stopped = summary.stopped or _redact(f"listing incoming failed: {exc}")
+            break
+        if info is None:
+            break
+        if is_folder_marker(info) or is_being_written(info, now):
+            continue
+        if now - info.last_modified > timedelta(hours=24):
+            summary.stuck.append(info.name)
+        if summary.stopped:
+            summary.deferred.append(info.name)
+            continue
+        result = _sweep_one(services, info.name)
+        summary.results.append(result)
+        if on_file is not None:
+            on_file(result)
+        if result.outage:
+            summary.stopped = result.outage
+            log.warning(
+                "sweep stops sending until the next run: a service every file needs failed",
+                extra={"blob": result.blob, "reason": result.outage},
+            )
+    if summary.stopped is None:
+        summary.profile_refresh = refresh_profiles(services)
+    counts = {k: v for k, v in summary.to_dict().items() if k not in ("results", "stuck")}
+    counts["stuck"] = len(summary.stuck)
+    counts.pop("profile_refresh", None)
+    log.info("sweep finished", extra=counts | {"stuck_count": len(summary.stuck)})
+    _record_sweep(services, now, summary, counts)
+    return summary
+
+
+def _record_sweep(services: Services, started: datetime, summary: SweepSummary, counts) -> None:
+    """One run-log entry per sweep, so `hrupload status` shows the timer ran and what it saw."""
+    from hrupload.adapters.tables import RunRecord
+
+    record = RunRecord(
+        run_id=uuid.uuid4().hex[:12],
+        blob=f"{services.settings.incoming}/",
+        etag="",
+        sha256=None,
+        job_id=services.settings.job_id,
+        status="stopped" if summary.stopped else "done",
+        kind="sweep",
+        error=summary.stopped,
+        started=started,
+        finished=services.clock(),
+        summary={k: v for k, v in counts.items() if k != "stopped"}
+        | {"profile_refresh": summary.profile_refresh.status if summary.profile_refresh else None},
+    )
+    try:
+        services.runlog.put(record)
+    except StorageError:
+        log.warning("could not record the sweep summary", extra={"run_id": record.run_id})
+
+
+def _sweep_one(services: Services, name: str) -> FileResult:
+    where = f"{services.settings.incoming}/{name}"
+    try:
+        return process_blob(services, name)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        # Whatever it is, the file stays in incoming; only an outage stops the sweep, so
+        # a bug does not strand every file after this one.
+        if blame(exc) is Blame.UNEXPECTED:
+            log.exception("unexpected error processing a blob", extra={"blob": where})
+        return FileResult(where, "retrying", message=_describe(exc), outage=_outage(exc))
+
+
+def refresh_profiles(services: Services) -> FileResult | None:
+    """Purview forgets employee profiles not refreshed for 30 days: re-send in time."""
+    settings = services.settings
+    runlog = services.runlog
+    newest_file = runlog.latest(
+        status=("uploaded", "partial"), scenario="employee-profile", kind="file"
+    )
+    if newest_file is None or not newest_file.destination:
+        return None
+    last = runlog.latest(status=("uploaded", "partial"), scenario="employee-profile", kind=None)
+    last_time = (last.finished if last else None) or newest_file.finished
+    now = services.clock()
+    if last_time and now - last_time < timedelta(days=settings.profile_refresh_days):
+        return None
+    from hrupload.adapters.tables import RunRecord
+
+    container, path = newest_file.destination.split("/", 1)
+    storage = services.storage
+    run_id = uuid.uuid4().hex[:12]
+    record = RunRecord(
+        run_id=run_id,
+        blob=newest_file.destination,
+        etag="",
+        sha256=newest_file.sha256,
+        job_id=settings.job_id,
+        status="running",
+        kind="profile-refresh",
+        started=now,
+        first_seen=now,
+        attempts=1,
+    )
+    try:
+        outcome = deliver(
+            lambda: storage.open_read(container, path),
+            name=path,
+            client=services.client(),
+            job_id=settings.job_id or "",
+            profile=services.profile,
+            fallback_scenario=_first_folder_scenario(path.split("/", 3)[-1]),
+            records_per_call=settings.records_per_call,
+            max_chunk_bytes=settings.max_chunk_bytes,
+            concurrency=settings.concurrency,
+        )
+    except HrUploadError as exc:
+        record.status, record.error = "retrying", _redact(str(exc))
+    else:
+        record.status = outcome.status
+        record.error = _redact(str(outcome.error)) if outcome.error else None
+        r = outcome.report
+        record.rows, record.valid, record.rejected = r.rows, r.valid, r.rejected
+        record.uploaded, record.chunks = outcome.uploaded, outcome.chunks
+        record.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+    record.finished = services.clock()
+    runlog.put(record)
+    _emit(record)
+    return FileResult(
+        record.blob,
+        record.status,
+        run_id=run_id,
+        message="employee profiles re-sent so Purview keeps them",
+        counts={"uploaded": record.uploaded},
+    )

@@ -1,0 +1,485 @@
+"""The ``hrupload`` command: a thin front door over the same library the Functions use.
+
+Exit codes: 0 all good, 3 some rows rejected (the rest went through), 1 failure
+(unusable file, service refused, retry budget spent), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hrupload import __version__
+from hrupload.cli.output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    load_profile_option,
+    new_console,
+    plain,
+    print_report,
+    worst,
+)
+from hrupload.core.errors import ConfigError, HrUploadError
+from hrupload.core.report import Report
+from hrupload.settings import default
+
+
+def _scenario_option(func: Callable) -> Callable:
+    from hrupload.core.scenarios import SCENARIOS
+
+    return click.option(
+        "--scenario",
+        type=click.Choice(list(SCENARIOS), case_sensitive=False),
+        help="Scenario of a single-scenario file (else the profile's, or inferred from the "
+        "header).",
+    )(func)
+
+
+def _profile_option(func: Callable) -> Callable:
+    return click.option(
+        "--profile",
+        envvar="HRUPLOAD_PROFILE",
+        metavar="PATH|JSON",
+        help="Column-mapping profile: a JSON file or inline JSON. [env: HRUPLOAD_PROFILE]",
+    )(func)
+
+
+def _max_file_option(func: Callable) -> Callable:
+    return click.option(
+        "--max-file-mb",
+        type=click.IntRange(min=1),
+        default=3072,
+        envvar="HRUPLOAD_MAX_FILE_MB",
+        show_default=True,
+        help="Refuse larger files unread. [env: HRUPLOAD_MAX_FILE_MB]",
+    )(func)
+
+
+def _max_chunk_option(func: Callable) -> Callable:
+    return click.option(
+        "--max-chunk-mb",
+        type=click.IntRange(min=1),
+        default=int(default("HRUPLOAD_MAX_CHUNK_MB")),
+        envvar="HRUPLOAD_MAX_CHUNK_MB",
+        show_default=True,
+        help="Most MB one upload request holds; a row that cannot fit is rejected. "
+        "[env: HRUPLOAD_MAX_CHUNK_MB]",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hrupload")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def main(verbose: int) -> None:
+    """Validate HR CSV exports and upload them to the Microsoft Purview HR data connector."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+    for noisy in ("azure", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_profile_option
+@_scenario_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_max_file_option
+@_max_chunk_option
+def validate(
+    files: tuple[Path, ...],
+    profile: str | None,
+    scenario: str | None,
+    as_json: bool,
+    max_file_mb: int,
+    max_chunk_mb: int,
+) -> None:
+    """Check FILES row by row and say exactly what to fix. Sends nothing.
+
+    Exit 0: every row valid; 3: some rows rejected; 1: the file is unusable.
+    """
+    from hrupload.core.validate import validate_path
+
+    prof = load_profile_option(profile)
+    reports = []
+    for path in files:
+        reports.append(
+            _validate_one(path, prof, scenario, max_file_mb, validate_path, max_chunk_mb << 20)
+        )
+    if as_json:
+        docs = [r.to_dict() for r in reports]
+        from hrupload.core.termsafe import json_safe
+
+        doc = docs[0] if len(docs) == 1 else docs
+        click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
+    else:
+        console = new_console()
+        for report in reports:
+            print_report(report, console)
+    sys.exit(worst([r.exit_code() for r in reports]))
+
+
+def _validate_one(
+    path: Path, prof, scenario, max_file_mb: int, validate_path, max_chunk_bytes: int
+) -> Report:
+    from hrupload.core.report import FileError
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        report = Report(file=str(path))
+        report.file_error = FileError("unreadable", f"cannot read the file: {exc.strerror}")
+        return report
+    max_bytes = max_file_mb << 20
+    if size > max_bytes:
+        report = Report(file=str(path), bytes=size)
+        report.file_error = FileError(
+            "file-too-large",
+            f"the file is {size >> 20} MB, over the {max_file_mb} MB limit; split it",
+        )
+        return report
+    report = validate_path(
+        path,
+        profile=prof,
+        scenario=scenario,
+        max_bytes=max_bytes,
+        fingerprint=False,
+        max_chunk_bytes=max_chunk_bytes,
+    )
+    report.file = str(path)
+    return report
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tenant-id", envvar="HRUPLOAD_TENANT_ID", help="[env: HRUPLOAD_TENANT_ID]")
+@click.option("--app-id", envvar="HRUPLOAD_APP_ID", help="[env: HRUPLOAD_APP_ID]")
+@click.option("--job-id", envvar="HRUPLOAD_JOB_ID", help="[env: HRUPLOAD_JOB_ID]")
+@click.option(
+    "--app-secret",
+    help="Avoid: visible in the process list. Prefer the HRUPLOAD_APP_SECRET variable.",
+)
+@click.option(
+    "--certificate",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM (key + certificate) or PFX (password in HRUPLOAD_CERTIFICATE_PASSWORD) to "
+    "authenticate with instead of a secret.",
+)
+@_profile_option
+@_scenario_option
+@click.option(
+    "--cloud",
+    type=click.Choice(["commercial", "gcc", "gcc-high", "dod"]),
+    default="commercial",
+    envvar="HRUPLOAD_CLOUD",
+    show_default=True,
+)
+@click.option("--login-url", envvar="HRUPLOAD_LOGIN_URL", help="Override the login endpoint.")
+@click.option(
+    "--ingestion-url", envvar="HRUPLOAD_INGESTION_URL", help="Override the ingestion endpoint."
+)
+@click.option(
+    "--records-per-call",
+    type=click.IntRange(min=1, max=100_000),
+    default=5000,
+    envvar="HRUPLOAD_RECORDS_PER_CALL",
+    show_default=True,
+)
+@click.option(
+    "--retry-budget",
+    type=click.IntRange(min=0),
+    default=900,
+    envvar="HRUPLOAD_RETRY_BUDGET",
+    show_default=True,
+    help="Seconds to keep retrying transient failures.",
+)
+@click.option(
+    "--read-timeout",
+    type=click.IntRange(min=1),
+    default=int(default("HRUPLOAD_READ_TIMEOUT")),
+    envvar="HRUPLOAD_READ_TIMEOUT",
+    show_default=True,
+    help="Seconds to wait for the connector's answer before sending a chunk again "
+    "(a chunk answered later than this may arrive twice).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=16),
+    default=12,
+    envvar="HRUPLOAD_CONCURRENCY",
+    show_default=True,
+    help="Chunks in flight at once.",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where <name>.report.json and <name>.rejected.csv go (default: beside the file).",
+)
+@click.option(
+    "--lock-wait",
+    type=click.IntRange(min=0),
+    default=int(default("HRUPLOAD_LOCK_WAIT")),
+    envvar="HRUPLOAD_LOCK_WAIT",
+    show_default=True,
+    help="Seconds to wait for another upload of the same file (same state dir) to finish "
+    "before refusing; 0 refuses at once.",
+)
+@click.option("--dry-run", is_flag=True, help="Validate and chunk; send nothing.")
+@click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@_max_file_option
+@_max_chunk_option
+def upload(files: tuple[Path, ...], **opts: Any) -> None:
+    """Validate FILES and upload their valid rows to the HR connector, in chunks.
+
+    Rerunning after a failure sends only the chunks not yet delivered (a chunk the service
+    took but never confirmed is sent again: delivery is at least once).
+    Exit 0: all rows uploaded; 3: valid rows uploaded, some rejected; 1: failure.
+    """
+    from hrupload.cli.upload import run_upload
+
+    try:
+        code = run_upload(files, opts)
+    except ConfigError as exc:
+        new_console(stderr=True).print(f"[red]error:[/] {plain(exc)}", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except HrUploadError as exc:  # e.g. the Key Vault holding the secret cannot be reached
+        new_console(stderr=True).print(f"[red]error:[/] {plain(exc)}", soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(code)
+
+
+def _services(**overrides: Any):
+    """The app's services from the environment; ``overrides``: settings the command line
+    gave (command line over environment)."""
+    import dataclasses
+
+    from hrupload import compose, settings
+
+    try:
+        loaded = settings.load()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return compose.build_services(dataclasses.replace(loaded, **given))
+    except ConfigError as exc:
+        new_console(stderr=True).print(f"[red]configuration error:[/] {plain(exc)}")
+        sys.exit(EXIT_USAGE)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines on stderr that a name in a message or a traceback cannot break or forge:
+    the pipeline escapes what it logs, and this catches what other libraries log."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from hrupload.core.termsafe import printable
+
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:
+        from hrupload.core.termsafe import printable
+
+        # The traceback's own line breaks stay; an exception text's ESC or bidi override
+        # does not. (A line break inside an exception's text is one of those kept.)
+        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
+
+
+def _result_line(result, status: str) -> str:
+    style = _STATUS_STYLE.get(result.status, "white")
+    where = f" → {plain(result.destination)}" if result.destination else ""
+    return f"[{style}]{status}[/] {plain(result.blob)}{where}"
+
+
+_STATUS_STYLE = {
+    "uploaded": "green",
+    "partial": "yellow",
+    "duplicate": "cyan",
+    "failed": "red",
+    "retrying": "magenta",
+    "running": "blue",
+    "done": "green",
+    "stopped": "magenta",
+}
+
+
+@main.command()
+@click.argument("blob")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--max-chunk-mb",
+    type=click.IntRange(min=1),
+    help="Most MB one upload request holds (default: HRUPLOAD_MAX_CHUNK_MB, "
+    f"{default('HRUPLOAD_MAX_CHUNK_MB')}).",
+)
+def process(blob: str, as_json: bool, max_chunk_mb: int | None) -> None:
+    """Process one blob, CONTAINER/NAME in the incoming container, as the blob trigger does.
+
+    Reads the same settings as the Function app from the environment.
+    """
+    from hrupload.app import pipeline
+
+    services = _services(max_chunk_mb=max_chunk_mb)
+    container, _, name = blob.partition("/")
+    if not name or container != services.settings.incoming:
+        raise click.BadParameter(
+            f"expected {services.settings.incoming}/NAME (the incoming container)",
+            param_hint="'BLOB'",
+        )
+    try:
+        result = pipeline.process_blob(services, name)
+    except ConfigError as exc:
+        new_console(stderr=True).print(f"[red]configuration error:[/] {plain(exc)}")
+        sys.exit(EXIT_USAGE)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        line = _result_line(result, result.status) + f"  {plain(result.message)}"
+        new_console(lines=True).print(line)
+    failed = result.status in ("failed", "retrying")
+    sys.exit(EXIT_FAILED if failed else (EXIT_REJECTED if result.status == "partial" else EXIT_OK))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def sweep(as_json: bool) -> None:
+    """Process every blob in incoming and refresh employee profiles, as the daily timer does.
+
+    Exit 0 when every blob was handled (moved, or left with a recorded reason).
+    """
+    from hrupload.app import pipeline
+
+    services = _services()
+    console = new_console(lines=True)
+
+    def show(result) -> None:
+        if not as_json:
+            console.print("  " + _result_line(result, f"{result.status:<9}"))
+            if result.message:
+                console.print(f"            [dim]{plain(result.message)}[/]")
+
+    try:
+        summary = pipeline.sweep(services, on_file=show)
+    except ConfigError as exc:
+        new_console(stderr=True).print(f"[red]configuration error:[/] {plain(exc)}")
+        sys.exit(EXIT_USAGE)
+    doc = summary.to_dict()
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, default=str))
+    else:
+        console.print(
+            f"[bold]Sweep:[/] {doc['files']} files: {doc['uploaded']} uploaded, "
+            f"{doc['partial']} partial, {doc['duplicate']} duplicate, {doc['failed']} failed, "
+            f"{doc['retrying']} retrying"
+            + (f", {doc['deferred']} deferred" if doc["deferred"] else "")
+            + (f"; {len(summary.stuck)} waiting over 24 h" if summary.stuck else "")
+        )
+        if summary.stopped:
+            console.print(
+                f"  [magenta]stopped sending:[/] {plain(summary.stopped)}; the files left in "
+                "incoming are taken by the next sweep"
+            )
+        if summary.profile_refresh:
+            console.print(f"  employee profiles re-sent: {summary.profile_refresh.status}")
+    sys.exit(EXIT_OK)
+
+
+def _duration(text: str) -> float:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
+    if not m:
+        raise click.BadParameter("use a number with s, m, h, d or w, e.g. 24h or 7d")
+    unit = {"": 3600, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    return float(m.group(1)) * unit
+
+
+@main.command()
+@click.option("--since", default="7d", show_default=True, help="How far back: 30m, 24h, 7d, 4w.")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+def status(since: str, limit: int, as_json: bool) -> None:
+    """Show the run log: one line per processed file, newest first."""
+    from datetime import UTC, datetime, timedelta
+
+    try:
+        window = _duration(since)
+    except click.BadParameter as exc:
+        exc.param_hint = "'--since'"
+        raise
+    services = _services()
+    cutoff = datetime.now(UTC) - timedelta(seconds=window)
+    runs = services.runlog.list_runs(since=cutoff, limit=limit)
+    if as_json:
+        click.echo(json.dumps({"runs": [r.to_dict() for r in runs]}, indent=2, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"hrupload runs since {cutoff:%Y-%m-%d %H:%M} UTC", padding=(0, 1))
+    table.add_column("finished", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("file", overflow="fold", ratio=2)
+    for col in ("rows", "valid", "rejected", "uploaded"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold", ratio=3)
+    for r in runs:
+        when = r.finished or r.started
+        style = _STATUS_STYLE.get(r.status, "white")
+        file = r.blob.split("/", 1)[1] if "/" in r.blob else r.blob
+        note = r.error or ""
+        if r.kind == "sweep":
+            file = "(daily sweep)"
+            c = r.summary
+            note = (
+                f"{c.get('files', 0)} files: {c.get('uploaded', 0)} uploaded, "
+                f"{c.get('partial', 0)} partial, {c.get('failed', 0)} failed, "
+                f"{c.get('retrying', 0)} retrying, {c.get('stuck', 0)} waiting > 24 h"
+                + (f"; {r.error}" if r.error else "")
+            )
+        elif r.kind == "profile-refresh":
+            note = "employee profiles re-sent so Purview keeps them" + (f"; {note}" if note else "")
+        table.add_row(
+            f"{when:%m-%d %H:%M}" if when else "",
+            f"[{style}]{plain(r.status)}[/]",
+            plain(file),
+            str(r.rows),
+            str(r.valid),
+            str(r.rejected),
+            str(r.uploaded),
+            plain(note[:200]),
+        )
+    console = new_console()
+    if runs:
+        console.print(table)
+    else:
+        console.print(f"No runs since {cutoff:%Y-%m-%d %H:%M} UTC.")
+
+
+class _DevCommands(click.Group):
+    """Commands of installed add-ons (entry point group ``hrupload.dev``), such as the
+    local stand-ins of ``hrupload_dev``. Found by name, loaded only when one runs: hrupload
+    never imports them, and the Function package, which leaves them out, still starts."""
+
+    def _entry_points(self) -> dict[str, Any]:
+        from importlib.metadata import entry_points
+
+        return {ep.name: ep for ep in entry_points(group="hrupload.dev")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._entry_points())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        ep = self._entry_points().get(cmd_name)
+        return ep.load() if ep is not None else None
+
+
+@main.group(cls=_DevCommands)
+def dev() -> None:
+    """Local stand-ins for development, tests and the demo (installed with hrupload_dev)."""

@@ -1,0 +1,112 @@
+"""What the CLI prints and writes, shared by its commands: exit codes, consoles, escaping
+of file-derived text, the report table, private report files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hrupload.core.errors import ConfigError
+from hrupload.core.report import Report
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+
+
+SHOW_ERRORS = 20
+
+
+def new_console(stderr: bool = False, *, lines: bool = False):
+    """A console for output; ``lines=True`` for one-line-per-item output (process, sweep):
+    a long name then stays on its line instead of wrapping, so no wrapped piece of a name
+    can start a line of its own and pass for a result."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=lines)
+
+
+def worst(codes: list[int]) -> int:
+    for code in (EXIT_USAGE, EXIT_FAILED, EXIT_REJECTED):
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def load_profile_option(spec: str | None):
+    from hrupload.core.profile import load_profile
+
+    try:
+        return load_profile(spec)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--profile'") from None
+
+
+def private_write(path: Path, data: bytes | Any) -> None:
+    """Reports may hold HR data: create them readable by the user only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to new files, not one from a past run
+    with os.fdopen(fd, "wb") as out:
+        if isinstance(data, bytes):
+            out.write(data)
+        else:
+            import shutil
+
+            shutil.copyfileobj(data, out)
+
+
+def print_report(report: Report, console) -> None:
+    from rich.table import Table
+
+    # Everything below that comes from the file (its name, header names in messages) goes
+    # through plain: a "[/]" in a header would otherwise be read as markup and crash the
+    # print, an ESC or a line break would act on the terminal or forge a line.
+    name = plain(report.file)
+    if report.file_error is not None:
+        console.print(
+            f"[bold red]✗ {name}[/]: {plain(report.file_error.message)} "
+            f"[dim]\\[{plain(report.file_error.code)}][/]",
+            soft_wrap=True,
+        )
+        return
+    mark = "[green]✓[/]" if report.rejected == 0 else "[yellow]![/]"
+    console.print(
+        f"{mark} [bold]{name}[/]: {report.rows} rows, [green]{report.valid} valid[/], "
+        f"{'[red]' if report.rejected else ''}{report.rejected} rejected"
+        f"{'[/]' if report.rejected else ''}, {report.blank} blank",
+        soft_wrap=True,
+    )
+    if report.scenarios:
+        table = Table(box=None, padding=(0, 2), show_edge=False)
+        table.add_column("scenario")
+        table.add_column("valid", justify="right")
+        table.add_column("rejected", justify="right")
+        for scenario, counts in report.scenarios.items():
+            table.add_row(plain(scenario), str(counts["valid"]), str(counts["rejected"]))
+        console.print(table)
+    if report.errors:
+        table = Table(title=None, show_lines=False, padding=(0, 1))
+        table.add_column("line", justify="right", no_wrap=True)
+        table.add_column("column", no_wrap=True)
+        table.add_column("code", no_wrap=True)
+        table.add_column("what to fix", overflow="fold")
+        for err in report.errors[:SHOW_ERRORS]:
+            table.add_row(str(err.line), plain(err.column or ""), err.code, plain(err.message))
+        console.print(table)
+        total = sum(report.error_counts.values())
+        if total > SHOW_ERRORS:
+            console.print(f"[dim]… {total - SHOW_ERRORS} more errors; --json lists them all[/]")
+
+
+def plain(text: object) -> str:
+    """File-derived text (blob names, file names, column names, the service's reasons) as
+    rich markup that prints it literally and on one line: controls, line breaks and bidi
+    overrides escaped (:func:`hrupload.core.termsafe.printable`), and "[...]" not read as
+    markup (a stray "[/]" would crash the print)."""
+    from rich.markup import escape
+
+    from hrupload.core.termsafe import printable
+
+    return escape(printable(text))

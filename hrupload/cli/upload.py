@@ -1,0 +1,334 @@
+"""``hrupload upload``: local files to the connector, with reports beside them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hrupload.adapters.connector import (
+    CONNECT_TIMEOUT,
+    CertificateCredential,
+    ConnectorClient,
+    SecretCredential,
+    endpoints,
+)
+from hrupload.adapters.local_state import LocalCheckpoints, UploadBusy, describe_holder
+from hrupload.app.delivery import Outcome, deliver
+from hrupload.app.limiter import ConcurrencyGate
+from hrupload.cli.output import (
+    EXIT_FAILED,
+    load_profile_option,
+    plain,
+    print_report,
+    private_write,
+    worst,
+)
+from hrupload.core.errors import ConfigError
+from hrupload.core.report import FileError, Report
+from hrupload.core.validate import scenario_from_name
+
+
+def _credential(opts: dict[str, Any], console):
+    tenant, app = opts["tenant_id"], opts["app_id"]
+    if opts["certificate"]:
+        password = os.environ.get("HRUPLOAD_CERTIFICATE_PASSWORD") or None
+        return CertificateCredential.from_file(tenant, app, opts["certificate"], password)
+    secret = os.environ.get("HRUPLOAD_APP_SECRET", "").strip()
+    if opts["app_secret"]:
+        # When the environment can supply the secret, the command line's copy is not used.
+        from_env = "HRUPLOAD_APP_SECRET" if secret else None
+        if not from_env and os.environ.get("HRUPLOAD_KEY_VAULT_URL"):
+            from_env = "HRUPLOAD_KEY_VAULT_URL"
+        console.print(
+            "[yellow]warning:[/] --app-secret is visible to other users in the process list "
+            "and stays in shell history; set HRUPLOAD_APP_SECRET instead"
+            + (f" (ignored: {from_env} is set and is used)" if from_env else "")
+        )
+        if not from_env:
+            secret = opts["app_secret"]
+    if secret.startswith("@Microsoft.KeyVault("):
+        raise ConfigError(
+            "HRUPLOAD_APP_SECRET holds an unresolved Key Vault reference, not a secret"
+        )
+    if secret:
+        return SecretCredential(tenant, app, secret)
+    if os.environ.get("HRUPLOAD_KEY_VAULT_URL"):
+        from hrupload.adapters.keyvault import secret_provider_from_env
+
+        return SecretCredential(tenant, app, secret_provider_from_env())
+    raise ConfigError(
+        "no app secret: set HRUPLOAD_APP_SECRET (or HRUPLOAD_KEY_VAULT_URL), or pass --certificate"
+    )
+
+
+def _require(opts: dict[str, Any]) -> None:
+    missing = [
+        f"--{name.replace('_', '-')}"
+        for name in ("tenant_id", "app_id", "job_id")
+        if not opts[name]
+    ]
+    if missing:
+        raise ConfigError(
+            f"missing {', '.join(missing)} (or HRUPLOAD_TENANT_ID / HRUPLOAD_APP_ID / "
+            "HRUPLOAD_JOB_ID); find them in the connector's flyout in the Purview portal"
+        )
+
+
+def _progress(console, total: int, name: str):
+    """A byte-based progress bar on stderr, only for a terminal and a multi-chunk file."""
+    if not console.is_terminal:
+        return None, None
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+    task = progress.add_task(plain(name), total=total)
+    return progress, lambda n: progress.advance(task, n)
+
+
+def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
+    from rich.console import Console
+
+    # soft_wrap: a message piped to a log stays one line instead of breaking at 80 columns.
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    dry = opts["dry_run"]
+    client = None
+    if not dry:
+        _require(opts)
+        ends = endpoints(
+            opts["cloud"], login_url=opts["login_url"], ingestion_url=opts["ingestion_url"]
+        )
+        client = ConnectorClient(
+            _credential(opts, err),
+            job_id=opts["job_id"],
+            endpoints=ends,
+            retry_budget=float(opts["retry_budget"]),
+            timeout=(CONNECT_TIMEOUT, float(opts["read_timeout"])),
+            gate=ConcurrencyGate.adaptive(opts["concurrency"]),
+        )
+    profile = load_profile_option(opts["profile"])
+    checkpoints = LocalCheckpoints()
+    max_bytes = opts["max_file_mb"] << 20
+    codes, summaries = [], []
+    for path in files:
+        report_dir = opts["report_dir"] or path.parent
+        try:
+            # The lock covers the reports too: they are the upload's, not a waiter's.
+            with _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) as facts:
+                outcome = _upload_one(
+                    path, opts, client, profile, checkpoints, max_bytes, err, facts
+                )
+                if opts["report_dir"] or report_dir.is_dir():  # no folders for a mistyped path
+                    _write_reports(outcome, report_dir / report_name(path.name), private_write)
+        except UploadBusy as busy:
+            # Nothing sent, no report written (the running upload writes them).
+            err.print(f"[red]✗ not uploaded:[/] {plain(busy)}")
+            summaries.append({"file": str(path), "status": "busy", "error": str(busy)})
+            codes.append(EXIT_FAILED)
+            continue
+        summaries.append(outcome.summary())
+        codes.append(outcome.exit_code())
+        if not opts["as_json"]:
+            _print_outcome(outcome, out, report_dir, report_name(path.name))
+    if opts["as_json"]:
+        doc = summaries[0] if len(summaries) == 1 else summaries
+        click.echo(json.dumps(doc, indent=2))
+    return worst(codes)
+
+
+@contextmanager
+def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> Iterator:
+    """Yield the file's facts (or None) while holding its upload lock: one upload of the
+    same content, job, chunking and profile per state directory at a time, so two runs
+    at once cannot both send every chunk (``--force`` forgets the earlier checkpoints here,
+    under the lock). A dry run sends nothing and takes no lock, nor does a file that
+    cannot be scanned (deliver() reports it and sends nothing)."""
+    facts = _scan(path, max_bytes) if client is not None else None
+    if facts is None:
+        yield None
+        return
+    from hrupload.app.delivery import checkpoint_key
+
+    key = checkpoint_key(
+        facts.sha256,
+        opts["job_id"],
+        opts["records_per_call"],
+        profile,
+        opts["scenario"],
+        opts["max_chunk_mb"] << 20,
+    )
+
+    def waiting(holder) -> None:
+
+        err.print(
+            f"another upload of {plain(path)} is running{plain(describe_holder(holder))}; "
+            f"waiting up to {opts['lock_wait']} s for it to finish…"
+        )
+
+    with checkpoints.hold(key, file=str(path), wait=opts["lock_wait"], on_wait=waiting):
+        if opts["force"]:  # under the lock: a running upload's checkpoints are its own
+            checkpoints.clear(key)
+        yield facts
+
+
+def _scan(path: Path, max_bytes: int):
+    """The file's facts (its content hash), or None when it is too large or cannot be
+    read as CSV: deliver() then reports the problem properly and sends nothing."""
+    from hrupload.core import csvread
+
+    try:
+        if path.stat().st_size > max_bytes:
+            return None
+        with path.open("rb") as stream:
+            return csvread.scan(stream, max_bytes=max_bytes)
+    except Exception:
+        return None
+
+
+def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts) -> Outcome:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        report = Report(file=str(path))
+        report.file_error = FileError("unreadable", f"cannot read the file: {exc.strerror}")
+        return Outcome(report, dry_run=client is None)
+    if size > max_bytes:
+        report = Report(file=str(path), bytes=size)
+        report.file_error = FileError(
+            "file-too-large", f"the file is {size >> 20} MB, over the limit; split it"
+        )
+        return Outcome(report, dry_run=client is None)
+    progress, advance = _progress(err, size, path.name) if size > (1 << 20) else (None, None)
+    kwargs = dict(
+        name=path.name,
+        client=client,
+        job_id=opts["job_id"] or "dry-run",
+        profile=profile,
+        scenario=opts["scenario"],
+        fallback_scenario=scenario_from_name(path.name),
+        records_per_call=opts["records_per_call"],
+        max_chunk_bytes=opts["max_chunk_mb"] << 20,
+        concurrency=opts["concurrency"],
+        checkpoints=checkpoints,
+        max_bytes=max_bytes,
+        on_progress=advance,
+        facts=facts,
+    )
+    if progress is not None:
+        with progress:
+            outcome = deliver(lambda: path.open("rb"), **kwargs)
+    else:
+        outcome = deliver(lambda: path.open("rb"), **kwargs)
+    outcome.report.file = str(path)
+    if (
+        client is not None
+        and outcome.key
+        and outcome.error is None
+        and not outcome.report.file_error
+    ):
+        checkpoints.complete(outcome.key)
+    return outcome
+
+
+#: Longest suffix the CLI adds to a file's name, and the usual file-name limit in bytes.
+_SUFFIX, _NAME_MAX = ".rejected.csv", 255
+
+
+def report_name(name: str) -> str:
+    """``name`` as the stem of its reports: shortened, keeping its start and a hash, when
+    ``<name>.rejected.csv`` would be longer than a file name may be."""
+    raw = os.fsencode(name)
+    if len(raw) + len(_SUFFIX) <= _NAME_MAX:
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    keep = raw[: _NAME_MAX - len(_SUFFIX) - len(digest) - 2].decode("utf-8", "ignore")
+    return f"{keep}--{digest}"
+
+
+def _write_reports(outcome: Outcome, base: Path, write) -> None:
+    """``<base>.report.json``, and ``<base>.rejected.csv`` when rows were rejected."""
+    doc = outcome.report.to_dict() | {"upload": outcome.summary()}
+    report_path = base.with_name(base.name + ".report.json")
+    rejected_path = base.with_name(base.name + ".rejected.csv")
+    # Rewriting a file keeps its mode: remove the earlier run's files so ours are created 0600.
+    # (A stale rejected-rows file would also mislead when this run rejected nothing.)
+    report_path.unlink(missing_ok=True)
+    rejected_path.unlink(missing_ok=True)
+    write(report_path, json.dumps(doc, indent=2).encode())
+    if outcome.rejected_rows is not None:
+        write(rejected_path, outcome.rejected_rows)
+
+
+def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> None:
+
+    # File names, header names and the service's own words go through plain: a "[/]" in
+    # any of them would otherwise be read as markup (and crash the print), an ESC or a line
+    # break would act on the terminal or forge a line.
+    r = outcome.report
+    file = plain(r.file)
+    if r.file_error is not None:
+        print_report(r, console)
+        console.print("  Nothing was uploaded.")
+        return
+    if outcome.error is not None:
+        console.print(
+            f"[bold red]✗ Upload failed[/] for {file}: {plain(outcome.error_message or '')}"
+        )
+        # Counted so far only: the file is not read past the failure.
+        console.print(
+            f"  {outcome.uploaded} records in {outcome.sent + outcome.resumed} chunks are "
+            "delivered; rerun the same command to send the rest."
+        )
+    elif outcome.dry_run:
+        console.print(
+            f"[bold]Dry run[/] {file}: {r.valid} records would go out in {outcome.chunks} "
+            f"chunks; {r.rejected} rejected. Nothing was sent."
+        )
+    elif r.valid == 0 and r.rejected:
+        console.print(
+            f"[bold red]✗ Nothing uploaded[/] from {file}: every row was rejected "
+            f"({r.rejected}); nothing was sent."
+        )
+    elif r.valid == 0:
+        console.print(f"Nothing to upload: {file} has no records ({r.blank} blank); nothing sent.")
+    elif outcome.sent == 0 and outcome.resumed and outcome.resumed == outcome.chunks:
+        console.print(
+            f"[green]Already uploaded[/] {file}: all {outcome.chunks} chunks were delivered "
+            "by an earlier run; nothing sent (use --force to send again)."
+        )
+    else:
+        console.print(f"[bold green]Upload Successful[/] {file}")
+        resumed = f" ({outcome.resumed} delivered by an earlier run)" if outcome.resumed else ""
+        console.print(
+            f"  {outcome.uploaded} records uploaded in {outcome.chunks} chunks{resumed}; "
+            f"{r.rejected} rejected, {r.blank} blank"
+        )
+    if r.rejected:
+        rejected_path = plain(str(Path(report_dir) / (name + ".rejected.csv")))
+        console.print(f"  Rejected rows and reasons: {rejected_path}")
+        for err in r.errors[:5]:
+            console.print(f"    line {err.line}: {plain(err.column or '')} {plain(err.message)}")
+    sys.stdout.flush()

@@ -1,0 +1,231 @@
+"""Column-mapping profiles: the same mapping an admin types into the Purview portal wizard.
+
+A profile is JSON (a file path, or the JSON itself in ``HRUPLOAD_PROFILE``). It is
+checked strictly when loaded, because a typo in a profile would otherwise surface
+as thousands of confusing row errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hrupload.core.errors import ProfileError
+from hrupload.core.scenarios import SCENARIOS, scenario_named
+
+
+@dataclass(frozen=True)
+class ScenarioMapping:
+    value: str
+    #: canonical field name -> header name in the file
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    scenario_column: str | None = None
+    #: Scenarios the profile mentions; empty means "all, with default values".
+    scenarios: dict[str, ScenarioMapping] = field(default_factory=dict)
+    date_formats: tuple[str, ...] = ()
+    source: str = "(defaults)"
+
+    def mapping(self, scenario: str) -> ScenarioMapping:
+        found = self.scenarios.get(scenario)
+        return found or ScenarioMapping(SCENARIOS[scenario].default_value)
+
+    def active_scenarios(self) -> list[str]:
+        return list(self.scenarios) or list(SCENARIOS)
+
+    def fingerprint(self) -> str:
+        """Stable hash of what changes validation results (part of the resume key)."""
+        doc = {
+            "scenario_column": self.scenario_column,
+            "scenarios": {
+                k: [v.value, sorted(v.columns.items())] for k, v in self.scenarios.items()
+            },
+            "date_formats": list(self.date_formats),
+        }
+        import hashlib  # not at import: OpenSSL's libcrypto is ~4 MB of RSS
+
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+DEFAULT_PROFILE = Profile()
+#: A profile maps a few dozen columns: a few KB of JSON. Anything near this limit is not a
+#: profile (a data file named by mistake, or a crafted one), and is refused before it is
+#: parsed whole.
+MAX_PROFILE_BYTES = 256 << 10
+#: Nesting a profile may have: its own shape is four levels deep (scenarios, a scenario,
+#: its columns); deeper JSON would only exhaust the parser's stack.
+MAX_PROFILE_DEPTH = 16
+_SETTING = "HRUPLOAD_PROFILE (--profile)"
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+_TOP_KEYS = {"scenario_column", "scenarios", "date_formats", "description"}
+_SCENARIO_KEYS = {"value", "columns"}
+
+
+def load_profile(spec: str | Path | None) -> Profile:
+    """Load a profile from a path or inline JSON; ``None`` or empty gives the defaults."""
+    if spec is None or str(spec).strip() == "":
+        return DEFAULT_PROFILE
+    text = str(spec).strip()
+    if text.startswith("{"):
+        source = "inline JSON"
+        _check_size(len(text.encode("utf-8", "surrogatepass")), source)
+    else:
+        path = Path(text).expanduser()
+        source = str(path)
+        text = _read(path)
+    _check_depth(text, source)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProfileError(
+            f"profile {source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except RecursionError:  # _check_depth should have caught it: never a traceback
+        raise ProfileError(_too_deep(source)) from None
+    return parse_profile(doc, source=source)
+
+
+def _read(path: Path) -> str:
+    """The profile file's text, read no further than the size limit (the path may name a
+    data file, or a device that never ends)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PROFILE_BYTES + 1)
+        _check_size(len(data), str(path))
+        return data.decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ProfileError(f"profile file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_PROFILE_BYTES:
+        raise ProfileError(
+            f"{_SETTING}: profile {source} is over {MAX_PROFILE_BYTES >> 10} KiB, far more "
+            "than a column mapping takes; name the profile's JSON file, not a data file"
+        )
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse JSON nested deeper than a profile is, before the parser recurses into it."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_PROFILE_DEPTH:
+        raise ProfileError(_too_deep(source))
+
+
+def _too_deep(source: str) -> str:
+    return (
+        f"{_SETTING}: profile {source} nests objects or lists more than "
+        f"{MAX_PROFILE_DEPTH} deep; a profile is an object of scenarios, each with its columns"
+    )
+
+
+def parse_profile(doc: Any, *, source: str = "profile") -> Profile:
+    if not isinstance(doc, dict):
+        raise ProfileError(f"profile {source} must be a JSON object")
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise ProfileError(
+            f"profile {source}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"expected {', '.join(sorted(_TOP_KEYS))}"
+        )
+    scenario_column = doc.get("scenario_column")
+    if scenario_column is not None and (
+        not isinstance(scenario_column, str) or not scenario_column.strip()
+    ):
+        raise ProfileError(f"profile {source}: scenario_column must be a non-empty string")
+
+    raw_scenarios = doc.get("scenarios", {})
+    if not isinstance(raw_scenarios, dict):
+        raise ProfileError(f"profile {source}: scenarios must be an object keyed by scenario name")
+    scenarios: dict[str, ScenarioMapping] = {}
+    for key, body in raw_scenarios.items():
+        scenario = scenario_named(key)
+        if scenario is None:
+            raise ProfileError(
+                f"profile {source}: unknown scenario {key!r}; known scenarios: "
+                f"{', '.join(SCENARIOS)}"
+            )
+        if scenario.name in scenarios:
+            raise ProfileError(f"profile {source}: scenario {scenario.name} is listed twice")
+        scenarios[scenario.name] = _parse_mapping(scenario.name, body or {}, source)
+
+    values: dict[str, str] = {}
+    for name, mapping in scenarios.items():
+        other = values.get(mapping.value.lower())
+        if other:
+            raise ProfileError(
+                f"profile {source}: scenarios {other} and {name} share the value {mapping.value!r}"
+            )
+        values[mapping.value.lower()] = name
+
+    formats = doc.get("date_formats", [])
+    if not isinstance(formats, list) or not all(isinstance(f, str) and "%" in f for f in formats):
+        raise ProfileError(
+            f"profile {source}: date_formats must be a list of strftime formats such as "
+            '"%m/%d/%Y %H:%M"'
+        )
+    for fmt in formats:
+        _check_date_format(fmt, source)
+    return Profile(
+        scenario_column=scenario_column.strip() if scenario_column else None,
+        scenarios=scenarios,
+        date_formats=tuple(formats),
+        source=source,
+    )
+
+
+def _check_date_format(fmt: str, source: str) -> None:
+    """A bad directive (``%Q``, a trailing ``%``) would otherwise match nothing, silently."""
+    try:
+        datetime.strptime("", fmt)
+    except ValueError as exc:
+        if "does not match format" not in str(exc):
+            raise ProfileError(
+                f"profile {source}: date format {fmt!r} is not valid: {exc}"
+            ) from None
+
+
+def _parse_mapping(name: str, body: Any, source: str) -> ScenarioMapping:
+    scenario = SCENARIOS[name]
+    if not isinstance(body, dict):
+        raise ProfileError(f"profile {source}: scenario {name} must be an object")
+    unknown = set(body) - _SCENARIO_KEYS
+    if unknown:
+        raise ProfileError(
+            f"profile {source}: scenario {name}: unknown key(s) {', '.join(sorted(unknown))}; "
+            "expected value, columns"
+        )
+    value = body.get("value", scenario.default_value)
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileError(f"profile {source}: scenario {name}: value must be a non-empty string")
+    columns_raw = body.get("columns", {})
+    if not isinstance(columns_raw, dict):
+        raise ProfileError(f"profile {source}: scenario {name}: columns must be an object")
+    columns: dict[str, str] = {}
+    for field_name, header in columns_raw.items():
+        known = scenario.field(field_name)
+        if known is None:
+            raise ProfileError(
+                f"profile {source}: scenario {name} has no field {field_name!r}; its fields are "
+                f"{', '.join(f.name for f in scenario.fields)}"
+            )
+        if not isinstance(header, str) or not header:
+            raise ProfileError(
+                f"profile {source}: scenario {name}: column for {known.name} must be a "
+                "non-empty string"
+            )
+        columns[known.name] = header
+    return ScenarioMapping(value.strip(), columns)

@@ -1,0 +1,183 @@
+"""Profiles: loaded from a path or inline JSON, and refused loudly when they name the unknown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hrupload.core.errors import ConfigError, ProfileError
+from hrupload.core.profile import (
+    DEFAULT_PROFILE,
+    Profile,
+    ScenarioMapping,
+    load_profile,
+    parse_profile,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+ISSUE_EXAMPLE = {
+    "scenario_column": "HRScenario",
+    "scenarios": {
+        "resignation": {
+            "value": "Resignation",
+            "columns": {"EmailAddress": "Work Email", "ResignationDate": "Notice Date"},
+        },
+        "performance-review": {"value": "Perf review"},
+    },
+    "date_formats": ["%m/%d/%Y %H:%M"],
+}
+
+
+def refused(doc) -> str:
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(doc, source="p.json")
+    assert isinstance(caught.value, ConfigError)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("spec", [None, "", "   "])
+def test_no_profile_gives_the_defaults(spec) -> None:
+    assert load_profile(spec) is DEFAULT_PROFILE
+
+
+def test_the_issue_example_inline() -> None:
+    profile = load_profile(json.dumps(ISSUE_EXAMPLE))
+    assert profile.source == "inline JSON"
+    assert profile.scenario_column == "HRScenario"
+    assert profile.active_scenarios() == ["resignation", "performance-review"]
+    assert profile.mapping("resignation") == ScenarioMapping(
+        "Resignation", {"EmailAddress": "Work Email", "ResignationDate": "Notice Date"}
+    )
+    assert profile.mapping("performance-review") == ScenarioMapping("Perf review", {})
+    assert profile.date_formats == ("%m/%d/%Y %H:%M",)
+
+
+def test_from_a_file_with_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(ISSUE_EXAMPLE).encode())
+    profile = load_profile(path)
+    assert profile.source == str(path)
+    assert profile.scenario_column == "HRScenario"
+
+
+@pytest.mark.parametrize(
+    "name", ["hr-system.profile.json", "performance-improvement-plan.profile.json"]
+)
+def test_sample_profiles_load(name: str) -> None:
+    assert isinstance(load_profile(SAMPLES / name), Profile)
+
+
+def test_unmentioned_scenarios_get_default_values() -> None:
+    profile = parse_profile({"scenarios": {"resignation": {}}})
+    assert profile.active_scenarios() == ["resignation"]
+    assert profile.mapping("resignation").value == "Resignation"
+    assert profile.mapping("employee-profile") == ScenarioMapping("Employee profile", {})
+    assert DEFAULT_PROFILE.active_scenarios() == [
+        "resignation",
+        "job-level-change",
+        "performance-review",
+        "performance-improvement-plan",
+        "employee-profile",
+    ]
+
+
+def test_scenario_and_field_names_forgive_case_and_spelling() -> None:
+    profile = parse_profile(
+        {"scenarios": {"Job_Level_Change": {"columns": {"emailaddress": "Mail"}}}}
+    )
+    assert profile.mapping("job-level-change").columns == {"EmailAddress": "Mail"}
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"profile file not found: .*nope\.json"):
+        load_profile(tmp_path / "nope.json")
+
+
+def test_directory_is_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="cannot read profile"):
+        load_profile(tmp_path)
+
+
+def test_invalid_json_gives_line_and_column() -> None:
+    with pytest.raises(ProfileError, match=r"not valid JSON \(line 2, column"):
+        load_profile('{"scenarios":\n  {,}}')
+
+
+def test_unknown_scenario_is_named() -> None:
+    message = refused({"scenarios": {"promotion": {}}})
+    assert "unknown scenario 'promotion'" in message
+    assert "resignation" in message
+
+
+def test_unknown_field_is_named_with_the_scenarios_fields() -> None:
+    message = refused({"scenarios": {"resignation": {"columns": {"Rating": "Score"}}}})
+    assert "resignation has no field 'Rating'" in message
+    assert "EmailAddress, ResignationDate, LastWorkingDate" in message
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ([], "must be a JSON object"),
+        ({"scenario": "x"}, "unknown key(s) scenario"),
+        ({"scenario_column": ""}, "scenario_column must be a non-empty string"),
+        ({"scenario_column": 3}, "scenario_column must be a non-empty string"),
+        ({"scenarios": ["resignation"]}, "scenarios must be an object"),
+        ({"scenarios": {"resignation": "x"}}, "scenario resignation must be an object"),
+        ({"scenarios": {"resignation": {"colums": {}}}}, "unknown key(s) colums"),
+        ({"scenarios": {"resignation": {"value": " "}}}, "value must be a non-empty string"),
+        ({"scenarios": {"resignation": {"columns": []}}}, "columns must be an object"),
+        (
+            {"scenarios": {"resignation": {"columns": {"EmailAddress": ""}}}},
+            "column for EmailAddress must be a non-empty string",
+        ),
+        (
+            {"scenarios": {"resignation": {"value": "X"}, "performance-review": {"value": "x"}}},
+            "share the value 'x'",
+        ),
+        (
+            {"scenarios": {"resignation": {}, "Resignation": {}}},
+            "scenario resignation is listed twice",
+        ),
+        ({"date_formats": "%m/%d/%Y"}, "date_formats must be a list"),
+        ({"date_formats": ["mm/dd/yyyy"]}, "date_formats must be a list"),
+        ({"date_formats": ["%m/%d/%Q"]}, "date format '%m/%d/%Q' is not valid"),
+        ({"date_formats": ["%Y-%m-%"]}, "date format '%Y-%m-%' is not valid"),
+    ],
+)
+def test_malformed_profiles_are_refused(doc, expected: str) -> None:
+    assert expected in refused(doc)
+
+
+def test_fingerprint_follows_what_changes_validation() -> None:
+    base = parse_profile(ISSUE_EXAMPLE, source="a")
+    assert base.fingerprint() == parse_profile(ISSUE_EXAMPLE, source="b").fingerprint()
+    described = dict(ISSUE_EXAMPLE, description="only words")
+    assert base.fingerprint() == parse_profile(described).fingerprint()
+    changed = dict(ISSUE_EXAMPLE, date_formats=["%d/%m/%Y %H:%M"])
+    assert base.fingerprint() != parse_profile(changed).fingerprint()
+    assert base.fingerprint() != DEFAULT_PROFILE.fingerprint()
+
+
+def test_a_deeply_nested_profile_is_a_config_error_naming_the_setting(tmp_path: Path) -> None:
+    deep = '{"description": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    (tmp_path / "deep.json").write_text(deep)
+    for spec in (deep, str(tmp_path / "deep.json"), '{"description": ' + "[" * 17 + "]" * 17 + "}"):
+        with pytest.raises(ProfileError) as caught:
+            load_profile(spec)
+        assert "HRUPLOAD_PROFILE" in str(caught.value)
+    assert load_profile('{"description": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{{{{{"}').source
+
+
+def test_a_huge_profile_is_refused_unread(tmp_path: Path) -> None:
+    from hrupload.core.profile import MAX_PROFILE_BYTES
+
+    huge = tmp_path / "export.csv"
+    huge.write_bytes(b"x" * (MAX_PROFILE_BYTES + 1))
+    for spec in (str(huge), "{" + " " * MAX_PROFILE_BYTES + "}", "/dev/zero"):
+        with pytest.raises(ProfileError) as caught:
+            load_profile(spec)
+        assert "HRUPLOAD_PROFILE" in str(caught.value) and "KiB" in str(caught.value)

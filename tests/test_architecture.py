@@ -1,0 +1,140 @@
+"""The house rules, checked on the code itself (docs/architecture.md).
+
+import-linter (run by ``make lint``) checks which layer may import which; the tests
+here check what it cannot: the Function package a deployment builds, and private names
+reached across modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "hrupload"
+
+
+def _git_files(*args: str) -> set[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {line for line in out.splitlines() if line and (ROOT / line).is_file()}
+
+
+def function_package() -> set[str]:
+    """The files a deployment uploads from a clean checkout: every tracked file that
+    ``.funcignore`` (gitignore syntax, as `func` and azd read it) does not exclude."""
+    ignored = _git_files("--ignored", "--exclude-from=.funcignore")
+    return _git_files() - ignored
+
+
+def test_the_function_package_holds_what_runs_and_nothing_else() -> None:
+    files = function_package()
+    assert {"function_app.py", "host.json", "requirements.txt"} <= files
+    shipped = {f for f in files if f.startswith("hrupload/") and f.endswith(".py")}
+    assert shipped == {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")}
+    for left_out in ("hrupload_dev/", "tests/", "bench/", "docs/", "infra/", "scripts/"):
+        assert not [f for f in files if f.startswith(left_out)], left_out
+    # A laptop's settings file holds secrets; it must never be uploaded.
+    assert "local.settings.json" in (ROOT / ".funcignore").read_text().split()
+
+
+def test_the_function_package_starts_without_the_stand_ins(tmp_path: Path) -> None:
+    """Copied alone, the package indexes both triggers and imports every module, with
+    ``hrupload_dev`` made unimportable: nothing that runs in Azure needs the stand-ins."""
+    for name in function_package():
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    probe = """
+import importlib, json, pkgutil, sys
+
+class NoStandIns:
+    def find_spec(self, name, path=None, target=None):
+        if name == "hrupload_dev" or name.startswith("hrupload_dev."):
+            raise ImportError("hrupload_dev is not deployed")
+
+sys.meta_path.insert(0, NoStandIns())
+import function_app, hrupload
+names = [m.name for m in pkgutil.walk_packages(hrupload.__path__, "hrupload.")]
+files = {n: importlib.import_module(n).__file__ for n in names}
+print(json.dumps({"functions": [f.get_function_name() for f in function_app.app.get_functions()],
+                  "files": files}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(doc["functions"]) == ["daily_sweep", "process_incoming_blob"]
+    assert "hrupload.cli.main" in doc["files"] and "hrupload.compose" in doc["files"]
+    for module, file in doc["files"].items():
+        assert Path(file).resolve().is_relative_to(tmp_path.resolve()), module
+
+
+def _sources() -> list[Path]:
+    return [*sorted(PACKAGE.rglob("*.py")), ROOT / "function_app.py"]
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_reaches(path: Path) -> list[str]:
+    """``from hrupload.x import _y``, and ``x._y`` on a module imported from hrupload."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hrupload"):
+            for alias in node.names:
+                if _private(alias.name):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {alias.name}")
+                modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules.update(
+                (a.asname or a.name).split(".")[0]
+                for a in node.names
+                if a.name.startswith("hrupload")
+            )
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and _private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+        ):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} reaches {node.attr}")
+    return found
+
+
+def test_no_private_name_is_used_across_modules() -> None:
+    found = [hit for path in _sources() for hit in _private_reaches(path)]
+    assert not found, "; ".join(found)
+
+
+def test_the_private_name_check_catches_both_forms(tmp_path: Path) -> None:
+    """The check above is only worth its green if it can fail."""
+    sample = PACKAGE / "_architecture_probe.py"
+    sample.write_text(
+        "from hrupload.core.report import _hidden\nfrom hrupload.core import csvread\n"
+        "csvread._limit()\n"
+    )
+    try:
+        hits = _private_reaches(sample)
+    finally:
+        sample.unlink()
+    assert len(hits) == 2, hits
