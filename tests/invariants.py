@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hrupload.adapters.tables import RunRecord
+from hrupload.app.runs import RunRecord
 
 FINAL = ("uploaded", "partial", "failed", "duplicate")
 _DATED = re.compile(r"^\d{4}/\d{2}/\d{2}/")

@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, Protocol
+from typing import IO, BinaryIO
 
-from hrupload.adapters.connector import ConnectorClient
+from hrupload.app.ports import Checkpoints, Uploader
 from hrupload.core import csvread
 from hrupload.core.csvread import FileFacts
 from hrupload.core.csvwrite import RejectedRows
@@ -43,14 +43,6 @@ DEFAULT_MAX_CHUNK_BYTES = int(default("HRUPLOAD_MAX_CHUNK_MB")) << 20
 #: halves the requests in flight when the service pushes back and grows them back after.
 #: Memory stays bounded at twelve chunks (~1.2 MB each).
 DEFAULT_CONCURRENCY = 12
-
-
-class Checkpoints(Protocol):
-    """Where delivered chunk numbers are remembered between runs."""
-
-    def delivered(self, key: str) -> set[int]: ...
-
-    def mark(self, key: str, index: int) -> None: ...
 
 
 def checkpoint_key(
@@ -153,7 +145,7 @@ def deliver(
     open_stream: Callable[[], BinaryIO],
     *,
     name: str,
-    client: ConnectorClient | None,
+    client: Uploader | None,
     job_id: str,
     profile: Profile = DEFAULT_PROFILE,
     scenario: str | None = None,
@@ -272,7 +264,7 @@ class _Sender:
 
     def __init__(
         self,
-        client: ConnectorClient,
+        client: Uploader,
         key: str,
         checkpoints: Checkpoints | None,
         concurrency: int,

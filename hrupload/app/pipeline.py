@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hrupload.app.delivery import Outcome, deliver
+from hrupload.app.ports import BlobExists, BlobGone, BlobNameUnsupported, BlobTaken
+from hrupload.app.runs import RunRecord
 from hrupload.core import csvread
 from hrupload.core.errors import Blame, ConfigError, HrUploadError, StorageError, blame
 from hrupload.core.profile import Profile
@@ -175,8 +177,6 @@ class _Run:
     def __init__(
         self, services: Services, name: str, info: Any, ledger: Any, lease: Any = None
     ) -> None:
-        from hrupload.adapters.tables import RunRecord
-
         self.s = services
         self.name = name
         self.info = info
@@ -239,8 +239,6 @@ class _Run:
         must not end up moved without its rejected rows. Record before the move: a crash
         mid-move is finished by the next run instead of uploading again.
         """
-        from hrupload.adapters.storage import BlobExists
-
         settings = self.s.settings
         container = settings.failed if status == "failed" else settings.processed
         dest = self._unique(container, _dated(self.now, self.name))
@@ -378,8 +376,6 @@ def process_blob(
     retries. Folder markers are skipped; with ``skip_in_progress`` (the container-scan
     trigger, which also sees files still being written) so is a fresh zero-byte blob.
     """
-    from hrupload.adapters.storage import BlobGone, BlobNameUnsupported, BlobTaken
-
     settings = services.settings
     storage = services.storage
     where = f"{settings.incoming}/{name}"
@@ -437,8 +433,6 @@ def process_blob(
 def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
     """A name the storage API cannot address can be neither read nor moved: it stays in
     incoming, and the run log says why and what to do, every time the sweep sees it."""
-    from hrupload.adapters.tables import RunRecord
-
     now = services.clock()
     record = RunRecord(
         run_id=uuid.uuid4().hex[:12],
@@ -781,8 +775,6 @@ def sweep(
 
 def _record_sweep(services: Services, started: datetime, summary: SweepSummary, counts) -> None:
     """One run-log entry per sweep, so `hrupload status` shows the timer ran and what it saw."""
-    from hrupload.adapters.tables import RunRecord
-
     record = RunRecord(
         run_id=uuid.uuid4().hex[:12],
         blob=f"{services.settings.incoming}/",
@@ -831,8 +823,6 @@ def refresh_profiles(services: Services) -> FileResult | None:
     now = services.clock()
     if last_time and now - last_time < timedelta(days=settings.profile_refresh_days):
         return None
-    from hrupload.adapters.tables import RunRecord
-
     container, path = newest_file.destination.split("/", 1)
     storage = services.storage
     run_id = uuid.uuid4().hex[:12]
