@@ -34,10 +34,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hrupload.app.delivery import Outcome, deliver
-from hrupload.app.ports import BlobExists, BlobGone, BlobNameUnsupported, BlobTaken
-from hrupload.app.runs import RunRecord
+from hrupload.app.delivery import Outcome, Plan, deliver
+from hrupload.app.ports import (
+    BlobExists,
+    BlobGone,
+    BlobNameUnsupported,
+    BlobTaken,
+    Checkpoints,
+    RunLog,
+    Storage,
+    Uploader,
+)
+from hrupload.app.runs import DELIVERED, FINAL, RunKind, RunRecord, Status
 from hrupload.core import csvread
+from hrupload.core.csvread import FileFacts
 from hrupload.core.errors import Blame, ConfigError, HrUploadError, StorageError, blame
 from hrupload.core.profile import Profile
 from hrupload.core.redact import redact
@@ -48,7 +58,6 @@ from hrupload.settings import Settings
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
-FINAL = ("uploaded", "partial", "failed", "duplicate")
 #: A zero-byte blob modified this recently may be a file still being written (SFTP and
 #: Data Lake clients create the file empty and commit its content later): the sweep and
 #: the container-scan trigger leave it for later, as the Event Grid filter does (it lets
@@ -120,26 +129,29 @@ def _outage(exc: BaseException | None) -> str | None:
 
 @dataclass
 class Services:
-    """Everything a run needs, built once per process from the settings."""
+    """Everything a run needs, built once per process from the settings
+    (:func:`hrupload.compose.build_services`); tests build it with their own parts."""
 
     settings: Settings
-    storage: Any  # hrupload.adapters.storage.HrStorage
-    client_factory: Callable[[], Any]  # -> ConnectorClient; reads the secret lazily
+    storage: Storage
+    #: Builds the connector client; called at the first upload, so the secret is read late.
+    client_factory: Callable[[], Uploader]
     profile: Profile
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    _client: Any = None
-    _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _client: Uploader | None = field(default=None, init=False, repr=False)
+    _client_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
-    def runlog(self):
+    def runlog(self) -> RunLog:
         return self.storage.runlog()
 
     @property
-    def checkpoints(self):
+    def checkpoints(self) -> Checkpoints:
         return self.storage.checkpoints()
 
-    def client(self):
-        # Files processed at once share one client, so one token and one secret read.
+    def client(self) -> Uploader:
+        """The one connector client: files processed at once share one token and one
+        secret read."""
         with self._client_lock:
             if self._client is None:
                 self._client = self.client_factory()
@@ -171,6 +183,22 @@ def _first_folder_scenario(name: str) -> str | None:
     return None
 
 
+def _plan(services: Services, name: str, *, size_limit: bool = True) -> Plan:
+    """How the pipeline sends a file named ``name`` in incoming: as the settings say, with
+    the scenario its first folder names. A profile refresh re-sends a file already taken
+    in, so the size limit (which may have been lowered since) does not stop it."""
+    settings = services.settings
+    return Plan(
+        job_id=settings.job_id or "",
+        profile=services.profile,
+        fallback_scenario=_first_folder_scenario(name),
+        records_per_call=settings.records_per_call,
+        max_chunk_bytes=settings.max_chunk_bytes,
+        concurrency=settings.concurrency,
+        max_bytes=settings.max_file_mb << 20 if size_limit else None,
+    )
+
+
 class _Run:
     """State of one attempt at one blob."""
 
@@ -191,7 +219,7 @@ class _Run:
             etag=info.etag,
             sha256=None,
             job_id=services.settings.job_id,
-            status="running",
+            status=Status.RUNNING,
             attempts=(ledger.attempts if ledger else 0) + 1,
             first_seen=(ledger.first_seen if ledger and ledger.first_seen else self.now),
             started=self.now,
@@ -240,7 +268,7 @@ class _Run:
         mid-move is finished by the next run instead of uploading again.
         """
         settings = self.s.settings
-        container = settings.failed if status == "failed" else settings.processed
+        container = settings.failed if status == Status.FAILED else settings.processed
         dest = self._unique(container, _dated(self.now, self.name))
         rec = self.record
         rec.status = status
@@ -383,16 +411,18 @@ def process_blob(
         storage.ensure_containers()
         info = storage.get_info(settings.incoming, name)
         if is_folder_marker(info):
-            return FileResult(where, "skipped", message="a folder, not a file")
+            return FileResult(where, Status.SKIPPED, message="a folder, not a file")
         if skip_in_progress and is_being_written(info, services.clock()):
             return FileResult(
-                where, "skipped", message="empty and just modified: probably still being written"
+                where,
+                Status.SKIPPED,
+                message="empty and just modified: probably still being written",
             )
         with storage.lease(settings.incoming, name) as lease:
             # Read under the lease: a run that finished just before we got it is seen here.
             ledger = services.runlog.ledger_get(where, info.etag)
             run = _Run(services, name, info, ledger, lease)
-            if ledger is not None and ledger.status == "running":
+            if ledger is not None and ledger.status == Status.RUNNING:
                 abandoned = _close_abandoned(services, run, ledger)
                 if abandoned is not None:
                     return abandoned
@@ -406,14 +436,19 @@ def process_blob(
     except BlobNameUnsupported as exc:
         return _unaddressable(services, where, str(exc))
     except BlobTaken:
-        return FileResult(where, "taken", message="another run holds this blob; it will finish it")
+        return FileResult(
+            where, Status.TAKEN, message="another run holds this blob; it will finish it"
+        )
     except BlobGone:
-        return FileResult(where, "gone", message="already processed or deleted")
+        return FileResult(where, Status.GONE, message="already processed or deleted")
     except RetryLater as exc:
         if raise_on_retry:
             raise
         return FileResult(
-            where, "retrying", message=f"left in incoming; will retry: {exc}", outage=exc.outage
+            where,
+            Status.RETRYING,
+            message=f"left in incoming; will retry: {exc}",
+            outage=exc.outage,
         )
     except StorageError as exc:
         # Storage failed before anything was recorded (or while recording): the file is
@@ -424,7 +459,7 @@ def process_blob(
             raise RetryLater(reason, outage=_outage(exc)) from None
         return FileResult(
             where,
-            "retrying",
+            Status.RETRYING,
             message=f"left in incoming; will retry: {reason}",
             outage=_outage(exc),
         )
@@ -440,7 +475,7 @@ def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
         etag="",
         sha256=None,
         job_id=services.settings.job_id,
-        status="failed",
+        status=Status.FAILED,
         error=f"left in incoming, unread: {reason}",
         attempts=1,
         first_seen=now,
@@ -449,7 +484,7 @@ def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
     )
     services.runlog.put(record)
     _emit(record)
-    return FileResult(where, "failed", run_id=record.run_id, message=record.error or "")
+    return FileResult(where, Status.FAILED, run_id=record.run_id, message=record.error or "")
 
 
 def _fields(rec: Any) -> dict[str, Any]:
@@ -479,14 +514,14 @@ def _close_abandoned(services: Services, run: _Run, ledger: Any) -> FileResult |
         f"function timeout ({timeout}, host.json functionTimeout): it was stopped (timeout, "
         "out of memory or a crash); counted as a failed attempt"
     )
-    ledger.status, ledger.error, ledger.finished = "retrying", reason, run.now
+    ledger.status, ledger.error, ledger.finished = Status.RETRYING, reason, run.now
     services.runlog.put(ledger)
     log.warning("an earlier attempt never finished", extra=_fields(ledger))
     age = run.now - (run.record.first_seen or run.now)
     if age < timedelta(hours=settings.give_up_hours):
         return None
     message = f"gave up after {settings.give_up_hours} hours of failed attempts: {reason}"
-    return _end(run, "failed", error=message)
+    return _end(run, Status.FAILED, error=message)
 
 
 def _process_leased(services: Services, run: _Run) -> FileResult:
@@ -497,7 +532,7 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
         raise
     except ConfigError as exc:
         # Not the file's fault: keep it, say why, and fail loudly so someone fixes the setting.
-        run.record.status, run.record.error = "retrying", str(exc)
+        run.record.status, run.record.error = Status.RETRYING, str(exc)
         run.save()
         raise
     except Exception as exc:
@@ -507,72 +542,75 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
             # The outcome and its destination are recorded: the next run only moves it.
             raise RetryLater(_describe(exc), outage=_outage(exc)) from None
         if blame(exc) is Blame.FILE:
-            return _end(run, "failed", error=_describe(exc))
+            return _end(run, Status.FAILED, error=_describe(exc))
         return _retry_or_give_up(run, exc, None)
 
 
 def _attempt(services: Services, run: _Run) -> FileResult:
+    """Scan, skip a recent duplicate, deliver with shared checkpoints, then settle."""
     settings = services.settings
-    storage = services.storage
-    name = run.name
-    max_bytes = settings.max_file_mb << 20
+    plan = _plan(services, run.name)
+    scanned = _scan(services, run, plan)
+    if isinstance(scanned, FileResult):
+        return scanned
+    run.record.sha256 = scanned.sha256
+    duplicate = _skip_duplicate(services, run, scanned)
+    if duplicate is not None:
+        return duplicate
+    outcome = deliver(
+        lambda: services.storage.open_read(settings.incoming, run.name, etag=run.info.etag),
+        plan,
+        name=run.name,
+        client=services.client(),
+        checkpoints=services.checkpoints,
+        facts=scanned,
+    )
+    return _settle(services, run, outcome)
 
-    def fail_file(problem: FileProblem) -> FileResult:
-        report = new_report(name)
+
+def _scan(services: Services, run: _Run, plan: Plan) -> FileFacts | FileResult:
+    """The file's facts; a file too large or unreadable as CSV goes to failed here."""
+    settings = services.settings
+    try:
+        csvread.check_size(run.info.size, plan.max_bytes)
+        with services.storage.open_read(settings.incoming, run.name, etag=run.info.etag) as f:
+            return csvread.scan(f, max_bytes=plan.max_bytes)
+    except FileProblem as problem:
+        report = new_report(run.name)
         report.bytes = run.info.size
         report.file_error = problem.error
-        outcome = Outcome(report)
-        return _end(run, "failed", outcome=outcome, error=problem.error.message)
+        return _end(run, Status.FAILED, outcome=Outcome(report), error=problem.error.message)
 
-    try:
-        csvread.check_size(run.info.size, max_bytes)
-        with storage.open_read(settings.incoming, name, etag=run.info.etag) as stream:
-            facts = csvread.scan(stream, max_bytes=max_bytes)
-    except FileProblem as problem:
-        return fail_file(problem)
-    run.record.sha256 = facts.sha256
 
-    if settings.dedupe_hours > 0 and settings.job_id:
-        since = run.now - timedelta(hours=settings.dedupe_hours)
-        earlier = services.runlog.find_recent_upload(facts.sha256, settings.job_id, since)
-        if earlier is not None:
-            report = new_report(name, facts)
-            when = f"{earlier.finished:%Y-%m-%d %H:%M} UTC" if earlier.finished else "recently"
-            message = (
-                f"identical content was uploaded for this job at {when} "
-                f"(run {earlier.run_id}); not sent again"
-            )
-            return _end(
-                run,
-                "duplicate",
-                report_doc={
-                    "run_id": run.run_id,
-                    "status": "duplicate",
-                    "duplicate_of": earlier.run_id,
-                    "message": message,
-                    "sha256": facts.sha256,
-                    "bytes": report.bytes,
-                },
-                error=None,
-                message=message,
-            )
-
-    client = services.client()
-    outcome = deliver(
-        lambda: storage.open_read(settings.incoming, name, etag=run.info.etag),
-        name=name,
-        client=client,
-        job_id=settings.job_id or "",
-        profile=services.profile,
-        fallback_scenario=_first_folder_scenario(name),
-        records_per_call=settings.records_per_call,
-        max_chunk_bytes=settings.max_chunk_bytes,
-        concurrency=settings.concurrency,
-        checkpoints=services.checkpoints,
-        facts=facts,
-        max_bytes=max_bytes,
+def _skip_duplicate(services: Services, run: _Run, facts: FileFacts) -> FileResult | None:
+    """Identical content delivered for this job within HRUPLOAD_DEDUPE_HOURS is not sent
+    again: the file is archived as a duplicate naming the earlier run."""
+    settings = services.settings
+    if settings.dedupe_hours <= 0 or not settings.job_id:
+        return None
+    since = run.now - timedelta(hours=settings.dedupe_hours)
+    earlier = services.runlog.find_recent_upload(facts.sha256, settings.job_id, since)
+    if earlier is None:
+        return None
+    when = f"{earlier.finished:%Y-%m-%d %H:%M} UTC" if earlier.finished else "recently"
+    message = (
+        f"identical content was uploaded for this job at {when} "
+        f"(run {earlier.run_id}); not sent again"
     )
+    report_doc = {
+        "run_id": run.run_id,
+        "status": Status.DUPLICATE,
+        "duplicate_of": earlier.run_id,
+        "message": message,
+        "sha256": facts.sha256,
+        "bytes": new_report(run.name, facts).bytes,
+    }
+    return _end(run, Status.DUPLICATE, report_doc=report_doc, error=None, message=message)
 
+
+def _settle(services: Services, run: _Run, outcome: Outcome) -> FileResult:
+    """Where a delivered (or stopped) file goes, as blame() says; a finished upload's
+    checkpoints are cleared."""
     if outcome.error is not None and blame(outcome.error) is not Blame.FILE:
         return _retry_or_give_up(run, outcome.error, outcome)
     if outcome.error is not None:
@@ -584,7 +622,7 @@ def _attempt(services: Services, run: _Run) -> FileResult:
         if outcome.error
         else (outcome.report.file_error.message if outcome.report.file_error else None)
     )
-    if outcome.status == "failed" and error is None:
+    if outcome.status is Status.FAILED and error is None:
         error = f"every row was rejected ({outcome.report.rejected}); see the rejected rows"
     result = _end(run, outcome.status, outcome=outcome, error=error)
     if outcome.key:
@@ -602,14 +640,9 @@ def _complete_report(services: Services, run: _Run, outcome: Outcome) -> None:
     try:
         full = deliver(
             lambda: services.storage.open_read(settings.incoming, run.name, etag=run.info.etag),
+            _plan(services, run.name),
             name=run.name,
             client=None,
-            job_id=settings.job_id or "",
-            profile=services.profile,
-            fallback_scenario=_first_folder_scenario(run.name),
-            records_per_call=settings.records_per_call,
-            max_chunk_bytes=settings.max_chunk_bytes,
-            max_bytes=settings.max_file_mb << 20,
         )
     except HrUploadError:
         log.warning("could not complete the report", extra={"run_id": run.run_id})
@@ -643,7 +676,7 @@ def _end(run: _Run, status: str, *, message: str = "", **kwargs: Any) -> FileRes
 
 
 def _record_retry(run: _Run, reason: str) -> None:
-    run.record.status = "retrying"
+    run.record.status = Status.RETRYING
     run.record.error = _redact(reason)
     run.record.destination = None
     run.record.finished = run.s.clock()
@@ -663,7 +696,7 @@ def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | N
         if outcome is not None:
             _complete_report(run.s, run, outcome)
         message = f"gave up after {settings.give_up_hours} hours of failed attempts: {reason}"
-        return _end(run, "failed", outcome=outcome, error=message)
+        return _end(run, Status.FAILED, outcome=outcome, error=message)
     if outcome is not None:
         run.record.uploaded = outcome.uploaded
         run.record.chunks = outcome.chunks
@@ -701,13 +734,15 @@ class SweepSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "files": len(self.results) + len(self.deferred),
-            "uploaded": self.count("uploaded"),
-            "partial": self.count("partial"),
-            "processed": self.count("uploaded") + self.count("partial") + self.count("duplicate"),
-            "duplicate": self.count("duplicate"),
-            "failed": self.count("failed"),
-            "retrying": self.count("retrying"),
-            "taken": self.count("taken"),
+            "uploaded": self.count(Status.UPLOADED),
+            "partial": self.count(Status.PARTIAL),
+            "processed": self.count(Status.UPLOADED)
+            + self.count(Status.PARTIAL)
+            + self.count(Status.DUPLICATE),
+            "duplicate": self.count(Status.DUPLICATE),
+            "failed": self.count(Status.FAILED),
+            "retrying": self.count(Status.RETRYING),
+            "taken": self.count(Status.TAKEN),
             "deferred": len(self.deferred),
             "stopped": self.stopped,
             "stuck": self.stuck,
@@ -781,8 +816,8 @@ def _record_sweep(services: Services, started: datetime, summary: SweepSummary, 
         etag="",
         sha256=None,
         job_id=services.settings.job_id,
-        status="stopped" if summary.stopped else "done",
-        kind="sweep",
+        status=Status.STOPPED if summary.stopped else Status.DONE,
+        kind=RunKind.SWEEP,
         error=summary.stopped,
         started=started,
         finished=services.clock(),
@@ -806,19 +841,17 @@ def _sweep_one(services: Services, name: str) -> FileResult:
         # a bug does not strand every file after this one.
         if blame(exc) is Blame.UNEXPECTED:
             log.exception("unexpected error processing a blob", extra={"blob": where})
-        return FileResult(where, "retrying", message=_describe(exc), outage=_outage(exc))
+        return FileResult(where, Status.RETRYING, message=_describe(exc), outage=_outage(exc))
 
 
 def refresh_profiles(services: Services) -> FileResult | None:
     """Purview forgets employee profiles not refreshed for 30 days: re-send in time."""
     settings = services.settings
     runlog = services.runlog
-    newest_file = runlog.latest(
-        status=("uploaded", "partial"), scenario="employee-profile", kind="file"
-    )
+    newest_file = runlog.latest(status=DELIVERED, scenario="employee-profile", kind=RunKind.FILE)
     if newest_file is None or not newest_file.destination:
         return None
-    last = runlog.latest(status=("uploaded", "partial"), scenario="employee-profile", kind=None)
+    last = runlog.latest(status=DELIVERED, scenario="employee-profile", kind=None)
     last_time = (last.finished if last else None) or newest_file.finished
     now = services.clock()
     if last_time and now - last_time < timedelta(days=settings.profile_refresh_days):
@@ -832,8 +865,8 @@ def refresh_profiles(services: Services) -> FileResult | None:
         etag="",
         sha256=newest_file.sha256,
         job_id=settings.job_id,
-        status="running",
-        kind="profile-refresh",
+        status=Status.RUNNING,
+        kind=RunKind.PROFILE_REFRESH,
         started=now,
         first_seen=now,
         attempts=1,
@@ -841,17 +874,12 @@ def refresh_profiles(services: Services) -> FileResult | None:
     try:
         outcome = deliver(
             lambda: storage.open_read(container, path),
+            _plan(services, path.split("/", 3)[-1], size_limit=False),
             name=path,
             client=services.client(),
-            job_id=settings.job_id or "",
-            profile=services.profile,
-            fallback_scenario=_first_folder_scenario(path.split("/", 3)[-1]),
-            records_per_call=settings.records_per_call,
-            max_chunk_bytes=settings.max_chunk_bytes,
-            concurrency=settings.concurrency,
         )
     except HrUploadError as exc:
-        record.status, record.error = "retrying", _redact(str(exc))
+        record.status, record.error = Status.RETRYING, _redact(str(exc))
     else:
         record.status = outcome.status
         record.error = _redact(str(outcome.error)) if outcome.error else None
