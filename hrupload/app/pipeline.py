@@ -58,6 +58,8 @@ from hrupload.settings import Settings
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
+#: The scenario whose rows Purview forgets unless they are re-sent (refresh_profiles).
+PROFILE_SCENARIO = "employee-profile"
 #: A zero-byte blob modified this recently may be a file still being written (SFTP and
 #: Data Lake clients create the file empty and commit its content later): the sweep and
 #: the container-scan trigger leave it for later, as the Event Grid filter does (it lets
@@ -177,6 +179,14 @@ def _dated(now: datetime, name: str) -> str:
     return f"{now:%Y/%m/%d}/{digest}--{name[-keep:].lstrip('/')}"
 
 
+def _copy_counts(record: RunRecord, outcome: Outcome) -> None:
+    """What the run log keeps of a delivery: its counts, and its rows per scenario."""
+    r = outcome.report
+    record.rows, record.valid, record.rejected = r.rows, r.valid, r.rejected
+    record.uploaded, record.chunks = outcome.uploaded, outcome.chunks
+    record.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+
+
 def _first_folder_scenario(name: str) -> str | None:
     if "/" in name:
         return scenario_from_name(name.split("/", 1)[0])
@@ -276,11 +286,8 @@ class _Run:
         rec.destination = f"{container}/{dest}"
         rec.finished = self.s.clock()
         if outcome is not None:
-            r = outcome.report
-            rec.sha256 = r.sha256
-            rec.rows, rec.valid, rec.rejected, rec.blank = r.rows, r.valid, r.rejected, r.blank
-            rec.uploaded, rec.chunks = outcome.uploaded, outcome.chunks
-            rec.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+            rec.sha256, rec.blank = outcome.report.sha256, outcome.report.blank
+            _copy_counts(rec, outcome)
         try:
             self.write_reports(outcome=outcome, report_doc=report_doc)
         except BlobExists:
@@ -404,35 +411,9 @@ def process_blob(
     retries. Folder markers are skipped; with ``skip_in_progress`` (the container-scan
     trigger, which also sees files still being written) so is a fresh zero-byte blob.
     """
-    settings = services.settings
-    storage = services.storage
-    where = f"{settings.incoming}/{name}"
+    where = f"{services.settings.incoming}/{name}"
     try:
-        storage.ensure_containers()
-        info = storage.get_info(settings.incoming, name)
-        if is_folder_marker(info):
-            return FileResult(where, Status.SKIPPED, message="a folder, not a file")
-        if skip_in_progress and is_being_written(info, services.clock()):
-            return FileResult(
-                where,
-                Status.SKIPPED,
-                message="empty and just modified: probably still being written",
-            )
-        with storage.lease(settings.incoming, name) as lease:
-            # Read under the lease: a run that finished just before we got it is seen here.
-            ledger = services.runlog.ledger_get(where, info.etag)
-            run = _Run(services, name, info, ledger, lease)
-            if ledger is not None and ledger.status == Status.RUNNING:
-                abandoned = _close_abandoned(services, run, ledger)
-                if abandoned is not None:
-                    return abandoned
-            if ledger is not None and ledger.status in FINAL and ledger.destination:
-                # Recorded before, but the move did not finish (crash): finish it only.
-                run.record = ledger
-                run.complete_move()
-                log.info("finished an interrupted move", extra=_fields(run.record))
-                return run.result("finished an interrupted move")
-            return _process_leased(services, run)
+        return _take(services, name, skip_in_progress=skip_in_progress)
     except BlobNameUnsupported as exc:
         return _unaddressable(services, where, str(exc))
     except BlobTaken:
@@ -463,6 +444,39 @@ def process_blob(
             message=f"left in incoming; will retry: {reason}",
             outage=_outage(exc),
         )
+
+
+def _take(services: Services, name: str, *, skip_in_progress: bool) -> FileResult:
+    """Pass over what is not a file yet; lease the rest and carry it on from where the
+    ledger says this version stands."""
+    settings = services.settings
+    storage = services.storage
+    where = f"{settings.incoming}/{name}"
+    storage.ensure_containers()
+    info = storage.get_info(settings.incoming, name)
+    if is_folder_marker(info):
+        return FileResult(where, Status.SKIPPED, message="a folder, not a file")
+    if skip_in_progress and is_being_written(info, services.clock()):
+        return FileResult(
+            where,
+            Status.SKIPPED,
+            message="empty and just modified: probably still being written",
+        )
+    with storage.lease(settings.incoming, name) as lease:
+        # Read under the lease: a run that finished just before we got it is seen here.
+        ledger = services.runlog.ledger_get(where, info.etag)
+        run = _Run(services, name, info, ledger, lease)
+        if ledger is not None and ledger.status == Status.RUNNING:
+            abandoned = _close_abandoned(services, run, ledger)
+            if abandoned is not None:
+                return abandoned
+        if ledger is not None and ledger.status in FINAL and ledger.destination:
+            # Recorded before, but the move did not finish (crash): finish it only.
+            run.record = ledger
+            run.complete_move()
+            log.info("finished an interrupted move", extra=_fields(run.record))
+            return run.result("finished an interrupted move")
+        return _process_leased(services, run)
 
 
 def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
@@ -846,25 +860,17 @@ def _sweep_one(services: Services, name: str) -> FileResult:
 
 def refresh_profiles(services: Services) -> FileResult | None:
     """Purview forgets employee profiles not refreshed for 30 days: re-send in time."""
-    settings = services.settings
-    runlog = services.runlog
-    newest_file = runlog.latest(status=DELIVERED, scenario="employee-profile", kind=RunKind.FILE)
+    newest_file = _profiles_due(services)
     if newest_file is None or not newest_file.destination:
         return None
-    last = runlog.latest(status=DELIVERED, scenario="employee-profile", kind=None)
-    last_time = (last.finished if last else None) or newest_file.finished
-    now = services.clock()
-    if last_time and now - last_time < timedelta(days=settings.profile_refresh_days):
-        return None
     container, path = newest_file.destination.split("/", 1)
-    storage = services.storage
-    run_id = uuid.uuid4().hex[:12]
+    now = services.clock()
     record = RunRecord(
-        run_id=run_id,
+        run_id=uuid.uuid4().hex[:12],
         blob=newest_file.destination,
         etag="",
         sha256=newest_file.sha256,
-        job_id=settings.job_id,
+        job_id=services.settings.job_id,
         status=Status.RUNNING,
         kind=RunKind.PROFILE_REFRESH,
         started=now,
@@ -873,8 +879,8 @@ def refresh_profiles(services: Services) -> FileResult | None:
     )
     try:
         outcome = deliver(
-            lambda: storage.open_read(container, path),
-            _plan(services, path.split("/", 3)[-1], size_limit=False),
+            lambda: services.storage.open_read(container, path),
+            _plan(services, path.split("/", 3)[-1], size_limit=False),  # after YYYY/MM/DD/
             name=path,
             client=services.client(),
         )
@@ -883,17 +889,29 @@ def refresh_profiles(services: Services) -> FileResult | None:
     else:
         record.status = outcome.status
         record.error = _redact(str(outcome.error)) if outcome.error else None
-        r = outcome.report
-        record.rows, record.valid, record.rejected = r.rows, r.valid, r.rejected
-        record.uploaded, record.chunks = outcome.uploaded, outcome.chunks
-        record.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+        _copy_counts(record, outcome)
     record.finished = services.clock()
-    runlog.put(record)
+    services.runlog.put(record)
     _emit(record)
     return FileResult(
         record.blob,
         record.status,
-        run_id=run_id,
+        run_id=record.run_id,
         message="employee profiles re-sent so Purview keeps them",
         counts={"uploaded": record.uploaded},
     )
+
+
+def _profiles_due(services: Services) -> RunRecord | None:
+    """The newest delivered file with employee profiles, when no delivery of profiles (the
+    file's own or a refresh) is younger than HRUPLOAD_PROFILE_REFRESH_DAYS."""
+    runlog = services.runlog
+    newest_file = runlog.latest(status=DELIVERED, scenario=PROFILE_SCENARIO, kind=RunKind.FILE)
+    if newest_file is None:
+        return None
+    last = runlog.latest(status=DELIVERED, scenario=PROFILE_SCENARIO, kind=None)
+    last_time = (last.finished if last else None) or newest_file.finished
+    refresh_after = timedelta(days=services.settings.profile_refresh_days)
+    if last_time and services.clock() - last_time < refresh_after:
+        return None
+    return newest_file
