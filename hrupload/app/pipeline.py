@@ -26,6 +26,7 @@ lets the other files go on. See docs/reliability.md for the table of every fault
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -38,6 +39,7 @@ from hrupload.app.delivery import Outcome, Plan, deliver
 from hrupload.app.ports import (
     BlobExists,
     BlobGone,
+    BlobInfo,
     BlobNameUnsupported,
     BlobTaken,
     Checkpoints,
@@ -172,8 +174,6 @@ def _dated(now: datetime, name: str) -> str:
     dest = f"{now:%Y/%m/%d}/{name}"
     if len(dest) <= _MAX_DEST:
         return dest
-    import hashlib
-
     digest = hashlib.sha256(name.encode()).hexdigest()[:12]
     keep = _MAX_DEST - len(f"{now:%Y/%m/%d}/") - len(digest) - 2
     return f"{now:%Y/%m/%d}/{digest}--{name[-keep:].lstrip('/')}"
@@ -213,7 +213,12 @@ class _Run:
     """State of one attempt at one blob."""
 
     def __init__(
-        self, services: Services, name: str, info: Any, ledger: Any, lease: Any = None
+        self,
+        services: Services,
+        name: str,
+        info: BlobInfo,
+        ledger: RunRecord | None,
+        lease: Any = None,
     ) -> None:
         self.s = services
         self.name = name
@@ -384,7 +389,7 @@ class _Run:
         )
 
 
-def is_folder_marker(info: Any) -> bool:
+def is_folder_marker(info: BlobInfo) -> bool:
     """A directory entry, not a file: Data Lake (hierarchical namespace) lists folders as
     zero-byte blobs with ``hdi_isfolder=true``, and some tools create ``name/`` blobs."""
     if info.size:
@@ -392,7 +397,7 @@ def is_folder_marker(info: Any) -> bool:
     return info.name.endswith("/") or info.metadata.get("hdi_isfolder", "").lower() == "true"
 
 
-def is_being_written(info: Any, now: datetime) -> bool:
+def is_being_written(info: BlobInfo, now: datetime) -> bool:
     """Zero bytes and modified within IN_PROGRESS_WINDOW: probably an upload in progress."""
     return info.size == 0 and now - info.last_modified < IN_PROGRESS_WINDOW
 
@@ -501,7 +506,7 @@ def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
     return FileResult(where, Status.FAILED, run_id=record.run_id, message=record.error or "")
 
 
-def _fields(rec: Any) -> dict[str, Any]:
+def _fields(rec: RunRecord) -> dict[str, Any]:
     return {
         "run_id": rec.run_id,
         "blob": rec.blob,
@@ -514,7 +519,7 @@ def _fields(rec: Any) -> dict[str, Any]:
     }
 
 
-def _close_abandoned(services: Services, run: _Run, ledger: Any) -> FileResult | None:
+def _close_abandoned(services: Services, run: _Run, ledger: RunRecord) -> FileResult | None:
     """An attempt still "running" after the function timeout was stopped by the host
     (timeout, out of memory, a crash): record it as a failed attempt. If the file has been
     failing like that for HRUPLOAD_GIVE_UP_HOURS, give up on it rather than let it take
@@ -719,7 +724,7 @@ def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | N
     raise RetryLater(reason, outage=_outage(exc))
 
 
-def _emit(rec: Any) -> None:
+def _emit(rec: RunRecord) -> None:
     """One structured event per file: App Insights picks it up as ``hrupload.file``."""
     log.info(
         "hrupload.file",
