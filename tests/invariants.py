@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hrupload.adapters.tables import RunRecord
+from hrupload.app.runs import RunRecord
 
 FINAL = ("uploaded", "partial", "failed", "duplicate")
 _DATED = re.compile(r"^\d{4}/\d{2}/\d{2}/")
@@ -123,6 +123,30 @@ class FileState:
         return sum(1 for n in self.received.values() if n > 1)
 
 
+@dataclass
+class _Listing:
+    """The three containers' blob names, listed once for the whole check."""
+
+    storage: Any
+    incoming: set[str]
+    processed: set[str]
+    failed: set[str]
+
+    @classmethod
+    def of(cls, storage) -> _Listing:
+        return cls(
+            storage,
+            _names(storage, storage.incoming),
+            _names(storage, storage.processed),
+            _names(storage, storage.failed),
+        )
+
+    def copies(self, name: str) -> list[tuple[str, str]]:
+        """Every archived blob (dated folders stripped) named like the dropped file."""
+        archives = ((self.storage.processed, self.processed), (self.storage.failed, self.failed))
+        return [(c, n) for c, names in archives for n in names if _DATED.sub("", n) == name]
+
+
 def check_files(
     storage,
     standin,
@@ -142,9 +166,7 @@ def check_files(
     """
     repeats = dict(repeats or {})
     deferred = set(deferred)
-    incoming = _names(storage, storage.incoming)
-    processed = _names(storage, storage.processed)
-    failed = _names(storage, storage.failed)
+    listing = _Listing.of(storage)
     runlog = storage.runlog()
     latest: dict[str, RunRecord] = {}
     for record in runlog.list_runs():  # newest first
@@ -164,48 +186,51 @@ def check_files(
         state = FileState(name, "incoming", record)
         state.received = {k: received[k] for k in keys if received[k]}
         states[name] = state
-        found = [
-            (c, n)
-            for c, names in ((storage.processed, processed), (storage.failed, failed))
-            for n in names
-            if _DATED.sub("", n) == name
-        ]
-
-        if name in incoming:
-            problems += _check_waiting(state, name, deferred, found)
+        if name in listing.incoming:
+            problems += _check_waiting(state, name, deferred, listing.copies(name))
             limit = copies if repeats.get(name) else 1
             over = [k for k, n in state.received.items() if n > limit]
             if over or state.repeated > repeats.get(name, 0):
                 problems.append(f"{name}: rows sent more often than allowed while waiting")
             continue
-
-        if record is None or record.status not in FINAL or not record.destination:
-            problems.append(f"{name}: left incoming without a final run record ({record})")
-            continue
-        container, dest = record.destination.split("/", 1)
-        state.where = "failed" if container == storage.failed else "processed"
-        if [(container, dest)] != found:
-            problems.append(f"{name}: expected one copy at {record.destination}, found {found}")
-            continue
-        if hashlib.sha256(_read(storage, container, dest)).hexdigest() != _sha(data):
-            problems.append(f"{name}: the copy at {record.destination} differs from the file")
-        meta = storage.get_info(container, dest).metadata
-        if meta.get("hrupload_status") != record.status:
-            problems.append(f"{name}: metadata says {meta.get('hrupload_status')!r}")
-        if dest + ".report.json" not in (processed if container == storage.processed else failed):
-            problems.append(f"{name}: no report beside {record.destination}")
-            continue
-        state.report = json.loads(_read(storage, container, dest + ".report.json"))
-        if record.status == "duplicate":
-            continue  # its rows are counted with the file it duplicates
-        state.rejected = _rejected(storage, dest, failed, problems, name)
-        problems += _check_rows(state, record, keys, blank, repeats.get(name, 0), copies)
+        archived = _check_archived(listing, state, data, problems)
+        if archived and record is not None and record.status != "duplicate":
+            # A duplicate's rows are counted with the file it duplicates.
+            problems += _check_rows(state, record, keys, blank, repeats.get(name, 0), copies)
 
     stray = [k for k in received if k not in owners]
     if stray:
         problems.append(f"{len(stray)} rows reached the connector that no dropped file holds")
     assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
     return states
+
+
+def _check_archived(listing: _Listing, state: FileState, data: bytes, problems: list[str]) -> bool:
+    """A file gone from incoming: one verified copy where its final record says, with its
+    metadata, its report and (in failed) its rejected rows. False when it is not there."""
+    storage, name, record = listing.storage, state.name, state.record
+    if record is None or record.status not in FINAL or not record.destination:
+        problems.append(f"{name}: left incoming without a final run record ({record})")
+        return False
+    container, dest = record.destination.split("/", 1)
+    state.where = "failed" if container == storage.failed else "processed"
+    found = listing.copies(name)
+    if [(container, dest)] != found:
+        problems.append(f"{name}: expected one copy at {record.destination}, found {found}")
+        return False
+    if hashlib.sha256(_read(storage, container, dest)).hexdigest() != _sha(data):
+        problems.append(f"{name}: the copy at {record.destination} differs from the file")
+    meta = storage.get_info(container, dest).metadata
+    if meta.get("hrupload_status") != record.status:
+        problems.append(f"{name}: metadata says {meta.get('hrupload_status')!r}")
+    beside = listing.processed if container == storage.processed else listing.failed
+    if dest + ".report.json" not in beside:
+        problems.append(f"{name}: no report beside {record.destination}")
+        return False
+    state.report = json.loads(_read(storage, container, dest + ".report.json"))
+    if record.status != "duplicate":
+        state.rejected = _rejected(storage, dest, listing.failed, problems, name)
+    return True
 
 
 def _keys(data: bytes) -> tuple[list[str], int]:

@@ -330,6 +330,11 @@ class ConnectorClient:
     def __repr__(self) -> str:
         return f"ConnectorClient(job_id={self.job_id!r}, ingestion={self.endpoints.ingestion!r})"
 
+    @property
+    def session(self) -> requests.Session:
+        """The HTTP session every request goes through (a test hands in a recording one)."""
+        return self._session
+
     # -- retry plumbing --------------------------------------------------------------
 
     def _wait(self, state: RetryCallState) -> float:

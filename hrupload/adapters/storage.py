@@ -1,12 +1,10 @@
 """Blob storage for the HR containers: list, lease, stream, write and verified moves.
 
-Every Azure SDK error is translated here into the :mod:`hrupload.core.errors` hierarchy, with
-messages that name the container and blob (never content), so the pipeline handles one
-small set of errors: :class:`BlobGone` and :class:`BlobTaken` need their own handling,
-:class:`BlobNameUnsupported` will never succeed, :class:`BlobExists` means a create-only
-write found a blob in its place (archives are never overwritten), and every other
-:class:`StorageError` is an outage to :func:`hrupload.core.errors.blame` (the file stays, the
-sweep stops); :class:`StorageUnavailable` says the service did not answer at all.
+:class:`HrStorage` is the app's :class:`hrupload.app.ports.Storage`. Every Azure SDK error
+goes through :mod:`hrupload.adapters.azure_errors`, which raises the app's blob outcomes
+(:class:`~hrupload.app.ports.BlobGone`, ``BlobTaken``, ``BlobExists``) or another
+:class:`StorageError` naming the container and blob (never content); names that cannot
+be addressed are refused here first (:class:`~hrupload.app.ports.BlobNameUnsupported`).
 
 The Azure SDKs are imported where they are used: a cold start that only validates a
 file pays nothing for them.
@@ -21,17 +19,16 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, unquote
 
-from hrupload.core.errors import ConfigError, HrUploadError, StorageError
+from hrupload.adapters.azure_errors import create_only, translated
+from hrupload.app.ports import BlobExists, BlobGone, BlobInfo, BlobNameUnsupported
+from hrupload.core.errors import ConfigError, StorageError
 from hrupload.core.termsafe import logger
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
-    from azure.core.exceptions import HttpResponseError
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import (
         BlobClient,
@@ -60,52 +57,6 @@ _METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENCODED_PREFIX = "utf-8''"
 #: Characters RFC 8187 allows unencoded in an ext-value, besides letters and digits.
 _ATTR_CHARS = "!#$&+-.^_`|~"
-
-
-class BlobTaken(StorageError):
-    """Another instance holds the blob's lease: it is processing the file right now."""
-
-
-class BlobGone(StorageError):
-    """The blob no longer exists, e.g. it was deleted between its event and processing."""
-
-
-class BlobExists(StorageError):
-    """A create-only write (If-None-Match: *) found a blob already there; nothing was
-    overwritten. Archives are written this way, so none is ever clobbered."""
-
-
-class StorageUnavailable(StorageError):
-    """The storage service did not answer, or answered 5xx: every request fails for now."""
-
-
-class BlobNameUnsupported(StorageError):
-    """The blob's name cannot be addressed safely; retrying will not help.
-
-    Names with ``.`` or ``..`` path segments are the case in point: the HTTP stack
-    under the Azure SDK removes dot segments from request URLs, so such a request would
-    fail (shared key) or act on a different blob (managed identity).
-    """
-
-
-@dataclass(frozen=True)
-class BlobInfo:
-    """What the pipeline needs to know about one blob version."""
-
-    container: str
-    name: str
-    #: Always the quoted form the service returns in ETag headers (``"0x8D..."``).
-    etag: str
-    size: int
-    last_modified: datetime
-    created: datetime | None
-    #: Decoded: values that had to be encoded to ASCII come back as written.
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def path(self) -> str:
-        """``container/name``, the form the run log and the reports use."""
-        return f"{self.container}/{self.name}"
 
 
 # --------------------------------------------------------------------------- metadata
@@ -153,7 +104,7 @@ def decode_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return {key: decode_metadata_value(value or "") for key, value in (metadata or {}).items()}
 
 
-# --------------------------------------------------------------------------- errors
+# --------------------------------------------------------------------------- names
 
 
 def check_blob_name(name: str) -> None:
@@ -171,110 +122,6 @@ def check_blob_name(name: str) -> None:
             f"blob name {name!r} has a '.' or '..' path segment, which cannot be addressed "
             "reliably over HTTP; rename the file (e.g. drop the dot segments) and drop it again"
         )
-
-
-def error_code(exc: HttpResponseError) -> str:
-    """The service's error code; HEAD responses carry it only in a header."""
-    code = getattr(exc, "error_code", None)
-    if not code and exc.response is not None:
-        code = exc.response.headers.get("x-ms-error-code")
-    return str(getattr(code, "value", code) or "")
-
-
-def _request_id(exc: HttpResponseError) -> str:
-    if exc.response is None:
-        return ""
-    rid = exc.response.headers.get("x-ms-request-id")
-    return f" (request id {rid})" if rid else ""
-
-
-def _translate(exc: Exception, action: str, where: str, *, blob: bool) -> NoReturn:
-    """Raise the hrupload error for an Azure SDK error; ``where`` names container/blob."""
-    from azure.core.exceptions import AzureError, HttpResponseError
-
-    if isinstance(exc, HrUploadError):
-        raise exc
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        status, code, rid = exc.status_code, error_code(exc), _request_id(exc)
-        if status == 404 and code == "ContainerNotFound":
-            container = where.split("/", 1)[0]
-            raise StorageError(
-                f"could not {action} {where}: container {container!r} does not exist; "
-                "check the container settings or create it (HrStorage.ensure_containers)"
-            ) from exc
-        if status == 404 and code == "TableNotFound":
-            raise StorageError(
-                f"could not {action} {where}: the table does not exist; check "
-                "HRUPLOAD_RUNS_TABLE or create it (HrStorage.ensure_containers)"
-            ) from exc
-        if status == 404 and blob:
-            raise BlobGone(f"{where} no longer exists (could not {action} it)") from exc
-        if status == 409 and code == "BlobAlreadyExists":
-            raise BlobExists(
-                f"could not {action} {where}: a blob of that name already exists and is "
-                "never overwritten"
-            ) from exc
-        if status == 409 and code == "LeaseAlreadyPresent":
-            raise BlobTaken(
-                f"{where} is leased by another instance, which is processing it"
-            ) from exc
-        if status == 412 and code in ("ConditionNotMet", "SourceConditionNotMet"):
-            raise StorageError(
-                f"could not {action} {where}: the blob changed meanwhile (its ETag no longer "
-                "matches); the new version is processed on the next attempt"
-            ) from exc
-        if status in (409, 412) and code.startswith("Lease"):
-            raise StorageError(
-                f"could not {action} {where}: a lease is in the way ({code}), e.g. this "
-                f"instance's lease expired and another took the blob{rid}"
-            ) from exc
-        if status == 403:
-            raise StorageError(
-                f"could not {action} {where}: access denied ({code or 'HTTP 403'}){rid}; check "
-                "that the app's identity has the 'Storage Blob Data Contributor' and 'Storage "
-                "Table Data Contributor' roles on the account"
-            ) from exc
-        error = StorageUnavailable if status >= 500 else StorageError
-        raise error(f"could not {action} {where}: HTTP {status} {code}".rstrip() + rid) from exc
-    if isinstance(exc, AzureError):
-        raise StorageUnavailable(
-            f"could not {action} {where}: storage did not answer ({type(exc).__name__}); "
-            "it is tried again on the next attempt"
-        ) from exc
-    raise exc
-
-
-@contextmanager
-def translated(action: str, where: str, *, blob: bool = True) -> Iterator[None]:
-    """Run SDK calls, turning their errors into hrupload errors naming ``where``."""
-    from azure.core.exceptions import AzureError
-
-    try:
-        yield
-    except AzureError as exc:
-        _translate(exc, action, where, blob=blob)
-
-
-@contextmanager
-def _create_only(active: bool, action: str, where: str) -> Iterator[None]:
-    """A conditional create that lost to an existing blob raises :class:`BlobExists`,
-    whether the service says 409 BlobAlreadyExists or 412 (copies may answer either)."""
-    from azure.core.exceptions import HttpResponseError
-
-    try:
-        yield
-    except HttpResponseError as exc:
-        # 412 SourceConditionNotMet is the source changing, not the destination existing.
-        lost = (exc.status_code, error_code(exc)) in (
-            (409, "BlobAlreadyExists"),
-            (412, "ConditionNotMet"),
-        )
-        if active and lost:
-            raise BlobExists(
-                f"could not {action} {where}: a blob of that name already exists and is "
-                "never overwritten"
-            ) from exc
-        raise
 
 
 def _quoted(etag: str) -> str:
@@ -709,7 +556,7 @@ class HrStorage:
         client = self._blob(container, name)
         settings = ContentSettings(content_type=content_type) if content_type else None
         where = f"{container}/{name}"
-        with translated("write", where), _create_only(not overwrite, "write", where):
+        with translated("write", where), create_only(not overwrite, "write", where):
             client.upload_blob(
                 data,  # type: ignore[arg-type]
                 overwrite=overwrite,
@@ -824,7 +671,7 @@ class HrStorage:
         created = True
         status = None
         try:
-            with translated("copy to", where), _create_only(True, "copy to", where):
+            with translated("copy to", where), create_only(True, "copy to", where):
                 started = dst.start_copy_from_url(
                     src.url,
                     source_etag=source.etag,

@@ -1,5 +1,8 @@
 """The run log, the ledger and delivered-chunk checkpoints, kept in one Table.
 
+:class:`RunLog` and :class:`TableCheckpoints` are the app's ports of those names
+(:mod:`hrupload.app.ports`); the records they keep are the app's :class:`RunRecord`.
+
 Partitions of the runs table:
 
 ``blob``
@@ -22,11 +25,11 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from hrupload.adapters.storage import error_code, translated
+from hrupload.adapters.azure_errors import error_code, translated
+from hrupload.app.runs import DELIVERED, RECORDED, RunKind, RunRecord
 from hrupload.core.termsafe import logger
 
 if TYPE_CHECKING:
@@ -34,65 +37,17 @@ if TYPE_CHECKING:
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
-STATUSES = ("uploaded", "partial", "failed", "duplicate", "retrying", "running", "done", "stopped")
-KINDS = ("file", "profile-refresh", "sweep")
-#: Statuses meaning the connector received the file's rows (all, or some of them).
-DELIVERED = ("uploaded", "partial")
+#: A run record's error is cut to this many characters.
 MAX_ERROR_CHARS = 2000
 
 LEDGER_PARTITION = "blob"
 HISTORY_PARTITION = "run"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TICKS = 10**19 - 1  # microseconds; 19 digits keep RowKeys the same length
+_KINDS = frozenset(RunKind)
 _COUNTS = ("rows", "valid", "rejected", "blank", "uploaded", "chunks", "attempts")
 _KEY_UNSAFE = re.compile(r"[/\\#?%\x00-\x1f\x7f-\x9f]")
 _CKPT_SAFE = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
-
-
-def utc_now() -> datetime:
-    """Aware UTC now: the table stores instants, and naive datetimes are rejected."""
-    return datetime.now(UTC)
-
-
-@dataclass
-class RunRecord:
-    """One run over one blob version (or one profile refresh), as the run log keeps it."""
-
-    run_id: str
-    #: ``container/name`` as dropped in the incoming container.
-    blob: str
-    etag: str
-    sha256: str | None
-    job_id: str | None
-    #: One of STATUSES.
-    status: str
-    rows: int = 0
-    valid: int = 0
-    rejected: int = 0
-    blank: int = 0
-    uploaded: int = 0
-    chunks: int = 0
-    scenarios: dict[str, int] = field(default_factory=dict)
-    #: Already free of row values (the pipeline guarantees it); cut to MAX_ERROR_CHARS.
-    error: str | None = None
-    #: ``container/name`` the file was moved to.
-    destination: str | None = None
-    attempts: int = 0
-    first_seen: datetime | None = None
-    started: datetime = field(default_factory=utc_now)
-    finished: datetime | None = None
-    #: One of KINDS.
-    kind: str = "file"
-    #: A sweep's counts (files, uploaded, failed, retrying, stuck, ...); empty for files.
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, for ``hrupload status --json``."""
-        doc = asdict(self)
-        for key in ("first_seen", "started", "finished"):
-            value = doc[key]
-            doc[key] = value.isoformat() if value else None
-        return doc
 
 
 # --------------------------------------------------------------------------- keys
@@ -132,10 +87,12 @@ def _utc(value: datetime, name: str) -> datetime:
 def _to_entity(record: RunRecord, partition: str, row: str) -> dict[str, Any]:
     from azure.data.tables import EdmType, EntityProperty
 
-    if record.status not in STATUSES:
-        raise ValueError(f"unknown run status {record.status!r}; expected one of {STATUSES}")
-    if record.kind not in KINDS:
-        raise ValueError(f"unknown run kind {record.kind!r}; expected one of {KINDS}")
+    if record.status not in RECORDED:
+        expected = ", ".join(sorted(RECORDED))
+        raise ValueError(f"unknown run status {record.status!r}; expected one of {expected}")
+    if record.kind not in _KINDS:
+        expected = ", ".join(RunKind)
+        raise ValueError(f"unknown run kind {record.kind!r}; expected one of {expected}")
     entity: dict[str, Any] = {
         "PartitionKey": partition,
         "RowKey": row,
@@ -144,12 +101,12 @@ def _to_entity(record: RunRecord, partition: str, row: str) -> dict[str, Any]:
         "blob_etag": record.etag,
         "sha256": record.sha256,
         "job_id": record.job_id,
-        "status": record.status,
+        "status": str(record.status),
         "scenarios": json.dumps(record.scenarios, sort_keys=True, separators=(",", ":")),
         "error": record.error[:MAX_ERROR_CHARS] if record.error is not None else None,
         "destination": record.destination,
         "started": _utc(record.started, "started"),
-        "kind": record.kind,
+        "kind": str(record.kind),
         "summary": json.dumps(record.summary, sort_keys=True) if record.summary else None,
     }
     for name in ("first_seen", "finished"):
@@ -197,7 +154,7 @@ def _from_entity(entity: Any) -> RunRecord:
         first_seen=get("first_seen"),
         started=get("started") or _EPOCH,
         finished=get("finished"),
-        kind=get("kind", "file"),
+        kind=get("kind", RunKind.FILE.value),
         **{name: int(get(name, 0) or 0) for name in _COUNTS},
     )
 
@@ -280,10 +237,8 @@ class RunLog:
         The pipeline's dedupe check: the same bytes dropped again (under any name)
         within the window are not re-sent.
         """
-        query = (
-            "sha256 eq @sha and job_id eq @job and finished ge @since "
-            "and (status eq 'uploaded' or status eq 'partial')"
-        )
+        delivered = " or ".join(f"status eq '{status}'" for status in DELIVERED)
+        query = f"sha256 eq @sha and job_id eq @job and finished ge @since and ({delivered})"
         parameters = {"sha": sha256, "job": job_id, "since": _utc(since, "since")}
         found = list(self._history(query, parameters))
         return max(found, key=lambda r: r.finished or _EPOCH) if found else None
@@ -301,10 +256,10 @@ class RunLog:
         if not status:
             raise ValueError("latest() needs at least one status")
         clauses = [" or ".join(f"status eq @s{i}" for i in range(len(status)))]
-        parameters: dict[str, Any] = {f"s{i}": value for i, value in enumerate(status)}
+        parameters: dict[str, Any] = {f"s{i}": str(value) for i, value in enumerate(status)}
         if kind is not None:
             clauses.append("kind eq @kind")
-            parameters["kind"] = kind
+            parameters["kind"] = str(kind)
         query = " and ".join(f"( {clause} )" for clause in clauses)
         for record in self._history(query, parameters, page=100):
             if scenario is None or record.scenarios.get(scenario, 0) > 0:

@@ -17,9 +17,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, Protocol
+from typing import IO, BinaryIO
 
-from hrupload.adapters.connector import ConnectorClient
+from hrupload.app.ports import Checkpoints, Uploader
+from hrupload.app.runs import Status
 from hrupload.core import csvread
 from hrupload.core.csvread import FileFacts
 from hrupload.core.csvwrite import RejectedRows
@@ -32,25 +33,17 @@ from hrupload.settings import default
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
-DEFAULT_RECORDS_PER_CALL = 5000
+DEFAULT_RECORDS_PER_CALL = int(default("HRUPLOAD_RECORDS_PER_CALL"))
 #: HRUPLOAD_MAX_CHUNK_MB's default: with ``concurrency`` chunks in flight, what bounds the
 #: memory an upload holds for any file (rows under a wide header are long).
 DEFAULT_MAX_CHUNK_BYTES = int(default("HRUPLOAD_MAX_CHUNK_MB")) << 20
-#: Chunks in flight at once. Each request costs the service ~50 ms plus its own parsing of
-#: the chunk, so with four in flight a 1M-row file (200 chunks) spent 6 s waiting on the
-#: network; twelve keep the upload within the time validation takes (~4 s end to end,
-#: docs/benchmarks.md). It is a ceiling: the connector client's gate (hrupload/app/limiter.py)
-#: halves the requests in flight when the service pushes back and grows them back after.
-#: Memory stays bounded at twelve chunks (~1.2 MB each).
-DEFAULT_CONCURRENCY = 12
-
-
-class Checkpoints(Protocol):
-    """Where delivered chunk numbers are remembered between runs."""
-
-    def delivered(self, key: str) -> set[int]: ...
-
-    def mark(self, key: str, index: int) -> None: ...
+#: HRUPLOAD_CONCURRENCY's default, chunks in flight at once. Each request costs the service
+#: ~50 ms plus its own parsing of the chunk, so with four in flight a 1M-row file (200
+#: chunks) spent 6 s waiting on the network; twelve keep the upload within the time
+#: validation takes (~4 s end to end, docs/benchmarks.md). It is a ceiling: the connector
+#: client's gate (hrupload/app/limiter.py) halves the requests in flight when the service
+#: pushes back and grows them back after. Memory stays bounded at twelve chunks (~1.2 MB each).
+DEFAULT_CONCURRENCY = int(default("HRUPLOAD_CONCURRENCY"))
 
 
 def checkpoint_key(
@@ -84,21 +77,21 @@ class Outcome:
     chunk_sizes: list[int] = field(default_factory=list)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """uploaded | partial | failed | retrying, as the run log records it."""
         if self.error is not None:
             # errors.blame() decides: only the file's own fault makes it "failed".
-            return "failed" if blame(self.error) is Blame.FILE else "retrying"
+            return Status.FAILED if blame(self.error) is Blame.FILE else Status.RETRYING
         if self.report.file_error is not None:
-            return "failed"
+            return Status.FAILED
         if self.report.rejected and not self.report.valid:
-            return "failed"
-        return "partial" if self.report.rejected else "uploaded"
+            return Status.FAILED
+        return Status.PARTIAL if self.report.rejected else Status.UPLOADED
 
     def exit_code(self) -> int:
         """0 all sent, 3 the valid rows sent and some rejected, 1 failed (nothing to send
         counts: a file whose every row is rejected is a failure, as its status says)."""
-        if self.error is not None or self.status == "failed":
+        if self.error is not None or self.status is Status.FAILED:
             return 1
         return 3 if self.report.rejected else 0
 
@@ -149,101 +142,153 @@ class _Counting:
         return data
 
 
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """How one file is chunked and sent; the same file under the same plan makes the same
+    chunks, which is what lets a checkpoint resume it. Defaults are the settings' own
+    (:mod:`hrupload.settings`), so a caller names only what it decides."""
+
+    job_id: str
+    profile: Profile = DEFAULT_PROFILE
+    #: Every row is of this scenario (``--scenario``); else a HRScenario column or ...
+    scenario: str | None = None
+    #: ... the scenario the file's (or its first folder's) name says.
+    fallback_scenario: str | None = None
+    records_per_call: int = DEFAULT_RECORDS_PER_CALL
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES
+    concurrency: int = DEFAULT_CONCURRENCY
+    #: A larger file is refused unread (None: no limit).
+    max_bytes: int | None = None
+
+    def key(self, sha256: str) -> str:
+        """The checkpoint key of the file with this content under this plan."""
+        return checkpoint_key(
+            sha256,
+            self.job_id,
+            self.records_per_call,
+            self.profile,
+            self.scenario,
+            self.max_chunk_bytes,
+        )
+
+
 def deliver(
     open_stream: Callable[[], BinaryIO],
+    plan: Plan,
     *,
     name: str,
-    client: ConnectorClient | None,
-    job_id: str,
-    profile: Profile = DEFAULT_PROFILE,
-    scenario: str | None = None,
-    fallback_scenario: str | None = None,
-    records_per_call: int = DEFAULT_RECORDS_PER_CALL,
-    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    client: Uploader | None,
     checkpoints: Checkpoints | None = None,
     facts: FileFacts | None = None,
-    max_bytes: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Validate and send one file. ``client=None`` is a dry run: chunk, send nothing.
 
-    Never raises for bad input or connector failures: they end in the outcome.
+    ``facts`` saves the scan when the caller has already made it. Never raises for bad
+    input or connector failures: they end in the outcome.
     """
-    if facts is None:
-        try:
-            with open_stream() as stream:
-                facts = csvread.scan(stream, max_bytes=max_bytes)
-        except FileProblem as problem:
-            return _unusable(name, problem.error, client is None)
-        except OSError as exc:
-            return _unusable(name, _unreadable(exc), client is None)
-    report = new_report(name, facts)
-    outcome = Outcome(report, dry_run=client is None)
-    key = checkpoint_key(facts.sha256, job_id, records_per_call, profile, scenario, max_chunk_bytes)
-    outcome.key = key
-    done = checkpoints.delivered(key) if checkpoints is not None and client else set()
+    dry_run = client is None
+    scanned = facts if facts is not None else _scan(open_stream, plan.max_bytes)
+    if isinstance(scanned, FileError):
+        return _unusable(name, scanned, dry_run)
+    outcome = Outcome(new_report(name, scanned), key=plan.key(scanned.sha256), dry_run=dry_run)
+    done = checkpoints.delivered(outcome.key) if checkpoints is not None and client else set()
     try:
         raw = open_stream()
     except OSError as exc:
-        return _unusable(name, _unreadable(exc), client is None)
-    sender = _Sender(client, key, checkpoints, concurrency, name) if client else None
+        return _unusable(name, _unreadable(exc), dry_run)
+    sender = _Sender(client, outcome.key, checkpoints, plan.concurrency, name) if client else None
+    with raw:
+        _Delivery(plan, outcome, done, sender).run(_Counting(raw, on_progress), scanned)
+    _log_outcome(outcome)
+    return outcome
 
+
+def _scan(open_stream: Callable[[], BinaryIO], max_bytes: int | None) -> FileFacts | FileError:
+    """The file's facts (size, encoding, SHA-256), or why it cannot be used."""
     try:
-        with raw:
-            validation = Validation(
-                _Counting(raw, on_progress),  # type: ignore[arg-type]
-                facts,
-                report,
-                profile,
-                scenario,
-                fallback_scenario,
-                max_chunk_bytes,
-            )
-            rejected: RejectedRows | None = None
+        with open_stream() as stream:
+            return csvread.scan(stream, max_bytes=max_bytes)
+    except FileProblem as problem:
+        return problem.error
+    except OSError as exc:
+        return _unreadable(exc)
 
-            def dispatch(data: bytes | None, records: int) -> None:
-                if data is None:
-                    return
-                index = outcome.chunks
-                outcome.chunks += 1
-                outcome.chunk_sizes.append(records)
-                if index in done:
-                    outcome.resumed += 1
-                    outcome.uploaded += records
-                elif sender is not None:
-                    sender.submit(index, data, records)
 
-            # Chunks come ready-made, in file order, as ChunkBuilder writes them (the native
-            # engine assembles them from the rows' bytes); rejected rows come as checked rows.
-            for item in validation.chunked(records_per_call):
-                if isinstance(item, Chunk):
-                    dispatch(item.data, item.records)
-                    if sender is not None and sender.failed:
-                        break
-                    continue
-                if rejected is None:
-                    rejected = RejectedRows(report.header)
-                rejected.add(item.line, item.source, item.errors)
-    except BaseException:
-        # A read failing mid-file (storage outage, changed blob): no chunk may still be in
-        # flight once the caller has recorded the failure and given up its lease.
-        if sender is not None:
-            sender.stop()
-            sender.finish()
-        raise
+class _Delivery:
+    """One pass over a file: validate it, hand each chunk not ``done`` to the sender (none
+    in a dry run), keep the rejected rows, and count it all in the outcome."""
 
-    if sender is not None:
-        sent, records, error = sender.finish()
-        outcome.sent = sent
-        outcome.uploaded += records
-        outcome.error = error
-    if rejected is not None:
-        outcome.rejected_rows = rejected.finish()
+    def __init__(
+        self, plan: Plan, outcome: Outcome, done: set[int], sender: _Sender | None
+    ) -> None:
+        self.plan = plan
+        self.outcome = outcome
+        self.done = done
+        self.sender = sender
+
+    def run(self, stream: _Counting, facts: FileFacts) -> None:
+        try:
+            rejected = self._validate(stream, facts)
+        except BaseException:
+            # A read failing mid-file (storage outage, changed blob): no chunk may still be
+            # in flight once the caller has recorded the failure and given up its lease.
+            if self.sender is not None:
+                self.sender.stop()
+                self.sender.finish()
+            raise
+        if self.sender is not None:
+            sent, records, error = self.sender.finish()
+            self.outcome.sent = sent
+            self.outcome.uploaded += records
+            self.outcome.error = error
+        if rejected is not None:
+            self.outcome.rejected_rows = rejected.finish()
+
+    def _validate(self, stream: _Counting, facts: FileFacts) -> RejectedRows | None:
+        plan, report = self.plan, self.outcome.report
+        validation = Validation(
+            stream,  # type: ignore[arg-type]
+            facts,
+            report,
+            plan.profile,
+            plan.scenario,
+            plan.fallback_scenario,
+            plan.max_chunk_bytes,
+        )
+        rejected: RejectedRows | None = None
+        # Chunks come ready-made, in file order, as ChunkBuilder writes them (the native
+        # engine assembles them from the rows' bytes); rejected rows come as checked rows.
+        for item in validation.chunked(plan.records_per_call):
+            if isinstance(item, Chunk):
+                self._dispatch(item)
+                if self.sender is not None and self.sender.failed:
+                    break
+                continue
+            if rejected is None:
+                rejected = RejectedRows(report.header)
+            rejected.add(item.line, item.source, item.errors)
+        return rejected
+
+    def _dispatch(self, chunk: Chunk) -> None:
+        """Number the chunk; skip it if an earlier run delivered it, else send it."""
+        outcome = self.outcome
+        index = outcome.chunks
+        outcome.chunks += 1
+        outcome.chunk_sizes.append(chunk.records)
+        if index in self.done:
+            outcome.resumed += 1
+            outcome.uploaded += chunk.records
+        elif self.sender is not None:
+            self.sender.submit(index, chunk.data, chunk.records)
+
+
+def _log_outcome(outcome: Outcome) -> None:
+    report = outcome.report
     log.info(
         "file delivered" if outcome.error is None else "file delivery stopped",
         extra={
-            "file": name,
+            "file": report.file,
             "status": outcome.status,
             "rows": report.rows,
             "valid": report.valid,
@@ -254,7 +299,6 @@ def deliver(
             "resumed": outcome.resumed,
         },
     )
-    return outcome
 
 
 def _unreadable(exc: OSError) -> FileError:
@@ -272,7 +316,7 @@ class _Sender:
 
     def __init__(
         self,
-        client: ConnectorClient,
+        client: Uploader,
         key: str,
         checkpoints: Checkpoints | None,
         concurrency: int,

@@ -26,6 +26,7 @@ lets the other files go on. See docs/reliability.md for the table of every fault
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -34,8 +35,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hrupload.app.delivery import Outcome, deliver
+from hrupload.app.delivery import Outcome, Plan, deliver
+from hrupload.app.ports import (
+    BlobExists,
+    BlobGone,
+    BlobInfo,
+    BlobNameUnsupported,
+    BlobTaken,
+    Checkpoints,
+    RunLog,
+    Storage,
+    Uploader,
+)
+from hrupload.app.runs import DELIVERED, FINAL, RunKind, RunRecord, Status
 from hrupload.core import csvread
+from hrupload.core.csvread import FileFacts
 from hrupload.core.errors import Blame, ConfigError, HrUploadError, StorageError, blame
 from hrupload.core.profile import Profile
 from hrupload.core.redact import redact
@@ -46,7 +60,8 @@ from hrupload.settings import Settings
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
-FINAL = ("uploaded", "partial", "failed", "duplicate")
+#: The scenario whose rows Purview forgets unless they are re-sent (refresh_profiles).
+PROFILE_SCENARIO = "employee-profile"
 #: A zero-byte blob modified this recently may be a file still being written (SFTP and
 #: Data Lake clients create the file empty and commit its content later): the sweep and
 #: the container-scan trigger leave it for later, as the Event Grid filter does (it lets
@@ -118,26 +133,29 @@ def _outage(exc: BaseException | None) -> str | None:
 
 @dataclass
 class Services:
-    """Everything a run needs, built once per process from the settings."""
+    """Everything a run needs, built once per process from the settings
+    (:func:`hrupload.compose.build_services`); tests build it with their own parts."""
 
     settings: Settings
-    storage: Any  # hrupload.adapters.storage.HrStorage
-    client_factory: Callable[[], Any]  # -> ConnectorClient; reads the secret lazily
+    storage: Storage
+    #: Builds the connector client; called at the first upload, so the secret is read late.
+    client_factory: Callable[[], Uploader]
     profile: Profile
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    _client: Any = None
-    _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _client: Uploader | None = field(default=None, init=False, repr=False)
+    _client_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
-    def runlog(self):
+    def runlog(self) -> RunLog:
         return self.storage.runlog()
 
     @property
-    def checkpoints(self):
+    def checkpoints(self) -> Checkpoints:
         return self.storage.checkpoints()
 
-    def client(self):
-        # Files processed at once share one client, so one token and one secret read.
+    def client(self) -> Uploader:
+        """The one connector client: files processed at once share one token and one
+        secret read."""
         with self._client_lock:
             if self._client is None:
                 self._client = self.client_factory()
@@ -156,11 +174,17 @@ def _dated(now: datetime, name: str) -> str:
     dest = f"{now:%Y/%m/%d}/{name}"
     if len(dest) <= _MAX_DEST:
         return dest
-    import hashlib
-
     digest = hashlib.sha256(name.encode()).hexdigest()[:12]
     keep = _MAX_DEST - len(f"{now:%Y/%m/%d}/") - len(digest) - 2
     return f"{now:%Y/%m/%d}/{digest}--{name[-keep:].lstrip('/')}"
+
+
+def _copy_counts(record: RunRecord, outcome: Outcome) -> None:
+    """What the run log keeps of a delivery: its counts, and its rows per scenario."""
+    r = outcome.report
+    record.rows, record.valid, record.rejected = r.rows, r.valid, r.rejected
+    record.uploaded, record.chunks = outcome.uploaded, outcome.chunks
+    record.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
 
 
 def _first_folder_scenario(name: str) -> str | None:
@@ -169,14 +193,33 @@ def _first_folder_scenario(name: str) -> str | None:
     return None
 
 
+def _plan(services: Services, name: str, *, size_limit: bool = True) -> Plan:
+    """How the pipeline sends a file named ``name`` in incoming: as the settings say, with
+    the scenario its first folder names. A profile refresh re-sends a file already taken
+    in, so the size limit (which may have been lowered since) does not stop it."""
+    settings = services.settings
+    return Plan(
+        job_id=settings.job_id or "",
+        profile=services.profile,
+        fallback_scenario=_first_folder_scenario(name),
+        records_per_call=settings.records_per_call,
+        max_chunk_bytes=settings.max_chunk_bytes,
+        concurrency=settings.concurrency,
+        max_bytes=settings.max_file_mb << 20 if size_limit else None,
+    )
+
+
 class _Run:
     """State of one attempt at one blob."""
 
     def __init__(
-        self, services: Services, name: str, info: Any, ledger: Any, lease: Any = None
+        self,
+        services: Services,
+        name: str,
+        info: BlobInfo,
+        ledger: RunRecord | None,
+        lease: Any = None,
     ) -> None:
-        from hrupload.adapters.tables import RunRecord
-
         self.s = services
         self.name = name
         self.info = info
@@ -191,7 +234,7 @@ class _Run:
             etag=info.etag,
             sha256=None,
             job_id=services.settings.job_id,
-            status="running",
+            status=Status.RUNNING,
             attempts=(ledger.attempts if ledger else 0) + 1,
             first_seen=(ledger.first_seen if ledger and ledger.first_seen else self.now),
             started=self.now,
@@ -239,10 +282,8 @@ class _Run:
         must not end up moved without its rejected rows. Record before the move: a crash
         mid-move is finished by the next run instead of uploading again.
         """
-        from hrupload.adapters.storage import BlobExists
-
         settings = self.s.settings
-        container = settings.failed if status == "failed" else settings.processed
+        container = settings.failed if status == Status.FAILED else settings.processed
         dest = self._unique(container, _dated(self.now, self.name))
         rec = self.record
         rec.status = status
@@ -250,11 +291,8 @@ class _Run:
         rec.destination = f"{container}/{dest}"
         rec.finished = self.s.clock()
         if outcome is not None:
-            r = outcome.report
-            rec.sha256 = r.sha256
-            rec.rows, rec.valid, rec.rejected, rec.blank = r.rows, r.valid, r.rejected, r.blank
-            rec.uploaded, rec.chunks = outcome.uploaded, outcome.chunks
-            rec.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+            rec.sha256, rec.blank = outcome.report.sha256, outcome.report.blank
+            _copy_counts(rec, outcome)
         try:
             self.write_reports(outcome=outcome, report_doc=report_doc)
         except BlobExists:
@@ -351,7 +389,7 @@ class _Run:
         )
 
 
-def is_folder_marker(info: Any) -> bool:
+def is_folder_marker(info: BlobInfo) -> bool:
     """A directory entry, not a file: Data Lake (hierarchical namespace) lists folders as
     zero-byte blobs with ``hdi_isfolder=true``, and some tools create ``name/`` blobs."""
     if info.size:
@@ -359,7 +397,7 @@ def is_folder_marker(info: Any) -> bool:
     return info.name.endswith("/") or info.metadata.get("hdi_isfolder", "").lower() == "true"
 
 
-def is_being_written(info: Any, now: datetime) -> bool:
+def is_being_written(info: BlobInfo, now: datetime) -> bool:
     """Zero bytes and modified within IN_PROGRESS_WINDOW: probably an upload in progress."""
     return info.size == 0 and now - info.last_modified < IN_PROGRESS_WINDOW
 
@@ -378,46 +416,25 @@ def process_blob(
     retries. Folder markers are skipped; with ``skip_in_progress`` (the container-scan
     trigger, which also sees files still being written) so is a fresh zero-byte blob.
     """
-    from hrupload.adapters.storage import BlobGone, BlobNameUnsupported, BlobTaken
-
-    settings = services.settings
-    storage = services.storage
-    where = f"{settings.incoming}/{name}"
+    where = f"{services.settings.incoming}/{name}"
     try:
-        storage.ensure_containers()
-        info = storage.get_info(settings.incoming, name)
-        if is_folder_marker(info):
-            return FileResult(where, "skipped", message="a folder, not a file")
-        if skip_in_progress and is_being_written(info, services.clock()):
-            return FileResult(
-                where, "skipped", message="empty and just modified: probably still being written"
-            )
-        with storage.lease(settings.incoming, name) as lease:
-            # Read under the lease: a run that finished just before we got it is seen here.
-            ledger = services.runlog.ledger_get(where, info.etag)
-            run = _Run(services, name, info, ledger, lease)
-            if ledger is not None and ledger.status == "running":
-                abandoned = _close_abandoned(services, run, ledger)
-                if abandoned is not None:
-                    return abandoned
-            if ledger is not None and ledger.status in FINAL and ledger.destination:
-                # Recorded before, but the move did not finish (crash): finish it only.
-                run.record = ledger
-                run.complete_move()
-                log.info("finished an interrupted move", extra=_fields(run.record))
-                return run.result("finished an interrupted move")
-            return _process_leased(services, run)
+        return _take(services, name, skip_in_progress=skip_in_progress)
     except BlobNameUnsupported as exc:
         return _unaddressable(services, where, str(exc))
     except BlobTaken:
-        return FileResult(where, "taken", message="another run holds this blob; it will finish it")
+        return FileResult(
+            where, Status.TAKEN, message="another run holds this blob; it will finish it"
+        )
     except BlobGone:
-        return FileResult(where, "gone", message="already processed or deleted")
+        return FileResult(where, Status.GONE, message="already processed or deleted")
     except RetryLater as exc:
         if raise_on_retry:
             raise
         return FileResult(
-            where, "retrying", message=f"left in incoming; will retry: {exc}", outage=exc.outage
+            where,
+            Status.RETRYING,
+            message=f"left in incoming; will retry: {exc}",
+            outage=exc.outage,
         )
     except StorageError as exc:
         # Storage failed before anything was recorded (or while recording): the file is
@@ -428,17 +445,48 @@ def process_blob(
             raise RetryLater(reason, outage=_outage(exc)) from None
         return FileResult(
             where,
-            "retrying",
+            Status.RETRYING,
             message=f"left in incoming; will retry: {reason}",
             outage=_outage(exc),
         )
 
 
+def _take(services: Services, name: str, *, skip_in_progress: bool) -> FileResult:
+    """Pass over what is not a file yet; lease the rest and carry it on from where the
+    ledger says this version stands."""
+    settings = services.settings
+    storage = services.storage
+    where = f"{settings.incoming}/{name}"
+    storage.ensure_containers()
+    info = storage.get_info(settings.incoming, name)
+    if is_folder_marker(info):
+        return FileResult(where, Status.SKIPPED, message="a folder, not a file")
+    if skip_in_progress and is_being_written(info, services.clock()):
+        return FileResult(
+            where,
+            Status.SKIPPED,
+            message="empty and just modified: probably still being written",
+        )
+    with storage.lease(settings.incoming, name) as lease:
+        # Read under the lease: a run that finished just before we got it is seen here.
+        ledger = services.runlog.ledger_get(where, info.etag)
+        run = _Run(services, name, info, ledger, lease)
+        if ledger is not None and ledger.status == Status.RUNNING:
+            abandoned = _close_abandoned(services, run, ledger)
+            if abandoned is not None:
+                return abandoned
+        if ledger is not None and ledger.status in FINAL and ledger.destination:
+            # Recorded before, but the move did not finish (crash): finish it only.
+            run.record = ledger
+            run.complete_move()
+            log.info("finished an interrupted move", extra=_fields(run.record))
+            return run.result("finished an interrupted move")
+        return _process_leased(services, run)
+
+
 def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
     """A name the storage API cannot address can be neither read nor moved: it stays in
     incoming, and the run log says why and what to do, every time the sweep sees it."""
-    from hrupload.adapters.tables import RunRecord
-
     now = services.clock()
     record = RunRecord(
         run_id=uuid.uuid4().hex[:12],
@@ -446,7 +494,7 @@ def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
         etag="",
         sha256=None,
         job_id=services.settings.job_id,
-        status="failed",
+        status=Status.FAILED,
         error=f"left in incoming, unread: {reason}",
         attempts=1,
         first_seen=now,
@@ -455,10 +503,10 @@ def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
     )
     services.runlog.put(record)
     _emit(record)
-    return FileResult(where, "failed", run_id=record.run_id, message=record.error or "")
+    return FileResult(where, Status.FAILED, run_id=record.run_id, message=record.error or "")
 
 
-def _fields(rec: Any) -> dict[str, Any]:
+def _fields(rec: RunRecord) -> dict[str, Any]:
     return {
         "run_id": rec.run_id,
         "blob": rec.blob,
@@ -471,7 +519,7 @@ def _fields(rec: Any) -> dict[str, Any]:
     }
 
 
-def _close_abandoned(services: Services, run: _Run, ledger: Any) -> FileResult | None:
+def _close_abandoned(services: Services, run: _Run, ledger: RunRecord) -> FileResult | None:
     """An attempt still "running" after the function timeout was stopped by the host
     (timeout, out of memory, a crash): record it as a failed attempt. If the file has been
     failing like that for HRUPLOAD_GIVE_UP_HOURS, give up on it rather than let it take
@@ -485,14 +533,14 @@ def _close_abandoned(services: Services, run: _Run, ledger: Any) -> FileResult |
         f"function timeout ({timeout}, host.json functionTimeout): it was stopped (timeout, "
         "out of memory or a crash); counted as a failed attempt"
     )
-    ledger.status, ledger.error, ledger.finished = "retrying", reason, run.now
+    ledger.status, ledger.error, ledger.finished = Status.RETRYING, reason, run.now
     services.runlog.put(ledger)
     log.warning("an earlier attempt never finished", extra=_fields(ledger))
     age = run.now - (run.record.first_seen or run.now)
     if age < timedelta(hours=settings.give_up_hours):
         return None
     message = f"gave up after {settings.give_up_hours} hours of failed attempts: {reason}"
-    return _end(run, "failed", error=message)
+    return _end(run, Status.FAILED, error=message)
 
 
 def _process_leased(services: Services, run: _Run) -> FileResult:
@@ -503,7 +551,7 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
         raise
     except ConfigError as exc:
         # Not the file's fault: keep it, say why, and fail loudly so someone fixes the setting.
-        run.record.status, run.record.error = "retrying", str(exc)
+        run.record.status, run.record.error = Status.RETRYING, str(exc)
         run.save()
         raise
     except Exception as exc:
@@ -513,72 +561,75 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
             # The outcome and its destination are recorded: the next run only moves it.
             raise RetryLater(_describe(exc), outage=_outage(exc)) from None
         if blame(exc) is Blame.FILE:
-            return _end(run, "failed", error=_describe(exc))
+            return _end(run, Status.FAILED, error=_describe(exc))
         return _retry_or_give_up(run, exc, None)
 
 
 def _attempt(services: Services, run: _Run) -> FileResult:
+    """Scan, skip a recent duplicate, deliver with shared checkpoints, then settle."""
     settings = services.settings
-    storage = services.storage
-    name = run.name
-    max_bytes = settings.max_file_mb << 20
+    plan = _plan(services, run.name)
+    scanned = _scan(services, run, plan)
+    if isinstance(scanned, FileResult):
+        return scanned
+    run.record.sha256 = scanned.sha256
+    duplicate = _skip_duplicate(services, run, scanned)
+    if duplicate is not None:
+        return duplicate
+    outcome = deliver(
+        lambda: services.storage.open_read(settings.incoming, run.name, etag=run.info.etag),
+        plan,
+        name=run.name,
+        client=services.client(),
+        checkpoints=services.checkpoints,
+        facts=scanned,
+    )
+    return _settle(services, run, outcome)
 
-    def fail_file(problem: FileProblem) -> FileResult:
-        report = new_report(name)
+
+def _scan(services: Services, run: _Run, plan: Plan) -> FileFacts | FileResult:
+    """The file's facts; a file too large or unreadable as CSV goes to failed here."""
+    settings = services.settings
+    try:
+        csvread.check_size(run.info.size, plan.max_bytes)
+        with services.storage.open_read(settings.incoming, run.name, etag=run.info.etag) as f:
+            return csvread.scan(f, max_bytes=plan.max_bytes)
+    except FileProblem as problem:
+        report = new_report(run.name)
         report.bytes = run.info.size
         report.file_error = problem.error
-        outcome = Outcome(report)
-        return _end(run, "failed", outcome=outcome, error=problem.error.message)
+        return _end(run, Status.FAILED, outcome=Outcome(report), error=problem.error.message)
 
-    try:
-        csvread.check_size(run.info.size, max_bytes)
-        with storage.open_read(settings.incoming, name, etag=run.info.etag) as stream:
-            facts = csvread.scan(stream, max_bytes=max_bytes)
-    except FileProblem as problem:
-        return fail_file(problem)
-    run.record.sha256 = facts.sha256
 
-    if settings.dedupe_hours > 0 and settings.job_id:
-        since = run.now - timedelta(hours=settings.dedupe_hours)
-        earlier = services.runlog.find_recent_upload(facts.sha256, settings.job_id, since)
-        if earlier is not None:
-            report = new_report(name, facts)
-            when = f"{earlier.finished:%Y-%m-%d %H:%M} UTC" if earlier.finished else "recently"
-            message = (
-                f"identical content was uploaded for this job at {when} "
-                f"(run {earlier.run_id}); not sent again"
-            )
-            return _end(
-                run,
-                "duplicate",
-                report_doc={
-                    "run_id": run.run_id,
-                    "status": "duplicate",
-                    "duplicate_of": earlier.run_id,
-                    "message": message,
-                    "sha256": facts.sha256,
-                    "bytes": report.bytes,
-                },
-                error=None,
-                message=message,
-            )
-
-    client = services.client()
-    outcome = deliver(
-        lambda: storage.open_read(settings.incoming, name, etag=run.info.etag),
-        name=name,
-        client=client,
-        job_id=settings.job_id or "",
-        profile=services.profile,
-        fallback_scenario=_first_folder_scenario(name),
-        records_per_call=settings.records_per_call,
-        max_chunk_bytes=settings.max_chunk_bytes,
-        concurrency=settings.concurrency,
-        checkpoints=services.checkpoints,
-        facts=facts,
-        max_bytes=max_bytes,
+def _skip_duplicate(services: Services, run: _Run, facts: FileFacts) -> FileResult | None:
+    """Identical content delivered for this job within HRUPLOAD_DEDUPE_HOURS is not sent
+    again: the file is archived as a duplicate naming the earlier run."""
+    settings = services.settings
+    if settings.dedupe_hours <= 0 or not settings.job_id:
+        return None
+    since = run.now - timedelta(hours=settings.dedupe_hours)
+    earlier = services.runlog.find_recent_upload(facts.sha256, settings.job_id, since)
+    if earlier is None:
+        return None
+    when = f"{earlier.finished:%Y-%m-%d %H:%M} UTC" if earlier.finished else "recently"
+    message = (
+        f"identical content was uploaded for this job at {when} "
+        f"(run {earlier.run_id}); not sent again"
     )
+    report_doc = {
+        "run_id": run.run_id,
+        "status": Status.DUPLICATE,
+        "duplicate_of": earlier.run_id,
+        "message": message,
+        "sha256": facts.sha256,
+        "bytes": new_report(run.name, facts).bytes,
+    }
+    return _end(run, Status.DUPLICATE, report_doc=report_doc, error=None, message=message)
 
+
+def _settle(services: Services, run: _Run, outcome: Outcome) -> FileResult:
+    """Where a delivered (or stopped) file goes, as blame() says; a finished upload's
+    checkpoints are cleared."""
     if outcome.error is not None and blame(outcome.error) is not Blame.FILE:
         return _retry_or_give_up(run, outcome.error, outcome)
     if outcome.error is not None:
@@ -590,7 +641,7 @@ def _attempt(services: Services, run: _Run) -> FileResult:
         if outcome.error
         else (outcome.report.file_error.message if outcome.report.file_error else None)
     )
-    if outcome.status == "failed" and error is None:
+    if outcome.status is Status.FAILED and error is None:
         error = f"every row was rejected ({outcome.report.rejected}); see the rejected rows"
     result = _end(run, outcome.status, outcome=outcome, error=error)
     if outcome.key:
@@ -608,14 +659,9 @@ def _complete_report(services: Services, run: _Run, outcome: Outcome) -> None:
     try:
         full = deliver(
             lambda: services.storage.open_read(settings.incoming, run.name, etag=run.info.etag),
+            _plan(services, run.name),
             name=run.name,
             client=None,
-            job_id=settings.job_id or "",
-            profile=services.profile,
-            fallback_scenario=_first_folder_scenario(run.name),
-            records_per_call=settings.records_per_call,
-            max_chunk_bytes=settings.max_chunk_bytes,
-            max_bytes=settings.max_file_mb << 20,
         )
     except HrUploadError:
         log.warning("could not complete the report", extra={"run_id": run.run_id})
@@ -649,7 +695,7 @@ def _end(run: _Run, status: str, *, message: str = "", **kwargs: Any) -> FileRes
 
 
 def _record_retry(run: _Run, reason: str) -> None:
-    run.record.status = "retrying"
+    run.record.status = Status.RETRYING
     run.record.error = _redact(reason)
     run.record.destination = None
     run.record.finished = run.s.clock()
@@ -669,7 +715,7 @@ def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | N
         if outcome is not None:
             _complete_report(run.s, run, outcome)
         message = f"gave up after {settings.give_up_hours} hours of failed attempts: {reason}"
-        return _end(run, "failed", outcome=outcome, error=message)
+        return _end(run, Status.FAILED, outcome=outcome, error=message)
     if outcome is not None:
         run.record.uploaded = outcome.uploaded
         run.record.chunks = outcome.chunks
@@ -678,7 +724,7 @@ def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | N
     raise RetryLater(reason, outage=_outage(exc))
 
 
-def _emit(rec: Any) -> None:
+def _emit(rec: RunRecord) -> None:
     """One structured event per file: App Insights picks it up as ``hrupload.file``."""
     log.info(
         "hrupload.file",
@@ -707,13 +753,15 @@ class SweepSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "files": len(self.results) + len(self.deferred),
-            "uploaded": self.count("uploaded"),
-            "partial": self.count("partial"),
-            "processed": self.count("uploaded") + self.count("partial") + self.count("duplicate"),
-            "duplicate": self.count("duplicate"),
-            "failed": self.count("failed"),
-            "retrying": self.count("retrying"),
-            "taken": self.count("taken"),
+            "uploaded": self.count(Status.UPLOADED),
+            "partial": self.count(Status.PARTIAL),
+            "processed": self.count(Status.UPLOADED)
+            + self.count(Status.PARTIAL)
+            + self.count(Status.DUPLICATE),
+            "duplicate": self.count(Status.DUPLICATE),
+            "failed": self.count(Status.FAILED),
+            "retrying": self.count(Status.RETRYING),
+            "taken": self.count(Status.TAKEN),
             "deferred": len(self.deferred),
             "stopped": self.stopped,
             "stuck": self.stuck,
@@ -781,16 +829,14 @@ def sweep(
 
 def _record_sweep(services: Services, started: datetime, summary: SweepSummary, counts) -> None:
     """One run-log entry per sweep, so `hrupload status` shows the timer ran and what it saw."""
-    from hrupload.adapters.tables import RunRecord
-
     record = RunRecord(
         run_id=uuid.uuid4().hex[:12],
         blob=f"{services.settings.incoming}/",
         etag="",
         sha256=None,
         job_id=services.settings.job_id,
-        status="stopped" if summary.stopped else "done",
-        kind="sweep",
+        status=Status.STOPPED if summary.stopped else Status.DONE,
+        kind=RunKind.SWEEP,
         error=summary.stopped,
         started=started,
         finished=services.clock(),
@@ -814,68 +860,63 @@ def _sweep_one(services: Services, name: str) -> FileResult:
         # a bug does not strand every file after this one.
         if blame(exc) is Blame.UNEXPECTED:
             log.exception("unexpected error processing a blob", extra={"blob": where})
-        return FileResult(where, "retrying", message=_describe(exc), outage=_outage(exc))
+        return FileResult(where, Status.RETRYING, message=_describe(exc), outage=_outage(exc))
 
 
 def refresh_profiles(services: Services) -> FileResult | None:
     """Purview forgets employee profiles not refreshed for 30 days: re-send in time."""
-    settings = services.settings
-    runlog = services.runlog
-    newest_file = runlog.latest(
-        status=("uploaded", "partial"), scenario="employee-profile", kind="file"
-    )
+    newest_file = _profiles_due(services)
     if newest_file is None or not newest_file.destination:
         return None
-    last = runlog.latest(status=("uploaded", "partial"), scenario="employee-profile", kind=None)
-    last_time = (last.finished if last else None) or newest_file.finished
-    now = services.clock()
-    if last_time and now - last_time < timedelta(days=settings.profile_refresh_days):
-        return None
-    from hrupload.adapters.tables import RunRecord
-
     container, path = newest_file.destination.split("/", 1)
-    storage = services.storage
-    run_id = uuid.uuid4().hex[:12]
+    now = services.clock()
     record = RunRecord(
-        run_id=run_id,
+        run_id=uuid.uuid4().hex[:12],
         blob=newest_file.destination,
         etag="",
         sha256=newest_file.sha256,
-        job_id=settings.job_id,
-        status="running",
-        kind="profile-refresh",
+        job_id=services.settings.job_id,
+        status=Status.RUNNING,
+        kind=RunKind.PROFILE_REFRESH,
         started=now,
         first_seen=now,
         attempts=1,
     )
     try:
         outcome = deliver(
-            lambda: storage.open_read(container, path),
+            lambda: services.storage.open_read(container, path),
+            _plan(services, path.split("/", 3)[-1], size_limit=False),  # after YYYY/MM/DD/
             name=path,
             client=services.client(),
-            job_id=settings.job_id or "",
-            profile=services.profile,
-            fallback_scenario=_first_folder_scenario(path.split("/", 3)[-1]),
-            records_per_call=settings.records_per_call,
-            max_chunk_bytes=settings.max_chunk_bytes,
-            concurrency=settings.concurrency,
         )
     except HrUploadError as exc:
-        record.status, record.error = "retrying", _redact(str(exc))
+        record.status, record.error = Status.RETRYING, _redact(str(exc))
     else:
         record.status = outcome.status
         record.error = _redact(str(outcome.error)) if outcome.error else None
-        r = outcome.report
-        record.rows, record.valid, record.rejected = r.rows, r.valid, r.rejected
-        record.uploaded, record.chunks = outcome.uploaded, outcome.chunks
-        record.scenarios = {k: v["valid"] + v["rejected"] for k, v in r.scenarios.items()}
+        _copy_counts(record, outcome)
     record.finished = services.clock()
-    runlog.put(record)
+    services.runlog.put(record)
     _emit(record)
     return FileResult(
         record.blob,
         record.status,
-        run_id=run_id,
+        run_id=record.run_id,
         message="employee profiles re-sent so Purview keeps them",
         counts={"uploaded": record.uploaded},
     )
+
+
+def _profiles_due(services: Services) -> RunRecord | None:
+    """The newest delivered file with employee profiles, when no delivery of profiles (the
+    file's own or a refresh) is younger than HRUPLOAD_PROFILE_REFRESH_DAYS."""
+    runlog = services.runlog
+    newest_file = runlog.latest(status=DELIVERED, scenario=PROFILE_SCENARIO, kind=RunKind.FILE)
+    if newest_file is None:
+        return None
+    last = runlog.latest(status=DELIVERED, scenario=PROFILE_SCENARIO, kind=None)
+    last_time = (last.finished if last else None) or newest_file.finished
+    refresh_after = timedelta(days=services.settings.profile_refresh_days)
+    if last_time and services.clock() - last_time < refresh_after:
+        return None
+    return newest_file

@@ -20,7 +20,7 @@ from hrupload.adapters.connector import (
     endpoints,
 )
 from hrupload.adapters.local_state import LocalCheckpoints, UploadBusy, describe_holder
-from hrupload.app.delivery import Outcome, deliver
+from hrupload.app.delivery import Outcome, Plan, deliver
 from hrupload.app.limiter import ConcurrencyGate
 from hrupload.cli.output import (
     EXIT_FAILED,
@@ -220,9 +220,7 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
         )
         return Outcome(report, dry_run=client is None)
     progress, advance = _progress(err, size, path.name) if size > (1 << 20) else (None, None)
-    kwargs = dict(
-        name=path.name,
-        client=client,
+    plan = Plan(
         job_id=opts["job_id"] or "dry-run",
         profile=profile,
         scenario=opts["scenario"],
@@ -230,16 +228,16 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
         records_per_call=opts["records_per_call"],
         max_chunk_bytes=opts["max_chunk_mb"] << 20,
         concurrency=opts["concurrency"],
-        checkpoints=checkpoints,
         max_bytes=max_bytes,
-        on_progress=advance,
-        facts=facts,
+    )
+    kwargs = dict(
+        name=path.name, client=client, checkpoints=checkpoints, on_progress=advance, facts=facts
     )
     if progress is not None:
         with progress:
-            outcome = deliver(lambda: path.open("rb"), **kwargs)
+            outcome = deliver(lambda: path.open("rb"), plan, **kwargs)
     else:
-        outcome = deliver(lambda: path.open("rb"), **kwargs)
+        outcome = deliver(lambda: path.open("rb"), plan, **kwargs)
     outcome.report.file = str(path)
     if (
         client is not None

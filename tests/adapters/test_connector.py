@@ -115,7 +115,7 @@ def make_client(
 
 
 def wire(client: ConnectorClient) -> RecordingSession:
-    return client._session  # type: ignore[return-value]  # the session the test handed in
+    return client.session  # type: ignore[return-value]  # the session the test handed in
 
 
 def statuses(client: ConnectorClient, endpoint: str) -> list[int | None]:

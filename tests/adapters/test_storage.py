@@ -18,16 +18,12 @@ from azure.storage.blob import BlobServiceClient
 
 from hrupload.adapters.storage import (
     READ_CHUNK,
-    BlobExists,
-    BlobGone,
-    BlobInfo,
-    BlobNameUnsupported,
-    BlobTaken,
     HrStorage,
     decode_metadata_value,
     encode_metadata,
     encode_metadata_value,
 )
+from hrupload.app.ports import BlobExists, BlobGone, BlobInfo, BlobNameUnsupported, BlobTaken
 from hrupload.core.errors import ConfigError, StorageError
 from hrupload.settings import StorageSettings
 from tests.plugins.azurite import Azurite, blob_service, table_service
@@ -517,7 +513,7 @@ def test_from_settings_with_identity_urls_makes_no_request():
 
 
 def test_an_outage_raises_storage_error_naming_the_blob(hr_storage: HrStorage, azurite: Azurite):
-    from hrupload.adapters.tables import RunRecord
+    from hrupload.app.runs import RunRecord
 
     s = hr_storage
     s.put_blob(s.incoming, "during-outage.csv", b"secret row values")

@@ -11,10 +11,10 @@ from hrupload.adapters.storage import HrStorage
 from hrupload.adapters.tables import (
     MAX_ERROR_CHARS,
     RunLog,
-    RunRecord,
     TableCheckpoints,
     checkpoint_partition,
 )
+from hrupload.app.runs import RunRecord
 from hrupload.core.errors import StorageError
 
 NOW = datetime(2024, 5, 6, 12, 0, 0, 123456, tzinfo=UTC)

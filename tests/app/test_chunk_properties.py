@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hrupload.adapters.connector import ConnectorClient, SecretCredential, endpoints
-from hrupload.app.delivery import deliver
+from hrupload.app.delivery import Plan, deliver
 from hrupload.core.csvwrite import csv_line
 from hrupload.core.validate import Checked, validate_stream
 from hrupload_dev.connector import ConnectorStandIn
@@ -102,12 +102,14 @@ def test_chunks_reassemble_to_exactly_the_valid_rows(
 
     outcome = deliver(
         lambda: io.BytesIO(data),
+        Plan(
+            job_id=standin.job_id or "",
+            fallback_scenario=scenario,
+            records_per_call=per_call,
+            concurrency=concurrency,
+        ),
         name="gen.csv",
         client=client,
-        job_id=standin.job_id or "",
-        fallback_scenario=scenario,
-        records_per_call=per_call,
-        concurrency=concurrency,
     )
 
     valid: list[list[str]] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hrupload.adapters.local_state import LocalCheckpoints
-from hrupload.app.delivery import Outcome, checkpoint_key, deliver
+from hrupload.app.delivery import Outcome, Plan, checkpoint_key, deliver
 from hrupload.app.limiter import ConcurrencyGate
 from hrupload.core.errors import Blame, blame
 from hrupload.core.profile import DEFAULT_PROFILE, Profile, parse_profile
@@ -99,6 +100,10 @@ def received(standin: ConnectorStandIn) -> list[list[str]]:
     return rows
 
 
+#: What send() passes on to the Plan rather than to deliver().
+PLAN_FIELDS = {f.name for f in dataclasses.fields(Plan)}
+
+
 def send(
     data: bytes,
     standin: ConnectorStandIn | None,
@@ -112,14 +117,19 @@ def send(
     **kwargs,
 ) -> Outcome:
     client = make_client(standin, budget=budget, max_backoff=0.1) if standin else None
-    return deliver(
-        lambda: io.BytesIO(data),
-        name=name,
-        client=client,
+    plan_fields = {k: kwargs.pop(k) for k in PLAN_FIELDS & kwargs.keys()}
+    plan = Plan(
         job_id=standin.job_id if standin and standin.job_id else "dry-run",
         profile=profile,
         records_per_call=records_per_call,
         concurrency=concurrency,
+        **plan_fields,
+    )
+    return deliver(
+        lambda: io.BytesIO(data),
+        plan,
+        name=name,
+        client=client,
         checkpoints=checkpoints,
         **kwargs,
     )
@@ -301,9 +311,9 @@ def test_a_file_that_cannot_be_opened_is_reported_not_raised(
 
     outcome = deliver(
         lambda: missing.open("rb"),
+        Plan(job_id=connector_standin.job_id or ""),
         name="gone.csv",
         client=make_client(connector_standin),
-        job_id=connector_standin.job_id or "",
     )
 
     assert outcome.report.file_error is not None
@@ -372,12 +382,14 @@ def test_a_429_holds_back_the_other_chunks_too(connector_standin: ConnectorStand
 
     outcome = deliver(
         lambda: io.BytesIO(text.encode()),
+        Plan(
+            job_id=connector_standin.job_id or "",
+            profile=PROFILE,
+            records_per_call=3,
+            concurrency=3,
+        ),
         name="hr.csv",
         client=client,
-        job_id=connector_standin.job_id or "",
-        profile=PROFILE,
-        records_per_call=3,
-        concurrency=3,
     )
 
     assert outcome.error is None and outcome.sent == 6
@@ -400,12 +412,14 @@ def test_against_a_service_at_capacity_every_chunk_arrives_once_and_the_level_dr
 
     outcome = deliver(
         lambda: io.BytesIO(text.encode()),
+        Plan(
+            job_id=connector_standin.job_id or "",
+            profile=PROFILE,
+            records_per_call=3,
+            concurrency=6,
+        ),
         name="hr.csv",
         client=client,
-        job_id=connector_standin.job_id or "",
-        profile=PROFILE,
-        records_per_call=3,
-        concurrency=6,
     )
 
     assert outcome.error is None and outcome.sent == outcome.chunks == 20
@@ -432,12 +446,14 @@ def test_a_bug_in_a_sender_thread_is_unexpected_not_an_outage(
 
     outcome = deliver(
         lambda: io.BytesIO(text.encode()),
+        Plan(
+            job_id=connector_standin.job_id or "",
+            profile=PROFILE,
+            records_per_call=3,
+            concurrency=2,
+        ),
         name="hr.csv",
         client=client,
-        job_id=connector_standin.job_id or "",
-        profile=PROFILE,
-        records_per_call=3,
-        concurrency=2,
     )
 
     assert isinstance(outcome.error, RuntimeError)  # the exception itself, not a disguise

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from hrupload import compose
-from hrupload.adapters.tables import RunRecord
 from hrupload.app import pipeline
+from hrupload.app.runs import RunRecord
 from hrupload.core.errors import ConfigError
 from hrupload.core.profile import DEFAULT_PROFILE
 from hrupload.settings import load
