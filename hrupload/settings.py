@@ -261,7 +261,6 @@ class Settings:
     #: Setting name -> the command-line option that sets it, for messages that name
     #: what the user typed.
     options: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def max_chunk_bytes(self) -> int:
