@@ -5,19 +5,18 @@ The blob trigger binds an SDK ``BlobClient``, not the blob's bytes: the host the
 passes a reference and the pipeline streams the file, however large it is.
 """
 
-import os
-
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
 from hrupload import functions
+from hrupload.settings import trigger_bindings
 
 app = func.FunctionApp()
 
-_INCOMING = os.environ.get("HRUPLOAD_INCOMING_CONTAINER") or "hr-incoming"
+_INCOMING, _SOURCE_NAME = trigger_bindings()
 _SOURCE = (
     func.BlobSource.LOGS_AND_CONTAINER_SCAN
-    if os.environ.get("HRUPLOAD_BLOB_SOURCE", "").lower() == "logsandcontainerscan"
+    if _SOURCE_NAME == "LogsAndContainerScan"
     else func.BlobSource.EVENT_GRID  # the only blob trigger Flex Consumption supports
 )
 

@@ -7,11 +7,10 @@ invocations (the Azure SDK guideline), rebuilt only if the settings change.
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 from hrupload.core.termsafe import logger
-from hrupload.settings import SETTINGS, load
+from hrupload.settings import Settings, fingerprint, load
 
 if TYPE_CHECKING:  # the pipeline (Azure Storage, Tables, HTTP) loads on the first invocation,
     # so the host indexes the triggers without paying for it: a shorter cold start
@@ -22,30 +21,28 @@ _services: dict[tuple, pipeline.Services] = {}
 _telemetry_ready = False
 
 
-def _settings_key() -> tuple:
-    names = [s.name for s in SETTINGS] + [k for k in os.environ if k.startswith("HR_STORAGE")]
-    return tuple((n, os.environ.get(n)) for n in sorted(set(names)))
-
-
 def services() -> pipeline.Services:
+    """The services for the current settings, built on the first invocation and again
+    only when a setting changed."""
     from hrupload import compose
 
-    key = _settings_key()
+    key = fingerprint()
     if key not in _services:
-        _setup_logging()
+        loaded = load()
+        _setup_logging(loaded)
         _services.clear()
-        _services[key] = compose.build_services(load())
+        _services[key] = compose.build_services(loaded)
     return _services[key]
 
 
-def _setup_logging() -> None:
+def _setup_logging(settings: Settings) -> None:
     global _telemetry_ready
     if _telemetry_ready:
         return
     _telemetry_ready = True
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("hrupload").setLevel(logging.INFO)
-    if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
+    if settings.app_insights:
         try:
             from azure.monitor.opentelemetry import configure_azure_monitor
         except ImportError:

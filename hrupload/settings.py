@@ -17,6 +17,23 @@ from pathlib import Path
 
 from hrupload.core.errors import ConfigError
 
+#: The clouds HRUPLOAD_CLOUD names, each with its login and ingestion endpoints (the
+#: README's "Network" section lists their hosts for the firewall). The one list: the
+#: connector client, the check below and the CLI's --cloud all read it.
+CLOUDS: dict[str, tuple[str, str]] = {
+    "commercial": ("https://login.windows.net", "https://webhook.ingestion.office.com"),
+    "gcc": ("https://login.microsoftonline.com", "https://webhook-gcc.ingestion.office365.us"),
+    "gcc-high": (
+        "https://login.microsoftonline.us",
+        "https://webhook-itarl4.ingestion.office365.us",
+    ),
+    "dod": ("https://login.microsoftonline.us", "https://webhook-itarl5.ingestion.apps.mil"),
+}
+
+#: Set by the platform (the Bicep, the Functions host), not by the operator: read here like
+#: every other setting, but documented and deployed with the platform's own.
+PLATFORM = ("AZURE_CLIENT_ID", "APPLICATIONINSIGHTS_CONNECTION_STRING")
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -61,7 +78,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Password of a PFX file given with --certificate.",
         deployed=False,
     ),
-    Setting("HRUPLOAD_CLOUD", "commercial", "commercial, gcc, gcc-high or dod."),
+    Setting("HRUPLOAD_CLOUD", "commercial", "The Microsoft 365 cloud: " + ", ".join(CLOUDS) + "."),
     Setting(
         "HRUPLOAD_LOGIN_URL",
         None,
@@ -133,10 +150,11 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 
 def setting(name: str, env: Mapping[str, str] | None = None) -> str | None:
     """The value of one declared setting, or its default; empty counts as unset."""
-    decl = _BY_NAME[name]  # KeyError: an undeclared setting is a bug, not a user error
+    # KeyError: an undeclared setting is a bug, not a user error
+    decl = None if name in PLATFORM else _BY_NAME[name]
     env = os.environ if env is None else env
     value = env.get(name, "").strip()
-    return value if value else decl.default
+    return value if value else (decl.default if decl else None)
 
 
 def default(name: str) -> str:
@@ -144,18 +162,47 @@ def default(name: str) -> str:
     return _BY_NAME[name].default or ""
 
 
-def _int(name: str, env: Mapping[str, str], *, minimum: int = 0) -> int:
-    raw = setting(name, env) or ""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+def describe(name: str) -> str:
+    """A setting's default and variable, as a command-line option's help shows them."""
+    shown = default(name)
+    return f"[default: {shown}; env: {name}]" if shown else f"[env: {name}]"
 
 
-CLOUDS = ("commercial", "gcc", "gcc-high", "dod")
+class _Source:
+    """Where each setting's text comes from (the command line's overrides over the
+    environment, the environment over the default) and how a message names it: by the
+    option when the command line gave it, so the user finds what to fix."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        overrides: Mapping[str, object | None],
+        options: Mapping[str, str],
+    ) -> None:
+        given = {name: str(value) for name, value in overrides.items() if value is not None}
+        for name in given:
+            _BY_NAME[name]  # KeyError: an override of an undeclared setting is a bug
+        self.values = {**env, **given}
+        self.given = given
+        self.options = options
+
+    def text(self, name: str) -> str | None:
+        return setting(name, self.values)
+
+    def label(self, name: str) -> str:
+        return self.options[name] if name in self.given and name in self.options else name
+
+    def whole(self, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+        raw = self.text(name) or ""
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{self.label(name)} must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{self.label(name)} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{self.label(name)} must be at most {maximum}, got {value}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -202,16 +249,33 @@ class Settings:
     #: host.json's functionTimeout (None: unlimited); a run record still "running" after
     #: it belongs to an attempt the host stopped.
     function_timeout: timedelta | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    #: The password of a PFX file given to the CLI with --certificate.
+    certificate_password: str | None = field(default=None, repr=False)
+    #: HRUPLOAD_STATE_DIR, the CLI's checkpoints (None: the user's state directory).
+    state_dir: Path | None = None
+    lock_wait: int = 600
+    #: AZURE_CLIENT_ID: the user-assigned managed identity that reads Key Vault.
+    managed_identity_client_id: str | None = None
+    #: APPLICATIONINSIGHTS_CONNECTION_STRING: where telemetry goes (None: nowhere).
+    app_insights: str | None = field(default=None, repr=False)
+    #: Setting name -> the command-line option that sets it, for messages that name
+    #: what the user typed.
+    options: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def max_chunk_bytes(self) -> int:
         return self.max_chunk_mb << 20
 
-    def require_connector(self) -> None:
-        """Fail early, naming every missing setting, before any file is touched."""
+    def named(self, name: str) -> str:
+        """How a message names a setting: ``--job-id (or HRUPLOAD_JOB_ID)`` on the CLI."""
+        option = self.options.get(name)
+        return f"{option} (or {name})" if option else name
+
+    def require_connector(self, *, certificate: bool = False) -> None:
+        """Fail early, naming every missing setting, before any file is touched.
+        ``certificate``: the CLI was given a certificate file, which needs no secret."""
         missing = [
-            name
+            self.named(name)
             for name, value in (
                 ("HRUPLOAD_TENANT_ID", self.tenant_id),
                 ("HRUPLOAD_APP_ID", self.app_id),
@@ -219,10 +283,17 @@ class Settings:
             )
             if not value
         ]
-        if not (self.key_vault_url or self.app_secret):
-            missing.append("HRUPLOAD_KEY_VAULT_URL (or HRUPLOAD_APP_SECRET for local use)")
+        if not (certificate or self.key_vault_url or self.app_secret):
+            missing.append(
+                "the app secret: HRUPLOAD_KEY_VAULT_URL (or HRUPLOAD_APP_SECRET for local use; "
+                "the CLI also takes --certificate)"
+            )
         if missing:
-            raise ConfigError("missing setting(s): " + ", ".join(missing))
+            raise ConfigError(
+                "missing "
+                + ", ".join(missing)
+                + "; the IDs are in the HR connector's flyout in the Purview portal"
+            )
 
     def require_storage(self) -> StorageSettings:
         if self.storage is None:
@@ -294,6 +365,32 @@ _CONTAINERS = (
 )
 
 
+def _blob_source(raw: str | None) -> str | None:
+    """The declared spelling of a blob source, whatever its case; None if unknown."""
+    wanted = (raw or "").lower()
+    return next((s for s in BLOB_SOURCES if s.lower() == wanted), None)
+
+
+def trigger_bindings(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The incoming container and blob source the blob trigger binds to.
+
+    ``function_app.py`` needs them when the host indexes the triggers, before any
+    invocation, and an exception there would leave no function to report it. So this
+    never fails: an unknown source binds Event Grid (the only one Flex Consumption
+    offers), and the first invocation's :func:`load` fails naming the setting."""
+    source = _blob_source(setting("HRUPLOAD_BLOB_SOURCE", env)) or BLOB_SOURCES[0]
+    return setting("HRUPLOAD_INCOMING_CONTAINER", env) or "", source
+
+
+def fingerprint(env: Mapping[str, str] | None = None) -> tuple:
+    """Everything :func:`load` reads, raw: the Function app rebuilds its clients only
+    when this changes (App Service restarts the worker on a change, tests do not)."""
+    env = os.environ if env is None else env
+    names = {s.name for s in SETTINGS} | set(PLATFORM)
+    names |= {k for k in env if k.startswith("HR_STORAGE")}
+    return tuple((n, env.get(n)) for n in sorted(names))
+
+
 def _check_containers(values: Mapping[str, str]) -> None:
     """Incoming, processed and failed must differ: a file moved to the container it
     came from would be processed again, forever."""
@@ -309,56 +406,86 @@ def _check_containers(values: Mapping[str, str]) -> None:
         seen[value] = name
 
 
-def load(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and check every setting; the first malformed one fails naming itself."""
-    env = dict(os.environ if env is None else env)
-    cloud = (setting("HRUPLOAD_CLOUD", env) or "commercial").lower()
-    if cloud not in CLOUDS:
-        raise ConfigError(f"HRUPLOAD_CLOUD must be one of {', '.join(CLOUDS)}; got {cloud!r}")
-    app_secret = setting("HRUPLOAD_APP_SECRET", env)
+def _checked_app_secret(source: _Source) -> str | None:
+    """One check for both front doors: an App Service Key Vault reference that did not
+    resolve arrives as its own text, which would be sent as the secret."""
+    app_secret = source.text("HRUPLOAD_APP_SECRET")
     if app_secret and app_secret.startswith("@Microsoft.KeyVault("):
         raise ConfigError(
-            "HRUPLOAD_APP_SECRET still holds an unresolved Key Vault reference: the Function "
-            "app could not read the secret. Check that its identity has the 'Key Vault Secrets "
-            "User' role and that the reference names an existing secret, or set "
-            "HRUPLOAD_KEY_VAULT_URL instead."
+            f"{source.label('HRUPLOAD_APP_SECRET')} still holds an unresolved Key Vault "
+            "reference, not a secret: the Function app could not read the secret. Check that "
+            "its identity has the 'Key Vault Secrets User' role and that the reference names "
+            "an existing secret, or set HRUPLOAD_KEY_VAULT_URL instead."
         )
-    containers = {name: setting(name, env) or "" for name in _CONTAINERS}
-    _check_containers(containers)
-    source = (setting("HRUPLOAD_BLOB_SOURCE", env) or "").lower()
-    blob_source = next((s for s in BLOB_SOURCES if s.lower() == source), None)
+    return app_secret
+
+
+def _checked_choices(source: _Source) -> tuple[str, str]:
+    """HRUPLOAD_CLOUD and HRUPLOAD_BLOB_SOURCE, each one of its declared values."""
+    cloud = (source.text("HRUPLOAD_CLOUD") or "").lower()
+    if cloud not in CLOUDS:
+        raise ConfigError(
+            f"{source.label('HRUPLOAD_CLOUD')} must be one of {', '.join(CLOUDS)}; got {cloud!r}"
+        )
+    blob_source = _blob_source(source.text("HRUPLOAD_BLOB_SOURCE"))
     if blob_source is None:
         raise ConfigError(
             f"HRUPLOAD_BLOB_SOURCE must be one of {', '.join(BLOB_SOURCES)}; "
-            f"got {setting('HRUPLOAD_BLOB_SOURCE', env)!r}"
+            f"got {source.text('HRUPLOAD_BLOB_SOURCE')!r}"
         )
+    return cloud, blob_source
+
+
+def load(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object | None] | None = None,
+    *,
+    options: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read and check every setting; the first malformed one fails naming itself.
+
+    ``overrides`` (setting name -> text; None: not given) are the command line's, taken
+    over the environment and checked by the same code; ``options`` (setting name -> the
+    option that sets it) lets a message name the option the user typed."""
+    env = dict(os.environ if env is None else env)
+    source = _Source(env, overrides or {}, options or {})
+    cloud, blob_source = _checked_choices(source)
+    containers = {name: source.text(name) or "" for name in _CONTAINERS}
+    _check_containers(containers)
+    state_dir = source.text("HRUPLOAD_STATE_DIR")
     return Settings(
         storage=_storage(env),
-        tenant_id=setting("HRUPLOAD_TENANT_ID", env),
-        app_id=setting("HRUPLOAD_APP_ID", env),
-        job_id=setting("HRUPLOAD_JOB_ID", env),
-        key_vault_url=setting("HRUPLOAD_KEY_VAULT_URL", env),
-        secret_name=setting("HRUPLOAD_SECRET_NAME", env) or "",
-        certificate_name=setting("HRUPLOAD_CERTIFICATE_NAME", env) or "",
-        secret_ttl_seconds=_int("HRUPLOAD_SECRET_TTL_SECONDS", env),
-        app_secret=app_secret,
+        tenant_id=source.text("HRUPLOAD_TENANT_ID"),
+        app_id=source.text("HRUPLOAD_APP_ID"),
+        job_id=source.text("HRUPLOAD_JOB_ID"),
+        key_vault_url=source.text("HRUPLOAD_KEY_VAULT_URL"),
+        secret_name=source.text("HRUPLOAD_SECRET_NAME") or "",
+        certificate_name=source.text("HRUPLOAD_CERTIFICATE_NAME") or "",
+        secret_ttl_seconds=source.whole("HRUPLOAD_SECRET_TTL_SECONDS"),
+        app_secret=_checked_app_secret(source),
         cloud=cloud,
-        login_url=setting("HRUPLOAD_LOGIN_URL", env),
-        ingestion_url=setting("HRUPLOAD_INGESTION_URL", env),
-        profile=setting("HRUPLOAD_PROFILE", env) or "",
-        records_per_call=_int("HRUPLOAD_RECORDS_PER_CALL", env, minimum=1),
-        concurrency=_int("HRUPLOAD_CONCURRENCY", env, minimum=1),
-        retry_budget=_int("HRUPLOAD_RETRY_BUDGET", env),
-        read_timeout=_int("HRUPLOAD_READ_TIMEOUT", env, minimum=1),
+        login_url=source.text("HRUPLOAD_LOGIN_URL"),
+        ingestion_url=source.text("HRUPLOAD_INGESTION_URL"),
+        profile=source.text("HRUPLOAD_PROFILE") or "",
+        records_per_call=source.whole("HRUPLOAD_RECORDS_PER_CALL", minimum=1, maximum=100_000),
+        concurrency=source.whole("HRUPLOAD_CONCURRENCY", minimum=1, maximum=16),
+        retry_budget=source.whole("HRUPLOAD_RETRY_BUDGET"),
+        read_timeout=source.whole("HRUPLOAD_READ_TIMEOUT", minimum=1),
         incoming=containers["HRUPLOAD_INCOMING_CONTAINER"],
         processed=containers["HRUPLOAD_PROCESSED_CONTAINER"],
         failed=containers["HRUPLOAD_FAILED_CONTAINER"],
-        runs_table=setting("HRUPLOAD_RUNS_TABLE", env) or "",
-        dedupe_hours=_int("HRUPLOAD_DEDUPE_HOURS", env),
-        give_up_hours=_int("HRUPLOAD_GIVE_UP_HOURS", env, minimum=1),
-        profile_refresh_days=_int("HRUPLOAD_PROFILE_REFRESH_DAYS", env, minimum=1),
-        max_file_mb=_int("HRUPLOAD_MAX_FILE_MB", env, minimum=1),
-        max_chunk_mb=_int("HRUPLOAD_MAX_CHUNK_MB", env, minimum=1),
+        runs_table=source.text("HRUPLOAD_RUNS_TABLE") or "",
+        dedupe_hours=source.whole("HRUPLOAD_DEDUPE_HOURS"),
+        give_up_hours=source.whole("HRUPLOAD_GIVE_UP_HOURS", minimum=1),
+        profile_refresh_days=source.whole("HRUPLOAD_PROFILE_REFRESH_DAYS", minimum=1),
+        max_file_mb=source.whole("HRUPLOAD_MAX_FILE_MB", minimum=1),
+        max_chunk_mb=source.whole("HRUPLOAD_MAX_CHUNK_MB", minimum=1),
         blob_source=blob_source,
         function_timeout=function_timeout(),
+        certificate_password=source.text("HRUPLOAD_CERTIFICATE_PASSWORD"),
+        state_dir=Path(state_dir).expanduser() if state_dir else None,
+        lock_wait=source.whole("HRUPLOAD_LOCK_WAIT"),
+        managed_identity_client_id=source.text("AZURE_CLIENT_ID"),
+        app_insights=source.text("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+        options=dict(options or {}),
     )

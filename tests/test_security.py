@@ -248,16 +248,20 @@ def test_a_key_vault_in_the_environment_wins_over_app_secret(
 ) -> None:
     from rich.console import Console
 
+    from hrupload import compose
     from hrupload.adapters.keyvault import KeyVaultSecret
-    from hrupload.cli.upload import _credential
+    from hrupload.cli.upload import upload_settings
 
+    monkeypatch.delenv("HRUPLOAD_APP_SECRET", raising=False)
     monkeypatch.setenv("HRUPLOAD_KEY_VAULT_URL", "https://vault.example.com")
     console = Console(record=True, width=200)
     opts = {"tenant_id": "t", "app_id": "a", "certificate": None, "app_secret": WRONG_SECRET}
 
-    credential = _credential(opts, console)
+    settings = upload_settings(opts, console)
 
-    assert isinstance(credential._provider, KeyVaultSecret)  # read lazily, from Key Vault
+    assert settings.app_secret is None  # the command line's copy is not used
+    provider = compose.secret_provider(settings)
+    assert isinstance(provider, KeyVaultSecret)  # read lazily, from Key Vault
     assert "ignored: HRUPLOAD_KEY_VAULT_URL is set" in console.export_text()
 
 

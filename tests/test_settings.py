@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from hrupload.core.errors import ConfigError
-from hrupload.settings import HOST_DEFAULT_TIMEOUT, SETTINGS, function_timeout, load
+from hrupload.settings import (
+    HOST_DEFAULT_TIMEOUT,
+    SETTINGS,
+    fingerprint,
+    function_timeout,
+    load,
+    trigger_bindings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,3 +135,103 @@ def test_blob_source_is_checked():
     )
     with pytest.raises(ConfigError, match="HRUPLOAD_BLOB_SOURCE"):
         load({"HRUPLOAD_BLOB_SOURCE": "Polling"})
+
+
+# -- the command line's overrides -------------------------------------------------------------
+
+
+def test_an_override_wins_over_the_environment_which_wins_over_the_default():
+    env = {"HRUPLOAD_MAX_CHUNK_MB": "6"}
+    assert load({}).max_chunk_mb == 4
+    assert load(env).max_chunk_mb == 6
+    assert load(env, {"HRUPLOAD_MAX_CHUNK_MB": "8"}).max_chunk_mb == 8
+    assert load(env, {"HRUPLOAD_MAX_CHUNK_MB": None}).max_chunk_mb == 6  # not given
+
+
+def test_a_malformed_override_fails_naming_the_option_it_came_from():
+    options = {"HRUPLOAD_MAX_FILE_MB": "--max-file-mb", "HRUPLOAD_CLOUD": "--cloud"}
+    with pytest.raises(ConfigError, match=r"^--max-file-mb must be at least 1, got 0"):
+        load({}, {"HRUPLOAD_MAX_FILE_MB": "0"}, options=options)
+    with pytest.raises(ConfigError, match=r"^--cloud must be one of commercial, gcc"):
+        load({}, {"HRUPLOAD_CLOUD": "moon"}, options=options)
+    # The same value from the environment is named by its variable.
+    with pytest.raises(ConfigError, match=r"^HRUPLOAD_MAX_FILE_MB must be at least 1"):
+        load({"HRUPLOAD_MAX_FILE_MB": "0"}, options=options)
+
+
+def test_an_override_of_an_undeclared_setting_is_a_bug():
+    with pytest.raises(KeyError):
+        load({}, {"HRUPLOAD_NO_SUCH_THING": "1"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("HRUPLOAD_CONCURRENCY", "17"), ("HRUPLOAD_RECORDS_PER_CALL", "100001")]
+)
+def test_limits_hold_for_the_environment_and_the_command_line_alike(name, value):
+    with pytest.raises(ConfigError, match=f"{name} must be at most"):
+        load({name: value})
+    with pytest.raises(ConfigError, match="--opt must be at most"):
+        load({}, {name: value}, options={name: "--opt"})
+
+
+def test_an_unresolved_key_vault_reference_is_refused_from_either_source():
+    reference = "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/s/)"
+    for env, overrides in (
+        ({"HRUPLOAD_APP_SECRET": reference}, {}),
+        ({}, {"HRUPLOAD_APP_SECRET": reference}),
+    ):
+        with pytest.raises(ConfigError, match="unresolved Key Vault reference") as caught:
+            load(env, overrides)
+        assert reference not in str(caught.value)
+
+
+def test_missing_ids_are_named_by_the_option_on_the_command_line():
+    settings = load({}, options={"HRUPLOAD_JOB_ID": "--job-id"})
+    with pytest.raises(
+        ConfigError,
+        match=r"^missing HRUPLOAD_TENANT_ID, HRUPLOAD_APP_ID, --job-id \(or HRUPLOAD_JOB_ID\)",
+    ):
+        settings.require_connector()
+    with pytest.raises(ConfigError) as caught:
+        load(
+            {"HRUPLOAD_TENANT_ID": "t", "HRUPLOAD_APP_ID": "a", "HRUPLOAD_JOB_ID": "j"}
+        ).require_connector()
+    assert "HRUPLOAD_APP_SECRET" in str(caught.value)
+    load(
+        {"HRUPLOAD_TENANT_ID": "t", "HRUPLOAD_APP_ID": "a", "HRUPLOAD_JOB_ID": "j"}
+    ).require_connector(certificate=True)
+
+
+def test_the_cli_and_platform_settings_are_typed_fields(tmp_path):
+    settings = load(
+        {
+            "HRUPLOAD_STATE_DIR": "~/hr-state",
+            "HRUPLOAD_LOCK_WAIT": "5",
+            "HRUPLOAD_CERTIFICATE_PASSWORD": "pfx-password",
+            "AZURE_CLIENT_ID": "identity",
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=k",
+        }
+    )
+    assert settings.state_dir == Path.home() / "hr-state"
+    assert (settings.lock_wait, settings.managed_identity_client_id) == (5, "identity")
+    assert settings.certificate_password == "pfx-password"
+    assert "pfx-password" not in repr(settings) and "InstrumentationKey" not in repr(settings)
+    assert load({}).state_dir is None and load({}).app_insights is None
+
+
+def test_trigger_bindings_never_fail_at_indexing():
+    assert trigger_bindings({}) == ("hr-incoming", "EventGrid")
+    assert trigger_bindings(
+        {"HRUPLOAD_INCOMING_CONTAINER": "hr-drop", "HRUPLOAD_BLOB_SOURCE": "logsandcontainerscan"}
+    ) == ("hr-drop", "LogsAndContainerScan")
+    assert (
+        trigger_bindings({"HRUPLOAD_BLOB_SOURCE": "Polling"})[1] == "EventGrid"
+    )  # load() names it
+
+
+def test_the_fingerprint_changes_with_any_setting_read():
+    base = fingerprint({})
+    assert fingerprint({"HRUPLOAD_DEDUPE_HOURS": "1"}) != base
+    assert fingerprint({"HR_STORAGE__blobServiceUri": "https://a"}) != base
+    assert fingerprint({"AZURE_CLIENT_ID": "x"}) != base
+    assert fingerprint({"UNRELATED": "x"}) == base

@@ -35,21 +35,12 @@ from hrupload.app.limiter import ConcurrencyGate, Signal
 from hrupload.core.errors import AuthenticationError, ConfigError, ConnectorError, HrUploadError
 from hrupload.core.redact import redact
 from hrupload.core.termsafe import logger
-from hrupload.settings import default
+from hrupload.settings import CLOUDS, default
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
 RESOURCE = "https://microsoft.onmicrosoft.com/86dfdabb-5089-4a0c-880a-cfa5a790c5b1"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-CLOUDS: dict[str, tuple[str, str]] = {
-    "commercial": ("https://login.windows.net", "https://webhook.ingestion.office.com"),
-    "gcc": ("https://login.microsoftonline.com", "https://webhook-gcc.ingestion.office365.us"),
-    "gcc-high": (
-        "https://login.microsoftonline.us",
-        "https://webhook-itarl4.ingestion.office365.us",
-    ),
-    "dod": ("https://login.microsoftonline.us", "https://webhook-itarl5.ingestion.apps.mil"),
-}
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 #: Ingestion refusals that can be about the content sent (a malformed CSV, a chunk too
 #: large, a wrong media type): only these may put the file in failed. Every other refusal
@@ -61,6 +52,7 @@ CONNECT_TIMEOUT = 10.0
 #: Microsoft's own script waits 400 s (raised from 150 s after failures in the field): the
 #: service may take minutes to answer a large chunk. HRUPLOAD_READ_TIMEOUT / --read-timeout.
 READ_TIMEOUT = float(default("HRUPLOAD_READ_TIMEOUT"))
+RETRY_BUDGET = float(default("HRUPLOAD_RETRY_BUDGET"))
 #: Tokens are renewed this long before they expire, so none expires mid-upload.
 TOKEN_MARGIN = 300.0
 _AADSTS_HINTS = {
@@ -104,9 +96,13 @@ def _check_url(url: str, setting: str) -> str:
 
 
 def endpoints(
-    cloud: str = "commercial", *, login_url: str | None = None, ingestion_url: str | None = None
+    cloud: str = default("HRUPLOAD_CLOUD"),
+    *,
+    login_url: str | None = None,
+    ingestion_url: str | None = None,
 ) -> Endpoints:
-    """The cloud's endpoints, with overrides; plain http only for loopback."""
+    """The cloud's endpoints (the settings' table of clouds), with overrides; plain http
+    only for loopback."""
     if cloud not in CLOUDS:
         raise ConfigError(f"--cloud must be one of {', '.join(CLOUDS)}; got {cloud!r}")
     login, ingestion = CLOUDS[cloud]
@@ -295,7 +291,7 @@ class ConnectorClient:
         *,
         job_id: str,
         endpoints: Endpoints,
-        retry_budget: float = 900.0,
+        retry_budget: float = RETRY_BUDGET,
         timeout: tuple[float, float] | float | None = None,
         session: requests.Session | None = None,
         max_backoff: float = 60.0,

@@ -7,7 +7,6 @@ bundle for a local HTTPS stand-in and ``verify_challenge_resource=False``.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import Any
 
 from hrupload.core.errors import ConfigError, SecretError
 from hrupload.core.termsafe import logger
+from hrupload.settings import default
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
@@ -41,16 +41,20 @@ class KeyVaultSecret:
         name: str,
         *,
         credential: Any = None,
-        ttl: float = 3600.0,
+        ttl: float = float(default("HRUPLOAD_SECRET_TTL_SECONDS")),
         client_options: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        managed_identity_client_id: str | None = None,
     ) -> None:
+        """``managed_identity_client_id`` (AZURE_CLIENT_ID) picks the user-assigned
+        identity that reads the vault when no ``credential`` is given."""
         if not vault_url.startswith("https://"):
             raise ConfigError(f"HRUPLOAD_KEY_VAULT_URL must be an https:// URL, got {vault_url!r}")
         self.vault_url = vault_url
         self.name = name
         self.ttl = ttl
         self._credential = credential
+        self._identity = managed_identity_client_id
         from hrupload.adapters.net import proxies_for
 
         # A loopback vault (the stand-in) is reached directly, never through HTTPS_PROXY.
@@ -75,9 +79,7 @@ class KeyVaultSecret:
             if credential is None:
                 from azure.identity import DefaultAzureCredential
 
-                credential = DefaultAzureCredential(
-                    managed_identity_client_id=os.environ.get("AZURE_CLIENT_ID") or None
-                )
+                credential = DefaultAzureCredential(managed_identity_client_id=self._identity)
             self._client = SecretClient(self.vault_url, credential, **self._options)
         return self._client
 
@@ -155,19 +157,3 @@ def certificate_from_key_vault(provider: Callable[..., str], tenant_id: str, app
             f"Key Vault certificate {getattr(provider, 'name', '')!r} could not be read as PEM "
             "or PFX with its private key (is the certificate's key exportable?)"
         ) from None
-
-
-_CACHE: dict[tuple[str, str], KeyVaultSecret] = {}
-
-
-def secret_provider_from_env(name_setting: str = "HRUPLOAD_SECRET_NAME") -> KeyVaultSecret:
-    """One cached provider per (vault, name) for the life of the process."""
-    from hrupload.settings import setting
-
-    vault = setting("HRUPLOAD_KEY_VAULT_URL") or ""
-    name = setting(name_setting) or ""
-    ttl = float(setting("HRUPLOAD_SECRET_TTL_SECONDS") or 3600)
-    key = (vault, name)
-    if key not in _CACHE:
-        _CACHE[key] = KeyVaultSecret(vault, name, ttl=ttl)
-    return _CACHE[key]

@@ -24,15 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hrupload.core.errors import ConfigError, HrUploadError
-from hrupload.settings import setting
 
 KEEP_SECONDS = 14 * 24 * 3600
 
 
 def default_state_dir() -> Path:
-    configured = setting("HRUPLOAD_STATE_DIR")
-    if configured:
-        return Path(configured).expanduser()
+    """The user's state directory, the platform's convention: where checkpoints go when
+    HRUPLOAD_STATE_DIR names none."""
     from platformdirs import user_state_dir
 
     return Path(user_state_dir("hrupload", appauthor=False))
@@ -57,6 +55,7 @@ class UploadBusy(HrUploadError):
 
 class LocalCheckpoints:
     def __init__(self, directory: Path | None = None, *, keep_seconds: float = KEEP_SECONDS):
+        """``directory``: HRUPLOAD_STATE_DIR (``Settings.state_dir``); None: the user's."""
         self.directory = directory or default_state_dir()
         self.keep_seconds = keep_seconds
         self._cache: dict[str, dict] = {}

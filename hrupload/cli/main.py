@@ -16,6 +16,8 @@ from typing import Any
 import click
 
 from hrupload import __version__
+from hrupload.cli import options
+from hrupload.cli.options import cloud_option, setting_option
 from hrupload.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -29,7 +31,6 @@ from hrupload.cli.output import (
 )
 from hrupload.core.errors import ConfigError, HrUploadError
 from hrupload.core.report import Report
-from hrupload.settings import default
 
 
 def _scenario_option(func: Callable) -> Callable:
@@ -44,34 +45,20 @@ def _scenario_option(func: Callable) -> Callable:
 
 
 def _profile_option(func: Callable) -> Callable:
-    return click.option(
-        "--profile",
-        envvar="HRUPLOAD_PROFILE",
-        metavar="PATH|JSON",
-        help="Column-mapping profile: a JSON file or inline JSON. [env: HRUPLOAD_PROFILE]",
+    return setting_option(
+        "--profile", "Column-mapping profile: a JSON file or inline JSON.", metavar="PATH|JSON"
     )(func)
 
 
 def _max_file_option(func: Callable) -> Callable:
-    return click.option(
-        "--max-file-mb",
-        type=click.IntRange(min=1),
-        default=3072,
-        envvar="HRUPLOAD_MAX_FILE_MB",
-        show_default=True,
-        help="Refuse larger files unread. [env: HRUPLOAD_MAX_FILE_MB]",
-    )(func)
+    return setting_option("--max-file-mb", "Refuse larger files unread.", metavar="MB")(func)
 
 
 def _max_chunk_option(func: Callable) -> Callable:
-    return click.option(
+    return setting_option(
         "--max-chunk-mb",
-        type=click.IntRange(min=1),
-        default=int(default("HRUPLOAD_MAX_CHUNK_MB")),
-        envvar="HRUPLOAD_MAX_CHUNK_MB",
-        show_default=True,
-        help="Most MB one upload request holds; a row that cannot fit is rejected. "
-        "[env: HRUPLOAD_MAX_CHUNK_MB]",
+        "Most MB one upload request holds; a row that cannot fit is rejected.",
+        metavar="MB",
     )(func)
 
 
@@ -95,25 +82,21 @@ def main(verbose: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_max_file_option
 @_max_chunk_option
-def validate(
-    files: tuple[Path, ...],
-    profile: str | None,
-    scenario: str | None,
-    as_json: bool,
-    max_file_mb: int,
-    max_chunk_mb: int,
-) -> None:
+def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opts: Any) -> None:
     """Check FILES row by row and say exactly what to fix. Sends nothing.
 
     Exit 0: every row valid; 3: some rows rejected; 1: the file is unusable.
     """
     from hrupload.core.validate import validate_path
 
-    prof = load_profile_option(profile)
+    loaded = options.load_or_exit(opts)
+    prof = load_profile_option(loaded.profile)
     reports = []
     for path in files:
         reports.append(
-            _validate_one(path, prof, scenario, max_file_mb, validate_path, max_chunk_mb << 20)
+            _validate_one(
+                path, prof, scenario, loaded.max_file_mb, validate_path, loaded.max_chunk_bytes
+            )
         )
     if as_json:
         docs = [r.to_dict() for r in reports]
@@ -161,9 +144,9 @@ def _validate_one(
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--tenant-id", envvar="HRUPLOAD_TENANT_ID", help="[env: HRUPLOAD_TENANT_ID]")
-@click.option("--app-id", envvar="HRUPLOAD_APP_ID", help="[env: HRUPLOAD_APP_ID]")
-@click.option("--job-id", envvar="HRUPLOAD_JOB_ID", help="[env: HRUPLOAD_JOB_ID]")
+@setting_option("--tenant-id", metavar="ID")
+@setting_option("--app-id", metavar="ID")
+@setting_option("--job-id", metavar="ID")
 @click.option(
     "--app-secret",
     help="Avoid: visible in the process list. Prefer the HRUPLOAD_APP_SECRET variable.",
@@ -176,62 +159,28 @@ def _validate_one(
 )
 @_profile_option
 @_scenario_option
-@click.option(
-    "--cloud",
-    type=click.Choice(["commercial", "gcc", "gcc-high", "dod"]),
-    default="commercial",
-    envvar="HRUPLOAD_CLOUD",
-    show_default=True,
-)
-@click.option("--login-url", envvar="HRUPLOAD_LOGIN_URL", help="Override the login endpoint.")
-@click.option(
-    "--ingestion-url", envvar="HRUPLOAD_INGESTION_URL", help="Override the ingestion endpoint."
-)
-@click.option(
-    "--records-per-call",
-    type=click.IntRange(min=1, max=100_000),
-    default=5000,
-    envvar="HRUPLOAD_RECORDS_PER_CALL",
-    show_default=True,
-)
-@click.option(
-    "--retry-budget",
-    type=click.IntRange(min=0),
-    default=900,
-    envvar="HRUPLOAD_RETRY_BUDGET",
-    show_default=True,
-    help="Seconds to keep retrying transient failures.",
-)
-@click.option(
+@cloud_option
+@setting_option("--login-url", "Override the login endpoint.", metavar="URL")
+@setting_option("--ingestion-url", "Override the ingestion endpoint.", metavar="URL")
+@setting_option("--records-per-call")
+@setting_option("--retry-budget", metavar="SECONDS")
+@setting_option(
     "--read-timeout",
-    type=click.IntRange(min=1),
-    default=int(default("HRUPLOAD_READ_TIMEOUT")),
-    envvar="HRUPLOAD_READ_TIMEOUT",
-    show_default=True,
-    help="Seconds to wait for the connector's answer before sending a chunk again "
+    "Seconds to wait for the connector's answer before sending a chunk again "
     "(a chunk answered later than this may arrive twice).",
+    metavar="SECONDS",
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1, max=16),
-    default=12,
-    envvar="HRUPLOAD_CONCURRENCY",
-    show_default=True,
-    help="Chunks in flight at once.",
-)
+@setting_option("--concurrency", "Chunks in flight at once.")
 @click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where <name>.report.json and <name>.rejected.csv go (default: beside the file).",
 )
-@click.option(
+@setting_option(
     "--lock-wait",
-    type=click.IntRange(min=0),
-    default=int(default("HRUPLOAD_LOCK_WAIT")),
-    envvar="HRUPLOAD_LOCK_WAIT",
-    show_default=True,
-    help="Seconds to wait for another upload of the same file (same state dir) to finish "
+    "Seconds to wait for another upload of the same file (same state dir) to finish "
     "before refusing; 0 refuses at once.",
+    metavar="SECONDS",
 )
 @click.option("--dry-run", is_flag=True, help="Validate and chunk; send nothing.")
 @click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
@@ -258,20 +207,16 @@ def upload(files: tuple[Path, ...], **opts: Any) -> None:
     sys.exit(code)
 
 
-def _services(**overrides: Any):
-    """The app's services from the environment; ``overrides``: settings the command line
-    gave (command line over environment)."""
-    import dataclasses
+def _services(params: dict[str, Any] | None = None):
+    """The app's services from the settings: the command line's options (``params``)
+    over the environment, as for every command."""
+    from hrupload import compose
 
-    from hrupload import compose, settings
-
+    loaded = options.load_or_exit(params or {})
     try:
-        loaded = settings.load()
-        given = {k: v for k, v in overrides.items() if v is not None}
-        return compose.build_services(dataclasses.replace(loaded, **given))
+        return compose.build_services(loaded)
     except ConfigError as exc:
-        new_console(stderr=True).print(f"[red]configuration error:[/] {plain(exc)}")
-        sys.exit(EXIT_USAGE)
+        options.exit_configuration_error(exc)
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -313,20 +258,15 @@ _STATUS_STYLE = {
 @main.command()
 @click.argument("blob")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option(
-    "--max-chunk-mb",
-    type=click.IntRange(min=1),
-    help="Most MB one upload request holds (default: HRUPLOAD_MAX_CHUNK_MB, "
-    f"{default('HRUPLOAD_MAX_CHUNK_MB')}).",
-)
-def process(blob: str, as_json: bool, max_chunk_mb: int | None) -> None:
+@_max_chunk_option
+def process(blob: str, as_json: bool, max_chunk_mb: str | None) -> None:
     """Process one blob, CONTAINER/NAME in the incoming container, as the blob trigger does.
 
     Reads the same settings as the Function app from the environment.
     """
     from hrupload.app import pipeline
 
-    services = _services(max_chunk_mb=max_chunk_mb)
+    services = _services({"max_chunk_mb": max_chunk_mb})
     container, _, name = blob.partition("/")
     if not name or container != services.settings.incoming:
         raise click.BadParameter(
@@ -336,8 +276,7 @@ def process(blob: str, as_json: bool, max_chunk_mb: int | None) -> None:
     try:
         result = pipeline.process_blob(services, name)
     except ConfigError as exc:
-        new_console(stderr=True).print(f"[red]configuration error:[/] {plain(exc)}")
-        sys.exit(EXIT_USAGE)
+        options.exit_configuration_error(exc)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -368,8 +307,7 @@ def sweep(as_json: bool) -> None:
     try:
         summary = pipeline.sweep(services, on_file=show)
     except ConfigError as exc:
-        new_console(stderr=True).print(f"[red]configuration error:[/] {plain(exc)}")
-        sys.exit(EXIT_USAGE)
+        options.exit_configuration_error(exc)
     doc = summary.to_dict()
     if as_json:
         click.echo(json.dumps(doc, indent=2, default=str))

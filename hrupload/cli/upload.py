@@ -12,16 +12,10 @@ from typing import Any
 
 import click
 
-from hrupload.adapters.connector import (
-    CONNECT_TIMEOUT,
-    CertificateCredential,
-    ConnectorClient,
-    SecretCredential,
-    endpoints,
-)
-from hrupload.adapters.local_state import LocalCheckpoints, UploadBusy, describe_holder
+from hrupload import compose
+from hrupload.adapters.local_state import UploadBusy, describe_holder
 from hrupload.app.delivery import Outcome, Plan, deliver
-from hrupload.app.limiter import ConcurrencyGate
+from hrupload.cli import options
 from hrupload.cli.output import (
     EXIT_FAILED,
     load_profile_option,
@@ -30,55 +24,41 @@ from hrupload.cli.output import (
     private_write,
     worst,
 )
-from hrupload.core.errors import ConfigError
 from hrupload.core.report import FileError, Report
 from hrupload.core.validate import scenario_from_name
+from hrupload.settings import Settings
 
 
-def _credential(opts: dict[str, Any], console):
-    tenant, app = opts["tenant_id"], opts["app_id"]
-    if opts["certificate"]:
-        password = os.environ.get("HRUPLOAD_CERTIFICATE_PASSWORD") or None
-        return CertificateCredential.from_file(tenant, app, opts["certificate"], password)
-    secret = os.environ.get("HRUPLOAD_APP_SECRET", "").strip()
-    if opts["app_secret"]:
-        # When the environment can supply the secret, the command line's copy is not used.
-        from_env = "HRUPLOAD_APP_SECRET" if secret else None
-        if not from_env and os.environ.get("HRUPLOAD_KEY_VAULT_URL"):
-            from_env = "HRUPLOAD_KEY_VAULT_URL"
-        console.print(
-            "[yellow]warning:[/] --app-secret is visible to other users in the process list "
-            "and stays in shell history; set HRUPLOAD_APP_SECRET instead"
-            + (f" (ignored: {from_env} is set and is used)" if from_env else "")
-        )
-        if not from_env:
-            secret = opts["app_secret"]
-    if secret.startswith("@Microsoft.KeyVault("):
-        raise ConfigError(
-            "HRUPLOAD_APP_SECRET holds an unresolved Key Vault reference, not a secret"
-        )
-    if secret:
-        return SecretCredential(tenant, app, secret)
-    if os.environ.get("HRUPLOAD_KEY_VAULT_URL"):
-        from hrupload.adapters.keyvault import secret_provider_from_env
-
-        return SecretCredential(tenant, app, secret_provider_from_env())
-    raise ConfigError(
-        "no app secret: set HRUPLOAD_APP_SECRET (or HRUPLOAD_KEY_VAULT_URL), or pass --certificate"
+def upload_settings(opts: dict[str, Any], console) -> Settings:
+    """The settings an upload sends with: the options over the environment. --app-secret
+    is the exception: it is warned about, and used only when the environment supplies no
+    secret (HRUPLOAD_APP_SECRET, or HRUPLOAD_KEY_VAULT_URL)."""
+    loaded = options.load(opts)
+    secret = opts.get("app_secret")
+    if not secret:
+        return loaded
+    from_env = "HRUPLOAD_APP_SECRET" if loaded.app_secret else None
+    if not from_env and loaded.key_vault_url:
+        from_env = "HRUPLOAD_KEY_VAULT_URL"
+    console.print(
+        "[yellow]warning:[/] --app-secret is visible to other users in the process list "
+        "and stays in shell history; set HRUPLOAD_APP_SECRET instead"
+        + (f" (ignored: {from_env} is set and is used)" if from_env else "")
     )
+    return loaded if from_env else options.load(opts, {"HRUPLOAD_APP_SECRET": secret})
 
 
-def _require(opts: dict[str, Any]) -> None:
-    missing = [
-        f"--{name.replace('_', '-')}"
-        for name in ("tenant_id", "app_id", "job_id")
-        if not opts[name]
-    ]
-    if missing:
-        raise ConfigError(
-            f"missing {', '.join(missing)} (or HRUPLOAD_TENANT_ID / HRUPLOAD_APP_ID / "
-            "HRUPLOAD_JOB_ID); find them in the connector's flyout in the Purview portal"
-        )
+def _resolved(opts: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The options with the values the settings resolved (command line, else environment,
+    else default), under the options' names the upload reads them by."""
+    return opts | {
+        "job_id": settings.job_id,
+        "records_per_call": settings.records_per_call,
+        "max_chunk_mb": settings.max_chunk_mb,
+        "concurrency": settings.concurrency,
+        "lock_wait": settings.lock_wait,
+        "max_file_mb": settings.max_file_mb,
+    }
 
 
 def _progress(console, total: int, name: str):
@@ -113,48 +93,46 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     dry = opts["dry_run"]
-    client = None
-    if not dry:
-        _require(opts)
-        ends = endpoints(
-            opts["cloud"], login_url=opts["login_url"], ingestion_url=opts["ingestion_url"]
-        )
-        client = ConnectorClient(
-            _credential(opts, err),
-            job_id=opts["job_id"],
-            endpoints=ends,
-            retry_budget=float(opts["retry_budget"]),
-            timeout=(CONNECT_TIMEOUT, float(opts["read_timeout"])),
-            gate=ConcurrencyGate.adaptive(opts["concurrency"]),
-        )
-    profile = load_profile_option(opts["profile"])
-    checkpoints = LocalCheckpoints()
-    max_bytes = opts["max_file_mb"] << 20
+    loaded = options.load(opts) if dry else upload_settings(opts, err)
+    local = compose.build_local_upload(loaded, certificate=opts["certificate"], send=not dry)
+    profile = load_profile_option(loaded.profile)
+    opts = _resolved(opts, loaded)
     codes, summaries = [], []
     for path in files:
-        report_dir = opts["report_dir"] or path.parent
-        try:
-            # The lock covers the reports too: they are the upload's, not a waiter's.
-            with _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) as facts:
-                outcome = _upload_one(
-                    path, opts, client, profile, checkpoints, max_bytes, err, facts
-                )
-                if opts["report_dir"] or report_dir.is_dir():  # no folders for a mistyped path
-                    _write_reports(outcome, report_dir / report_name(path.name), private_write)
-        except UploadBusy as busy:
+        outcome = _upload_file(path, opts, local, profile, err)
+        if isinstance(outcome, UploadBusy):
             # Nothing sent, no report written (the running upload writes them).
-            err.print(f"[red]✗ not uploaded:[/] {plain(busy)}")
-            summaries.append({"file": str(path), "status": "busy", "error": str(busy)})
+            err.print(f"[red]✗ not uploaded:[/] {plain(outcome)}")
+            summaries.append({"file": str(path), "status": "busy", "error": str(outcome)})
             codes.append(EXIT_FAILED)
             continue
         summaries.append(outcome.summary())
         codes.append(outcome.exit_code())
         if not opts["as_json"]:
+            report_dir = opts["report_dir"] or path.parent
             _print_outcome(outcome, out, report_dir, report_name(path.name))
     if opts["as_json"]:
         doc = summaries[0] if len(summaries) == 1 else summaries
         click.echo(json.dumps(doc, indent=2))
     return worst(codes)
+
+
+def _upload_file(
+    path: Path, opts: dict[str, Any], local: compose.LocalUpload, profile, err
+) -> Outcome | UploadBusy:
+    """One file uploaded, its reports written; or the busy lock that stopped it."""
+    client, checkpoints = local.client, local.checkpoints
+    max_bytes = opts["max_file_mb"] << 20
+    report_dir = opts["report_dir"] or path.parent
+    try:
+        # The lock covers the reports too: they are the upload's, not a waiter's.
+        with _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) as facts:
+            outcome = _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
+            if opts["report_dir"] or report_dir.is_dir():  # no folders for a mistyped path
+                _write_reports(outcome, report_dir / report_name(path.name), private_write)
+    except UploadBusy as busy:
+        return busy
+    return outcome
 
 
 @contextmanager

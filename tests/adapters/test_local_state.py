@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from hrupload import compose
 from hrupload.adapters.local_state import KEEP_SECONDS, LocalCheckpoints, default_state_dir
+from hrupload.settings import load
 
 DAY = 24 * 3600
 
@@ -59,26 +61,27 @@ def test_state_is_readable_by_the_user_only(tmp_path: Path) -> None:
     assert [p.name for p in directory.iterdir()] == ["k1.json"]  # no temporary files left
 
 
-def test_the_state_directory_comes_from_the_setting(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HRUPLOAD_STATE_DIR", str(tmp_path / "from-env"))
+def cli_checkpoints(env: dict[str, str]) -> LocalCheckpoints:
+    """The checkpoints ``hrupload upload`` gets from these settings (a dry run's)."""
+    return compose.build_local_upload(load(env), send=False).checkpoints
 
-    assert default_state_dir() == tmp_path / "from-env"
-    LocalCheckpoints().mark("k1", 3)
+
+def test_the_state_directory_comes_from_the_setting(tmp_path: Path) -> None:
+    env = {"HRUPLOAD_STATE_DIR": str(tmp_path / "from-env")}
+
+    assert cli_checkpoints(env).directory == tmp_path / "from-env"
+    cli_checkpoints(env).mark("k1", 3)
     assert LocalCheckpoints(tmp_path / "from-env").delivered("k1") == {3}
 
-    monkeypatch.setenv("HRUPLOAD_STATE_DIR", "~/hr-state")
-    assert default_state_dir() == Path.home() / "hr-state"
+    assert cli_checkpoints({"HRUPLOAD_STATE_DIR": "~/hr-state"}).directory == (
+        Path.home() / "hr-state"
+    )
 
 
-def test_without_the_setting_state_goes_to_the_users_state_dir(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("HRUPLOAD_STATE_DIR", raising=False)
+def test_without_the_setting_state_goes_to_the_users_state_dir() -> None:
+    directory = cli_checkpoints({}).directory
 
-    directory = default_state_dir()
-
+    assert directory == default_state_dir() == LocalCheckpoints().directory
     assert directory.is_absolute()
     assert "hrupload" in directory.parts
 
