@@ -186,7 +186,7 @@ WIDE_COLUMNS, WIDE_BYTES = 200_000, 2 << 20
 
 
 def memory_files(folder: Path, max_mb: int) -> list[tuple[str, Path]]:
-    from hrupload.core.validate import MAX_COLUMNS
+    from hrupload.core.checker import MAX_COLUMNS
 
     made = []
     for label, name, columns, size in (

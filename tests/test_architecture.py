@@ -1,8 +1,8 @@
 """The house rules, checked on the code itself (docs/architecture.md).
 
 import-linter (run by ``make lint``) checks which layer may import which; the tests
-here check what it cannot: the Function package a deployment builds, and private names
-reached across modules.
+here check what it cannot: the Function package a deployment builds, function size,
+private names reached across modules, and imports that change the process.
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "hrupload"
+#: About a screen: a longer function does more than one thing (STYLE.md).
+MAX_FUNCTION_LINES = 60
 
 
 def _git_files(*args: str) -> set[str]:
@@ -89,6 +93,29 @@ def _sources() -> list[Path]:
     return [*sorted(PACKAGE.rglob("*.py")), ROOT / "function_app.py"]
 
 
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    body = node.body
+    first = body[0]
+    docstring = (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+    start = (first.end_lineno or first.lineno) + 1 if docstring and len(body) > 1 else first.lineno
+    return (node.end_lineno or node.lineno) - start + 1
+
+
+def test_no_function_is_longer_than_a_screen() -> None:
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({_body_lines(node)} lines)"
+        for path in _sources()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and _body_lines(node) > MAX_FUNCTION_LINES
+    ]
+    assert not long, "split these: " + "; ".join(long)
+
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
@@ -138,3 +165,27 @@ def test_the_private_name_check_catches_both_forms(tmp_path: Path) -> None:
     finally:
         sample.unlink()
     assert len(hits) == 2, hits
+
+
+@pytest.mark.parametrize("entry", ["function_app", "hrupload.cli.main"])
+def test_importing_changes_nothing_in_the_process(entry: str) -> None:
+    """No side effects at import: the environment and the csv module's field limit are
+    the same after every module of the package is imported as before."""
+    probe = f"""
+import csv, importlib, json, os, pkgutil
+before = (dict(os.environ), csv.field_size_limit())
+importlib.import_module({entry!r})
+import hrupload
+for m in pkgutil.walk_packages(hrupload.__path__, "hrupload."):
+    importlib.import_module(m.name)
+after = (dict(os.environ), csv.field_size_limit())
+print(json.dumps({{"same": before == after,
+                  "env": sorted({{k for k, _ in set(after[0].items()) ^ set(before[0].items())}}),
+                  "limit": [before[1], after[1]]}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
+    assert doc["same"], doc

@@ -28,7 +28,8 @@ from hrupload.core.errors import Blame, HrUploadError, blame
 from hrupload.core.profile import DEFAULT_PROFILE, Profile
 from hrupload.core.report import FileError, FileProblem, Report
 from hrupload.core.termsafe import logger
-from hrupload.core.validate import Chunk, Validation, new_report
+from hrupload.core.csvwrite import Chunk
+from hrupload.core.validate import Validation, new_report
 from hrupload.settings import default
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped

@@ -21,7 +21,18 @@ BLOCK = 1 << 20
 #: A field longer than this is an unbalanced quote far more often than real data;
 #: the record is rejected and reading resumes on the next line.
 FIELD_LIMIT = 1 << 20
-csv.field_size_limit(FIELD_LIMIT)
+
+
+def allow_long_fields() -> None:
+    """Let the csv module read fields up to ``FIELD_LIMIT`` (its default is 128 KiB).
+
+    The limit is the csv module's, for the whole process: it is raised when reading starts,
+    not at import, and never lowered (every reader here wants the same), so no other reader
+    in the process is made stricter.
+    """
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, None),  # checked before UTF-16 LE, which is its prefix
@@ -233,6 +244,7 @@ def records(stream: BinaryIO, encoding: str, *, first_line: int = 1) -> Iterator
     text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
     lines = _Lines(text)
     lines.count = first_line - 1
+    allow_long_fields()
     reader = csv.reader(lines, strict=True)
     while True:
         start = lines.count + 1

@@ -10,6 +10,7 @@ import csv
 import io
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import IO
 
 from hrupload.core.report import RowError
@@ -17,6 +18,14 @@ from hrupload.core.report import RowError
 #: Excel runs a cell that starts with one of these as a formula; the rejected-rows CSV
 #: is opened by people in Excel, so such cells get a leading apostrophe there (only).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One upload document: the header line and ``records`` valid rows, UTF-8."""
+
+    data: bytes
+    records: int
 
 
 def csv_line(fields: Iterable[str]) -> str:

@@ -20,7 +20,7 @@ a time:
    are *certainly* valid: each test accepts only values the reference accepts unchanged.
 3. Every other row (an error, a blank line, surrounding spaces, a ``date_formats`` date,
    anything unusual) is read from its raw bytes by the csv module and checked by the
-   reference :class:`~hrupload.core.validate.Checker`.
+   reference :class:`~hrupload.core.checker.Checker`.
 
 A certainly-valid row goes into an upload chunk as its raw bytes when they are what
 ``csv.writer`` writes for its fields (every quoted field needs its quotes), else it is
@@ -44,7 +44,6 @@ import csv
 import functools
 import io
 import itertools
-import os
 import re
 import struct
 from collections.abc import Callable, Container, Iterator
@@ -52,24 +51,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-# Arrow's default allocator here, mimalloc, keeps tens of MB of freed memory over a large
-# file; jemalloc with one arena that purges freed pages quickly keeps the peak ~10 MB lower
-# again, at no measurable cost (docs/benchmarks.md). Only effective before pyarrow's first
-# import, and never over a choice already made in the environment.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
-os.environ.setdefault("JE_ARROW_MALLOC_CONF", "narenas:1,dirty_decay_ms:200,muzzy_decay_ms:0")
-
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-
 from hrupload.core import csvread
-from hrupload.core.csvread import FIELD_LIMIT, Record, Scanner
-from hrupload.core.csvwrite import csv_line
+from hrupload.core.arrow import pa, pacsv, pc
+from hrupload.core.checker import Bound, Checked, Checker, start_checker
+from hrupload.core.csvread import FIELD_LIMIT, FileFacts, Record, Scanner
+from hrupload.core.csvwrite import Chunk, csv_line
 from hrupload.core.profile import Profile
 from hrupload.core.report import FileProblem, Report
-from hrupload.core.scenarios import Field, Kind
-from hrupload.core.validate import Checked, Checker, Chunk, start_checker
+from hrupload.core.rules import NONBLANK_RE, RULES
+from hrupload.core.scenarios import Field
 
 #: Bytes parsed per block, and blocks in flight (one per worker): enough to keep both cores
 #: busy, little enough that memory stays flat from the first few MB of a file on (the
@@ -83,28 +73,6 @@ WORKERS = 2
 READ = 1 << 19
 IN_FLIGHT = 2
 ENCODINGS = ("utf-8", "utf-8-sig")
-
-_D = "[0-9]"
-_YEAR = f"(?:{_D}{{3}}[1-9]|{_D}{{2}}[1-9]{_D}|{_D}[1-9]{_D}{{2}}|[1-9]{_D}{{3}})"  # not 0000
-_MONTH_DAY = (
-    f"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1{_D}|2[0-8])"
-    f"|(?:0[13-9]|1[0-2])-(?:29|30)"
-    f"|(?:0[13578]|1[02])-31)"
-)
-_LEAP = f"(?:{_D}{_D}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
-#: ``validate.is_iso_datetime`` as one regular expression: the shape, and a real date.
-DATE_RE = (
-    f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP}-02-29)"
-    f"T(?:[01]{_D}|2[0-3]):[0-5]{_D}:[0-5]{_D}(?:\\.{_D}{{1,7}})?"
-    f"(?:Z|[+-](?:0{_D}|1[0-4]):[0-5]{_D})?$"
-)
-# Printable ASCII without space, '"', ',' and '@' (and '.' in a domain label): a value made
-# of these has nothing for str.strip() to remove and passes validate.email_problem.
-_LOCAL = r"[!#-+\--?A-~]"
-_LABEL = r"[!#-+\-/-?A-~]"
-EMAIL_RE = f"^{_LOCAL}+@{_LABEL}+(?:\\.{_LABEL}+)+$"
-#: A character str.strip() never removes: the value is not blank.
-NONBLANK_RE = "[!-~]"
 
 #: One physical line that is a whole record the csv module (strict) reads without an error
 #: and pyarrow's parser reads the same: every quote opens a field, closes one, or is half
@@ -194,19 +162,21 @@ Event = BlockOutcome | Checked
 
 @dataclass(frozen=True)
 class _Test:
-    kind: str  # "email" | "date" | "text"
+    """A column's test, from its field's rule (:data:`hrupload.core.rules.RULES`)."""
+
+    #: the rule's expression for values it accepts unchanged; None: any non-blank value
+    certain: str | None
     required: bool
+    #: the longest value, in characters (tested in bytes: never fewer than characters)
     max_length: int | None
 
 
 def _test_for(f: Field) -> _Test | None:
-    if f.kind is Kind.EMAIL:
-        return _Test("email", f.required, f.max_length or 254)
-    if f.kind is Kind.DATE:
-        return _Test("date", f.required, None)
-    if f.required or f.max_length is not None:
-        return _Test("text", f.required, f.max_length)
-    return None  # an optional field with no limit: anything goes
+    rule = RULES[f.kind]
+    limit = rule.limit(f)
+    if rule.certain is None and not f.required and limit is None:
+        return None  # an optional field with no limit: anything goes
+    return _Test(rule.certain, f.required, limit)
 
 
 @dataclass
@@ -219,6 +189,7 @@ class _Rules:
     #: per scenario: [(column, test)], or None when no row of it can be valid
     tests: list[list[tuple[int, _Test]] | None]
     scenario_column: int | None
+    #: the scenario of a cell the checker would send unchanged, else None
     lookup: Callable[[str], str | None]
     needed: list[str] = field(default_factory=list)
     #: scenarios the report has seen (in earlier blocks): where they first appear is known
@@ -227,84 +198,75 @@ class _Rules:
     @classmethod
     def from_checker(cls, checker: Checker) -> _Rules:
         scenarios = list(checker.plans)
-        tests: list[list[tuple[int, _Test]] | None] = []
-        used: set[int] = set()
-        for name in scenarios:
-            plan = checker.plans[name]
-            these: list[tuple[int, _Test]] | None = []
-            for bound in plan.bound:
-                test = _test_for(bound.field)
-                if bound.index is None:
-                    if bound.field.required:
-                        these = None
-                        break
-                    continue
-                if test is not None:
-                    these.append((bound.index, test))
-                    used.add(bound.index)
-            tests.append(these)
+        tests = [_scenario_tests(checker.plans[name].bound) for name in scenarios]
+        used = {column for these in tests for column, _ in these or ()}
         if checker.scenario_index is not None:
             used.add(checker.scenario_index)
         names = [f"c{i}" for i in range(checker.width)]
-
-        def lookup(raw: str) -> str | None:
-            # only a cell spelled as it is sent: the checker rewrites the others
-            return checker.exact_scenario(raw)
-
+        values = checker.scenario_values
         return cls(
             width=checker.width,
             names=names,
             scenarios=scenarios,
             tests=tests,
             scenario_column=checker.scenario_index,
-            lookup=lookup,
+            lookup=values.exact if values is not None else lambda _: None,
             needed=[names[i] for i in sorted(used)],
         )
 
 
-def _passes(column: pa.Array, test: _Test, dates: pa.BooleanArray | None) -> pa.BooleanArray:
-    """Which values pass ``test``; ``dates``: which are non-empty ISO 8601 dates, for a date
-    test (worked out for every date column at once, by :func:`_dates`)."""
+def _scenario_tests(bound: tuple[Bound, ...]) -> list[tuple[int, _Test]] | None:
+    """[(column, test)] for one scenario's fields, or None: a required field has no column,
+    so no row of the scenario is valid."""
+    tests = []
+    for b in bound:
+        if b.index is None:
+            if b.field.required:
+                return None
+            continue
+        test = _test_for(b.field)
+        if test is not None:
+            tests.append((b.index, test))
+    return tests
+
+
+def _passes(column: pa.Array, test: _Test, matched: pa.BooleanArray | None) -> pa.BooleanArray:
+    """Which values pass ``test``; ``matched``: which are non-empty and match its ``certain``
+    expression (worked out for the columns sharing an expression at once, by
+    :func:`_matching`)."""
     mp = _POOL
-    if test.kind == "email":
-        ok = pc.and_(
-            pc.match_substring_regex(column, EMAIL_RE, memory_pool=mp),
-            pc.less_equal(pc.binary_length(column, memory_pool=mp), _i64(test.max_length)),
-            memory_pool=mp,
-        )
-    elif test.kind == "date":
-        assert dates is not None
-        ok = dates
-    else:
-        ok = None
-        if test.required:
-            ok = pc.match_substring_regex(column, NONBLANK_RE, memory_pool=mp)
-        if test.max_length is not None:
-            length = pc.binary_length(column, memory_pool=mp)
-            short = pc.less_equal(length, _i64(test.max_length), memory_pool=mp)  # >= chars
-            ok = short if ok is None else pc.and_(ok, short, memory_pool=mp)
-        assert ok is not None
+    ok = matched
+    if ok is None and test.required:
+        ok = pc.match_substring_regex(column, NONBLANK_RE, memory_pool=mp)
+    if test.max_length is not None:
+        length = pc.binary_length(column, memory_pool=mp)
+        short = pc.less_equal(length, _i64(test.max_length), memory_pool=mp)  # >= chars
+        ok = short if ok is None else pc.and_(ok, short, memory_pool=mp)
+    assert ok is not None
     if not test.required:
         empty = pc.equal(pc.binary_length(column, memory_pool=mp), _ZERO, memory_pool=mp)
         ok = pc.or_(ok, empty, memory_pool=mp)
     return ok
 
 
-def _dates(columns: list[pa.Array]) -> list[pa.BooleanArray]:
-    """Per column, which values are non-empty and match DATE_RE.
+def _matching(columns: list[pa.Array], pattern: str) -> list[pa.BooleanArray]:
+    """Per column, which values are non-empty and match ``pattern`` (which never matches
+    an empty value).
 
-    One regex call for all the columns' non-empty values (a date column of a multi-scenario
-    file is empty in most rows): each call compiles the expression and builds its automaton
-    again, ~0.3 ms for this one.
+    Several columns take one regex call for all their non-empty values (a date column of a
+    multi-scenario file is empty in most rows): each call compiles the expression and builds
+    its automaton again, ~0.3 ms for the date's.
     """
     mp = _POOL
+    if len(columns) == 1:
+        return [pc.match_substring_regex(columns[0], pattern, memory_pool=mp)]
     filled = [_one_chunk(pc.greater(pc.binary_length(c, memory_pool=mp), _ZERO)) for c in columns]
     values = [pc.filter(c, f, memory_pool=mp) for c, f in zip(columns, filled, strict=True)]
     if not any(len(v) for v in values):
         return filled
     pieces = [p for v in values for p in (v.chunks if isinstance(v, pa.ChunkedArray) else [v])]
     matched = pc.match_substring_regex(
-        pa.concat_arrays(pieces, memory_pool=mp), DATE_RE, memory_pool=mp
+        pa.concat_arrays(pieces, memory_pool=mp), pattern, memory_pool=mp
     )
     out, at = [], 0
     for f, v in zip(filled, values, strict=True):
@@ -347,18 +309,36 @@ def _classify(rules: _Rules, table: pa.Table) -> tuple[pa.BooleanArray, pa.Int8A
         mine = pc.equal(scenario, _i8(s), memory_pool=mp)
         if rules.scenario_column is None or pc.any(mine).as_py():
             present.append((mine, tests))
-    date_columns = sorted({c for _, tests in present for c, t in tests if t.kind == "date"})
-    found = _dates([columns[rules.names[c]] for c in date_columns])
-    dates = dict(zip(date_columns, found, strict=True))
+    matched = _matched(columns, rules.names, present)
     valid = pa.repeat(_FALSE, rows)
     cache: dict[tuple[int, _Test], pa.BooleanArray] = {}
     for ok, tests in present:
         for column, test in tests:
             if (column, test) not in cache:
-                cache[column, test] = _passes(columns[rules.names[column]], test, dates.get(column))
+                hit = matched.get((column, test.certain))
+                cache[column, test] = _passes(columns[rules.names[column]], test, hit)
             ok = pc.and_(ok, cache[column, test], memory_pool=mp)
         valid = pc.or_(valid, ok, memory_pool=mp)
     return _one_chunk(valid), scenario
+
+
+def _matched(
+    columns: dict[str, pa.ChunkedArray],
+    names: list[str],
+    present: list[tuple[pa.BooleanArray, list[tuple[int, _Test]]]],
+) -> dict[tuple[int, str], pa.BooleanArray]:
+    """(column, expression) -> which values match, one :func:`_matching` per expression."""
+    wanted: dict[str, list[int]] = {}
+    for _, tests in present:
+        for column, test in tests:
+            if test.certain is not None and column not in wanted.setdefault(test.certain, []):
+                wanted[test.certain].append(column)
+    out = {}
+    for pattern, at in wanted.items():
+        at.sort()
+        found = _matching([columns[names[c]] for c in at], pattern)
+        out.update({(c, pattern): hit for c, hit in zip(at, found, strict=True)})
+    return out
 
 
 # -- one block -----------------------------------------------------------------------------
@@ -413,6 +393,12 @@ class _Shape:
     #: bytes of the longest record
     longest: int = 0
 
+    def note_odd(self, first: int, last: int, fields: int) -> None:
+        """The record on lines ``first``..``last`` has ``fields`` fields, not the header's."""
+        self.odd_first.append(first)
+        self.odd_last.append(last)
+        self.odd_fields.append(fields)
+
     def odd(self, keep: Callable[[int], bool]) -> dict[int, int]:
         """record -> fields, for the odd records whose number of fields ``keep`` picks."""
         return {
@@ -431,6 +417,13 @@ class _Shape:
     _extra: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.index_groups()
+
+    def index_groups(self) -> None:
+        """Where the records over several lines are (again, once ``groups`` is complete)."""
+        self._group_at.clear()
+        self._group_records.clear()
+        self._extra.clear()
         extra = 0
         for first, count in self.groups:
             self._group_at[first] = count
@@ -492,12 +485,30 @@ def _shape(
     """
     if not size:
         return _Shape(buf, memoryview(b"\0\0\0\0").cast("i"), [], 0, 0)
+    lines, newlines = _lines(buf, size, final)
+    n = len(lines)
+    longest = pc.max(pc.binary_length(lines)).as_py()
+    if longest >= FIELD_LIMIT:
+        raise _NotExact("a record longer than the csv field limit")
+    full = pc.match_substring_regex(lines, _full_line_re(width, as_written), memory_pool=_POOL)
+    refused = pc.indices_nonzero(pc.invert(full)).to_pylist()
+    assert lines.offset == 0
+    offsets = memoryview(lines.buffers()[1]).cast("i")[: n + 1]
+    shape = _Shape(buf, offsets, [], n, newlines, lines=lines, longest=longest)
+    _look_again(shape, refused, final, width, as_written)
+    shape.records = n - sum(count - 1 for _, count in shape.groups)
+    shape.index_groups()
+    return shape
+
+
+def _lines(buf: bytes | bytearray, size: int, final: bool) -> tuple[pa.BinaryArray, int]:
+    """The block's lines without their LFs (none after a final LF), checked to be UTF-8,
+    and how many LFs it has."""
     lines = pc.split_pattern(_binary(buf, size), "\n", memory_pool=_POOL).values
     n = len(lines)
     newlines = n - 1
     if buf[size - 1] == 0x0A:  # the block ends with a line break: no line after it
-        n -= 1
-        lines = lines.slice(0, n)
+        lines = lines.slice(0, n - 1)
     elif not final:
         raise _NotExact("the block does not end at a line break")
     elif buf[size - 1] == 0x0D:
@@ -506,13 +517,18 @@ def _shape(
         lines.cast(pa.string(), memory_pool=_POOL)  # validates: the scan's UTF-8 check
     except pa.ArrowInvalid:
         raise _NotExact("not UTF-8: the scan reports where") from None
-    longest = pc.max(pc.binary_length(lines)).as_py()
-    if longest >= FIELD_LIMIT:
-        raise _NotExact("a record longer than the csv field limit")
-    full = pc.match_substring_regex(lines, _full_line_re(width, as_written), memory_pool=_POOL)
-    refused = pc.indices_nonzero(pc.invert(full)).to_pylist()
-    # A whole record on its line, only not of ``width`` fields? Then how many it has.
-    others = pc.take(lines, pa.array(refused, pa.int64()))
+    return lines, newlines
+
+
+def _look_again(
+    shape: _Shape, refused: list[int], final: bool, width: int, as_written: bool
+) -> None:
+    """Sort out the lines the one-expression test refused: whole records of another number
+    of fields (noted as odd), records over several lines (grouped, or _NotExact when they
+    are not records the csv module reads), and with ``as_written`` the lines to write again."""
+    buf, offsets, n = shape.buf, shape.offsets, len(shape.offsets) - 1
+    assert shape.lines is not None
+    others = pc.take(shape.lines, pa.array(refused, pa.int64()))
     sound = pc.match_substring_regex(others, LINE_RE).to_pylist()
     fields_on_line = pc.count_substring(
         pc.replace_substring_regex(others, _QUOTED, ""), ","
@@ -522,44 +538,27 @@ def _shape(
         if as_written
         else [False] * len(refused)
     )
-    assert lines.offset == 0
-    offsets = memoryview(lines.buffers()[1]).cast("i")[: n + 1]
-    groups: list[tuple[int, int]] = []
-    odd_first: list[int] = []
-    odd_last: list[int] = []
-    odd_fields: list[int] = []
-    rewritten: list[int] = []
     i = 0
     while i < len(refused):
         first = refused[i]
         if sound[i]:
             if fields_on_line[i] + 1 != width:
-                odd_first.append(first)
-                odd_last.append(first)
-                odd_fields.append(fields_on_line[i] + 1)
+                shape.note_odd(first, first, fields_on_line[i] + 1)
             if needless[i] or (as_written and fields_on_line[i] + 1 == width):
-                rewritten.append(first)  # quotes a value csv.writer would not quote
+                shape.rewritten.append(first)  # quotes a value csv.writer would not quote
             i += 1
             continue
         last = _group_end(buf, offsets, first, n, final)
         start, end = offsets[first] + first, offsets[last + 1] + last
         if end - start >= FIELD_LIMIT or not _RECORD_RE.fullmatch(buf, start, end):
             raise _NotExact("a stray quote, a bare CR or a NUL")
-        groups.append((first, last - first + 1))
-        longest = max(longest, end - start)
+        shape.groups.append((first, last - first + 1))
+        shape.longest = max(shape.longest, end - start)
         fields = len(_fields(bytes(buf[start:end]).decode("utf-8")))
         if fields != width:
-            odd_first.append(first)
-            odd_last.append(last)
-            odd_fields.append(fields)
+            shape.note_odd(first, last, fields)
         while i < len(refused) and refused[i] <= last:
             i += 1
-    records = n - sum(count - 1 for _, count in groups)
-    shape = _Shape(buf, offsets, groups, records, newlines, lines=lines)
-    shape.odd_first, shape.odd_last, shape.odd_fields = odd_first, odd_last, odd_fields
-    shape.rewritten = rewritten
-    shape.longest = longest
-    return shape
 
 
 def _padded(buf: bytes | bytearray, size: int, shape: _Shape, width: int) -> pa.Buffer:
@@ -1028,6 +1027,7 @@ class FastRun:
     path: str = ""
 
     def events(self) -> Iterator[Event]:
+        csvread.allow_long_fields()  # for the records read with the csv module (_fields)
         source = _Source(self.stream, self.scanner)
         source.fill(BLOCK_BYTES)
         if self.encoding is None:
@@ -1185,31 +1185,31 @@ def _one_record(line: bytes | bytearray) -> bool:
 
 
 def apply(report: Report, event: Event, scenarios: list[str]) -> None:
-    """Count one event into the report exactly as the reference counts its rows."""
+    """Count one event into the report exactly as the reference counts its rows: the rows
+    the checker decided one by one, each scenario met in file order, then the block's
+    proven rows."""
     if isinstance(event, Checked):
-        if event.blank:
-            report.blank += 1
-        else:
-            report.add_row(event.scenario, event.errors)
+        _count(report, event)
         return
     pending = sorted(event.first_seen)
     i = 0
     for r, row in event.checked:
         while i < len(pending) and pending[i][0] < r:
-            report.scenarios.setdefault(pending[i][1], {"valid": 0, "rejected": 0})
+            report.see(pending[i][1])
             i += 1
-        if row.blank:
-            report.blank += 1
-        else:
-            report.add_row(row.scenario, row.errors)
+        _count(report, row)
     for _, name in pending[i:]:
-        report.scenarios.setdefault(name, {"valid": 0, "rejected": 0})
-    total = sum(event.counts)
-    report.rows += total
-    report.valid += total
+        report.see(name)
     for name, count in zip(scenarios, event.counts, strict=True):
         if count:
-            report.scenarios[name]["valid"] += count
+            report.add_valid(name, count)
+
+
+def _count(report: Report, row: Checked) -> None:
+    if row.blank:
+        report.add_blank()
+    else:
+        report.add_row(row.scenario, row.errors)
 
 
 def run_report(run: FastRun) -> None:
@@ -1290,9 +1290,10 @@ def validate_fused(
     max_bytes: int | None,
     fingerprint: bool = True,
     max_chunk_bytes: int | None = None,
-) -> Report:
+) -> tuple[Report, FileFacts | None]:
     """Scan and validate in one read of the file (hashing it unless ``fingerprint`` is
-    false).
+    false): the report, and the file's facts when it was only scanned (an encoding this
+    engine leaves to the reference, which then reads it).
 
     A file-level problem the scan finds wins over anything read before it, as when the scan
     runs first: the rows are dropped and the report holds only the file error.
@@ -1315,15 +1316,6 @@ def validate_fused(
     except FileProblem as problem:
         fresh = Report(file=report.file)
         fresh.file_error = problem.error
-        return fresh
+        return fresh, None
     report.bytes, report.sha256, report.encoding = facts.size, facts.sha256, facts.encoding
-    if run.path == "unsupported":  # scanned; now read by the reference engine
-        from hrupload.core.validate import Validation
-
-        with open_stream() as stream:
-            validation = Validation(
-                stream, facts, report, profile, scenario, fallback_scenario, max_chunk_bytes
-            )
-            for _ in validation:
-                pass
-    return report
+    return report, (facts if run.path == "unsupported" else None)

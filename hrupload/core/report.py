@@ -83,34 +83,50 @@ class FileProblem(Exception):
 
 @dataclass
 class Report:
+    """What one file holds and what is wrong with it. Its counts change only through its
+    methods (``add_row``, ``add_blank``, ``add_valid``, ``see``), whichever engine reads
+    the file; ``rows`` and ``valid`` are derived, not stored."""
+
     file: str
     bytes: int = 0
     sha256: str | None = None
     encoding: str | None = None
     header: list[str] = field(default_factory=list)
-    rows: int = 0
-    valid: int = 0
     rejected: int = 0
     blank: int = 0
+    #: per scenario, in the order the file first has a row of it: valid and rejected rows
     scenarios: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
     errors_truncated: int = 0
     error_counts: dict[str, int] = field(default_factory=dict)
     file_error: FileError | None = None
 
+    @property
+    def valid(self) -> int:
+        # a valid row always has its scenario
+        return sum(counts["valid"] for counts in self.scenarios.values())
+
+    @property
+    def rows(self) -> int:
+        return self.valid + self.rejected
+
+    def see(self, scenario: str) -> dict[str, int]:
+        """The scenario's counts, made (in file order) when it is first met."""
+        counts = self.scenarios.get(scenario)
+        if counts is None:
+            counts = self.scenarios[scenario] = {"valid": 0, "rejected": 0}
+        return counts
+
     def add_row(self, scenario: str | None, errors: list[RowError]) -> None:
-        self.rows += 1
-        bucket = None
-        if scenario is not None:
-            bucket = self.scenarios.setdefault(scenario, {"valid": 0, "rejected": 0})
+        """One row checked: valid with no ``errors`` (it then has a ``scenario``)."""
         if not errors:
-            self.valid += 1
-            if bucket is not None:
-                bucket["valid"] += 1
+            if scenario is None:
+                raise ValueError("a valid row has a scenario")
+            self.see(scenario)["valid"] += 1
             return
         self.rejected += 1
-        if bucket is not None:
-            bucket["rejected"] += 1
+        if scenario is not None:
+            self.see(scenario)["rejected"] += 1
         for err in errors:
             self.error_counts[err.code] = self.error_counts.get(err.code, 0) + 1
             if len(self.errors) < MAX_REPORT_ERRORS:
@@ -118,9 +134,13 @@ class Report:
             else:
                 self.errors_truncated += 1
 
-    @property
-    def ok(self) -> bool:
-        return self.file_error is None and self.rejected == 0
+    def add_valid(self, scenario: str, count: int) -> None:
+        """``count`` valid rows of ``scenario`` at once (the fast engine's proven rows)."""
+        self.see(scenario)["valid"] += count
+
+    def add_blank(self) -> None:
+        """A blank line: counted, neither valid nor rejected."""
+        self.blank += 1
 
     def exit_code(self) -> int:
         """0 all rows valid (or none), 3 some rows rejected, 1 the file is unusable."""

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from hrupload.core.profile import DEFAULT_PROFILE, Profile, parse_profile
 from hrupload.core.report import Report
-from hrupload.core.validate import Checked, is_iso_datetime, validate_stream
+from hrupload.core.checker import Checked
+from hrupload.core.rules import is_iso_datetime
+from hrupload.core.validate import validate_stream
 
 SINGLE = ["EmailAddress", "ResignationDate", "LastWorkingDate", "Notes"]
 MULTI = [

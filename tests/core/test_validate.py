@@ -14,14 +14,9 @@ import pytest
 from hrupload.core import report as report_module
 from hrupload.core.profile import parse_profile
 from hrupload.core.report import Report
-from hrupload.core.validate import (
-    Checked,
-    email_problem,
-    is_iso_datetime,
-    scenario_from_name,
-    validate_path,
-    validate_stream,
-)
+from hrupload.core.checker import Checked
+from hrupload.core.rules import email_problem, is_iso_datetime
+from hrupload.core.validate import scenario_from_name, validate_path, validate_stream
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 D1 = "2019-04-23T15:18:02.4675041+05:30"
@@ -973,7 +968,7 @@ def test_scenario_cells_go_out_as_the_profile_spells_them(tmp_path: Path) -> Non
 
 
 def test_a_header_over_the_column_cap_is_a_file_error_in_one_sentence(tmp_path: Path) -> None:
-    from hrupload.core.validate import MAX_COLUMNS
+    from hrupload.core.checker import MAX_COLUMNS
 
     ok = ",".join([RESIGNATION, *(f"c{i}" for i in range(MAX_COLUMNS - 3))])
     report, _ = run(tmp_path, lines(ok, f"a@contoso.com,{D1},{D2}"))
@@ -1027,7 +1022,8 @@ def test_a_header_that_leaves_no_room_for_rows_is_a_file_error(tmp_path: Path) -
 
 def test_chunks_end_at_the_byte_limit_as_well_as_the_record_limit(tmp_path: Path) -> None:
     from hrupload.core import csvread
-    from hrupload.core.validate import Chunk, Validation, new_report
+    from hrupload.core.csvwrite import Chunk
+    from hrupload.core.validate import Validation, new_report
 
     data = lines(RESIGNATION, *[f"a{i:03d}@contoso.com,{D1},{D2}" for i in range(100)]).encode()
     facts = csvread.scan(io.BytesIO(data))
