@@ -29,8 +29,8 @@ from click.testing import CliRunner, Result
 
 from hrupload.app import pipeline
 from hrupload.cli.main import main
-from hrupload.core.csvwrite import csv_line, neutralise
 from hrupload.core.checker import Checked
+from hrupload.core.csvwrite import csv_line, neutralise
 from hrupload.core.validate import validate_stream
 from hrupload_dev.connector import ConnectorStandIn
 from tests.app.test_pipeline import make_services

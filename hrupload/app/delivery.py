@@ -23,12 +23,11 @@ from hrupload.app.ports import Checkpoints, Uploader
 from hrupload.app.runs import Status
 from hrupload.core import csvread
 from hrupload.core.csvread import FileFacts
-from hrupload.core.csvwrite import RejectedRows
+from hrupload.core.csvwrite import Chunk, RejectedRows
 from hrupload.core.errors import Blame, HrUploadError, blame
 from hrupload.core.profile import DEFAULT_PROFILE, Profile
 from hrupload.core.report import FileError, FileProblem, Report
 from hrupload.core.termsafe import logger
-from hrupload.core.csvwrite import Chunk
 from hrupload.core.validate import Validation, new_report
 from hrupload.settings import default
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from hrupload.adapters.connector import ConnectorClient, SecretCredential, endpoints
 from hrupload.app.delivery import Plan, deliver
-from hrupload.core.csvwrite import csv_line
 from hrupload.core.checker import Checked
+from hrupload.core.csvwrite import csv_line
 from hrupload.core.validate import validate_stream
 from hrupload_dev.connector import ConnectorStandIn
 

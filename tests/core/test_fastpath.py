@@ -20,11 +20,10 @@ from hypothesis import strategies as st
 
 from bench.generate import generate
 from hrupload.core import csvread, fastcheck
-from hrupload.core.csvwrite import ChunkBuilder
+from hrupload.core.checker import Checked
+from hrupload.core.csvwrite import Chunk, ChunkBuilder
 from hrupload.core.profile import DEFAULT_PROFILE, Profile, load_profile, parse_profile
 from hrupload.core.report import Report
-from hrupload.core.checker import Checked
-from hrupload.core.csvwrite import Chunk
 from hrupload.core.validate import Validation, new_report, scenario_from_name, validate_stream
 from tests.core.test_csvread import TEXT
 from tests.core.test_properties import MULTI as PROP_MULTI

@@ -11,9 +11,9 @@ from datetime import datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hrupload.core.checker import Checked
 from hrupload.core.profile import DEFAULT_PROFILE, Profile, parse_profile
 from hrupload.core.report import Report
-from hrupload.core.checker import Checked
 from hrupload.core.rules import is_iso_datetime
 from hrupload.core.validate import validate_stream
 

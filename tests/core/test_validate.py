@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from hrupload.core import report as report_module
+from hrupload.core.checker import Checked
 from hrupload.core.profile import parse_profile
 from hrupload.core.report import Report
-from hrupload.core.checker import Checked
 from hrupload.core.rules import email_problem, is_iso_datetime
 from hrupload.core.validate import scenario_from_name, validate_path, validate_stream
 
