@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from hrupload import __version__
+from hrupload.app.runs import Status
 from hrupload.cli import options
 from hrupload.cli.options import cloud_option, setting_option
 from hrupload.cli.output import (
@@ -244,14 +245,14 @@ def _result_line(result, status: str) -> str:
 
 
 _STATUS_STYLE = {
-    "uploaded": "green",
-    "partial": "yellow",
-    "duplicate": "cyan",
-    "failed": "red",
-    "retrying": "magenta",
-    "running": "blue",
-    "done": "green",
-    "stopped": "magenta",
+    Status.UPLOADED: "green",
+    Status.PARTIAL: "yellow",
+    Status.DUPLICATE: "cyan",
+    Status.FAILED: "red",
+    Status.RETRYING: "magenta",
+    Status.RUNNING: "blue",
+    Status.DONE: "green",
+    Status.STOPPED: "magenta",
 }
 
 

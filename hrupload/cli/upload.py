@@ -15,6 +15,7 @@ import click
 from hrupload import compose
 from hrupload.adapters.local_state import UploadBusy, describe_holder
 from hrupload.app.delivery import Outcome, Plan, deliver
+from hrupload.app.runs import Status
 from hrupload.cli import options
 from hrupload.cli.output import (
     EXIT_FAILED,
@@ -103,7 +104,7 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
         if isinstance(outcome, UploadBusy):
             # Nothing sent, no report written (the running upload writes them).
             err.print(f"[red]✗ not uploaded:[/] {plain(outcome)}")
-            summaries.append({"file": str(path), "status": "busy", "error": str(outcome)})
+            summaries.append({"file": str(path), "status": Status.BUSY, "error": str(outcome)})
             codes.append(EXIT_FAILED)
             continue
         summaries.append(outcome.summary())

@@ -1,7 +1,8 @@
-"""The five HR scenarios the Purview connector accepts, and the rules for each field.
+"""The five HR scenarios the Purview connector accepts and the fields of each.
 
 Field names and limits follow Microsoft's "Set up a connector to import HR data";
-everything here is data, so adding a scenario or field is a one-line change.
+everything here is data, so adding a scenario or field is a one-line change. How each kind
+of field is checked is :data:`hrupload.core.rules.RULES`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Field:
     name: str
     required: bool
     kind: Kind = Kind.TEXT
+    #: this field's own limit in characters; None: its kind's (rules.RULES), if any
     max_length: int | None = None
 
 
@@ -42,7 +44,7 @@ class Scenario:
         return None
 
 
-_EMAIL = Field("EmailAddress", True, Kind.EMAIL, 254)
+_EMAIL = Field("EmailAddress", True, Kind.EMAIL)  # its limit is the kind's (rules.RULES)
 _EFFECTIVE = Field("EffectiveDate", True, Kind.DATE)
 _REMARKS = Field("Remarks", False, max_length=200)
 _RATING = Field("Rating", False, max_length=25)
