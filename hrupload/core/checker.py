@@ -10,6 +10,7 @@ scenario; checking a row is then a handful of lookups and the field kind's rule
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from hrupload.core.csvread import Record
 from hrupload.core.csvwrite import csv_line
@@ -386,15 +387,20 @@ def check_width(header: list[str]) -> None:
         )
 
 
-def start_checker(
-    report: Report,
-    header: Record | None,
-    profile: Profile = DEFAULT_PROFILE,
-    scenario: str | None = None,
-    fallback_scenario: str | None = None,
-    max_chunk_bytes: int | None = None,
-) -> Checker | None:
-    """Plan the checks from the header record; a file-level problem ends in the report."""
+class Wants(Protocol):
+    """What a run asks of the checks: the validation engines (``Validation`` and the fast
+    engine's ``FastRun``) both carry these, so each starts its checker the same way."""
+
+    report: Report
+    profile: Profile
+    scenario: str | None
+    fallback_scenario: str | None
+    max_chunk_bytes: int | None
+
+
+def start_checker(run: Wants, header: Record | None) -> Checker | None:
+    """Plan the checks from the header record; a file-level problem ends in ``run.report``."""
+    report = run.report
     try:
         if header is None or header.problem or not any(h.strip() for h in header.fields):
             why = header.problem if header and header.problem else "the first line is empty"
@@ -403,10 +409,10 @@ def start_checker(
         report.header = header.fields
         return Checker(
             header.fields,
-            profile,
-            scenario=scenario,
-            fallback_scenario=fallback_scenario,
-            max_chunk_bytes=max_chunk_bytes,
+            run.profile,
+            scenario=run.scenario,
+            fallback_scenario=run.fallback_scenario,
+            max_chunk_bytes=run.max_chunk_bytes,
         )
     except FileProblem as problem:
         report.file_error = problem.error

@@ -1053,14 +1053,7 @@ class FastRun:
         source.pending = head[newline + 1 :]
         del head  # the first read, whole: this frame lives as long as the run
         header = next(csvread.records(io.BytesIO(line), "utf-8"))
-        self.checker = start_checker(
-            self.report,
-            header,
-            self.profile,
-            self.scenario,
-            self.fallback_scenario,
-            self.max_chunk_bytes,
-        )
+        self.checker = start_checker(self, header)
         if self.checker is None:
             source.drain()
             return
@@ -1139,14 +1132,7 @@ class FastRun:
         source.pending = b""
         reader = csvread.records(rest, "utf-8", first_line=first_line)  # type: ignore[arg-type]
         if header:
-            self.checker = start_checker(
-                self.report,
-                next(reader, None),
-                self.profile,
-                self.scenario,
-                self.fallback_scenario,
-                self.max_chunk_bytes,
-            )
+            self.checker = start_checker(self, next(reader, None))
             if self.checker is None:
                 source.drain()
                 return

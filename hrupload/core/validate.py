@@ -51,14 +51,7 @@ class Validation:
     def __iter__(self) -> Iterator[Checked]:
         report = self.report
         reader = csvread.records(self.stream, self.facts.encoding)
-        self.checker = start_checker(
-            report,
-            next(reader, None),
-            self.profile,
-            self.scenario,
-            self.fallback_scenario,
-            self.max_chunk_bytes,
-        )
+        self.checker = start_checker(self, next(reader, None))
         if self.checker is None:
             return
         check = self.checker.check
