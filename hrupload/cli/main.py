@@ -422,3 +422,7 @@ class _DevCommands(click.Group):
 @main.group(cls=_DevCommands)
 def dev() -> None:
     """Local stand-ins for development, tests and the demo (installed with hrupload_dev)."""
+
+
+# Commands that live in modules of their own are registered below, one line each
+# (``from hrupload.cli.x import x`` then ``main.add_command(x)``).

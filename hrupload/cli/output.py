@@ -110,3 +110,19 @@ def plain(text: object) -> str:
     from hrupload.core.termsafe import printable
 
     return escape(printable(text))
+
+
+#: every --json output: {"schema": JSON_SCHEMA, "version": JSON_VERSION, "kind": ..., "data": ...}
+JSON_SCHEMA = "hrupload"
+JSON_VERSION = 1
+
+
+def print_json(kind: str, data: Any) -> None:
+    """Print one ``--json`` document: the same envelope for every command, so a script reads
+    ``kind`` and ``data`` whatever it ran, and one file or several look alike."""
+    import json
+
+    from hrupload.core.termsafe import json_safe
+
+    doc = {"schema": JSON_SCHEMA, "version": JSON_VERSION, "kind": kind, "data": data}
+    click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False, default=str)))
