@@ -3,7 +3,8 @@ writes privately, and the dependency audit that guards it all.
 
 - plain http is refused for anything but loopback (connector endpoints, Key Vault);
 - TLS verification is never turned off in hrupload/ outside hrupload_dev/ (a source scan);
-- the secret comes from the environment when it can; ``--app-secret`` only with a warning;
+- the secret is best set in the environment; ``--app-secret`` overrides it (command line over
+  environment), always with a warning;
 - files the CLI writes (reports, rejected rows, resume state) are readable by the user only;
 - the app secret, tokens, the certificate's private key and the rows' email addresses
   never reach stdout/stderr, any log record (DEBUG, urllib3 and azure included), an
@@ -226,30 +227,29 @@ def test_the_connector_session_verifies_certificates() -> None:
 # -- the secret on the command line -------------------------------------------------------------
 
 
-def test_the_environment_secret_wins_over_app_secret_with_a_warning(
+def test_app_secret_wins_over_the_environment_secret_with_a_warning(
     connector_standin: ConnectorStandIn, tmp_path: Path
 ) -> None:
     source = write_file(tmp_path / "resignation.csv", valid=2)
-    env = connector_standin.env(include_secret=True)
+    env = {**connector_standin.env(include_secret=True), "HRUPLOAD_APP_SECRET": WRONG_SECRET}
 
     result = CliRunner().invoke(
-        cli.main, ["upload", str(source), "--app-secret", WRONG_SECRET], env=env
+        cli.main, ["upload", str(source), "--app-secret", TEST_APP_SECRET], env=env
     )
 
-    assert result.exit_code == 0, result.output  # the wrong one from the command line is unused
+    assert result.exit_code == 0, result.output  # the command line's secret is the one used
     assert "warning:" in result.stderr and "--app-secret" in result.stderr
-    assert "ignored: HRUPLOAD_APP_SECRET is set" in result.stderr
-    assert WRONG_SECRET not in result.output
+    assert "it overrides HRUPLOAD_APP_SECRET" in result.stderr
+    assert WRONG_SECRET not in result.output and TEST_APP_SECRET not in result.output
     assert len(connector_standin.uploads) == 1
 
 
-def test_a_key_vault_in_the_environment_wins_over_app_secret(
+def test_app_secret_wins_over_a_key_vault_in_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from rich.console import Console
 
     from hrupload import compose
-    from hrupload.adapters.keyvault import KeyVaultSecret
     from hrupload.cli.upload import upload_settings
 
     monkeypatch.delenv("HRUPLOAD_APP_SECRET", raising=False)
@@ -259,10 +259,9 @@ def test_a_key_vault_in_the_environment_wins_over_app_secret(
 
     settings = upload_settings(opts, console)
 
-    assert settings.app_secret is None  # the command line's copy is not used
-    provider = compose.secret_provider(settings)
-    assert isinstance(provider, KeyVaultSecret)  # read lazily, from Key Vault
-    assert "ignored: HRUPLOAD_KEY_VAULT_URL is set" in console.export_text()
+    assert compose.secret_provider(settings) == WRONG_SECRET  # not read from Key Vault
+    assert "it overrides HRUPLOAD_KEY_VAULT_URL" in console.export_text()
+    assert WRONG_SECRET not in console.export_text()
 
 
 def test_app_secret_alone_still_works_with_the_warning(

@@ -1,7 +1,8 @@
 """The ``hrupload`` command: a thin front door over the same library the Functions use.
 
 Exit codes: 0 all good, 3 some rows rejected (the rest went through), 1 failure
-(unusable file, service refused, retry budget spent), 2 usage or configuration error.
+(unusable file, service refused, retry budget spent; for ``sweep``: a file failed or stayed
+retrying, or the sweep stopped sending), 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hrupload.cli.output import (
     EXIT_OK,
     EXIT_REJECTED,
     EXIT_USAGE,
+    count,
     load_profile_option,
     new_console,
     plain,
@@ -292,7 +294,9 @@ def process(blob: str, as_json: bool, max_chunk_mb: str | None) -> None:
 def sweep(as_json: bool) -> None:
     """Process every blob in incoming and refresh employee profiles, as the daily timer does.
 
-    Exit 0 when every blob was handled (moved, or left with a recorded reason).
+    Exit 0 when every file was uploaded (or was a duplicate), 3 when some rows were rejected
+    (partial files), 1 when a file failed, stayed retrying, or the sweep stopped sending
+    (the files left are taken by the next sweep): cron and CI can alert on non-zero.
     """
     from hrupload.app import pipeline
 
@@ -314,7 +318,7 @@ def sweep(as_json: bool) -> None:
         click.echo(json.dumps(doc, indent=2, default=str))
     else:
         console.print(
-            f"[bold]Sweep:[/] {doc['files']} files: {doc['uploaded']} uploaded, "
+            f"[bold]Sweep:[/] {count(doc['files'], 'file')}: {doc['uploaded']} uploaded, "
             f"{doc['partial']} partial, {doc['duplicate']} duplicate, {doc['failed']} failed, "
             f"{doc['retrying']} retrying"
             + (f", {doc['deferred']} deferred" if doc["deferred"] else "")
@@ -327,7 +331,14 @@ def sweep(as_json: bool) -> None:
             )
         if summary.profile_refresh:
             console.print(f"  employee profiles re-sent: {summary.profile_refresh.status}")
-    sys.exit(EXIT_OK)
+    sys.exit(sweep_exit_code(doc))
+
+
+def sweep_exit_code(doc: dict[str, Any]) -> int:
+    """The sweep's exit code from its summary: the worst of its files (see ``sweep``)."""
+    if doc["failed"] or doc["retrying"] or doc["deferred"] or doc["stopped"]:
+        return EXIT_FAILED
+    return EXIT_REJECTED if doc["partial"] else EXIT_OK
 
 
 def _duration(text: str) -> float:
@@ -377,7 +388,7 @@ def status(since: str, limit: int, as_json: bool) -> None:
             file = "(daily sweep)"
             c = r.summary
             note = (
-                f"{c.get('files', 0)} files: {c.get('uploaded', 0)} uploaded, "
+                f"{count(c.get('files', 0), 'file')}: {c.get('uploaded', 0)} uploaded, "
                 f"{c.get('partial', 0)} partial, {c.get('failed', 0)} failed, "
                 f"{c.get('retrying', 0)} retrying, {c.get('stuck', 0)} waiting > 24 h"
                 + (f"; {r.error}" if r.error else "")

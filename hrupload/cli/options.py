@@ -37,7 +37,7 @@ SETTING_OPTIONS: dict[str, str] = {
     "--max-chunk-mb": "HRUPLOAD_MAX_CHUNK_MB",
 }
 #: Setting -> option, for messages that name what the user typed. (--app-secret overrides
-#: HRUPLOAD_APP_SECRET only when the environment holds no secret: ``cli.upload``.)
+#: HRUPLOAD_APP_SECRET with a warning: ``cli.upload``.)
 OPTION_OF = {name: flag for flag, name in SETTING_OPTIONS.items()} | {
     "HRUPLOAD_APP_SECRET": "--app-secret"
 }

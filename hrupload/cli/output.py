@@ -18,6 +18,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 SHOW_ERRORS = 20
 
 
+def count(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless one: "1 row", "2 rows", "0 chunks"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def new_console(stderr: bool = False, *, lines: bool = False):
     """A console for output; ``lines=True`` for one-line-per-item output (process, sweep):
     a long name then stays on its line instead of wrapping, so no wrapped piece of a name
@@ -73,7 +78,7 @@ def print_report(report: Report, console) -> None:
         return
     mark = "[green]✓[/]" if report.rejected == 0 else "[yellow]![/]"
     console.print(
-        f"{mark} [bold]{name}[/]: {report.rows} rows, [green]{report.valid} valid[/], "
+        f"{mark} [bold]{name}[/]: {count(report.rows, 'row')}, [green]{report.valid} valid[/], "
         f"{'[red]' if report.rejected else ''}{report.rejected} rejected"
         f"{'[/]' if report.rejected else ''}, {report.blank} blank",
         soft_wrap=True,

@@ -19,6 +19,7 @@ from hrupload.app.runs import Status
 from hrupload.cli import options
 from hrupload.cli.output import (
     EXIT_FAILED,
+    count,
     load_profile_option,
     plain,
     print_report,
@@ -31,22 +32,22 @@ from hrupload.settings import Settings
 
 
 def upload_settings(opts: dict[str, Any], console) -> Settings:
-    """The settings an upload sends with: the options over the environment. --app-secret
-    is the exception: it is warned about, and used only when the environment supplies no
-    secret (HRUPLOAD_APP_SECRET, or HRUPLOAD_KEY_VAULT_URL)."""
-    loaded = options.load(opts)
+    """The settings an upload sends with: the options over the environment, --app-secret
+    included (command line over environment over default, as everywhere). It is warned
+    about: a secret on the command line shows in the process list and the shell history."""
     secret = opts.get("app_secret")
     if not secret:
-        return loaded
-    from_env = "HRUPLOAD_APP_SECRET" if loaded.app_secret else None
-    if not from_env and loaded.key_vault_url:
-        from_env = "HRUPLOAD_KEY_VAULT_URL"
+        return options.load(opts)
+    loaded = options.load(opts)
+    overridden = "HRUPLOAD_APP_SECRET" if loaded.app_secret else None
+    if not overridden and loaded.key_vault_url:
+        overridden = "HRUPLOAD_KEY_VAULT_URL"
     console.print(
         "[yellow]warning:[/] --app-secret is visible to other users in the process list "
         "and stays in shell history; set HRUPLOAD_APP_SECRET instead"
-        + (f" (ignored: {from_env} is set and is used)" if from_env else "")
+        + (f" (it overrides {overridden} for this run)" if overridden else "")
     )
-    return loaded if from_env else options.load(opts, {"HRUPLOAD_APP_SECRET": secret})
+    return options.load(opts, {"HRUPLOAD_APP_SECRET": secret})
 
 
 def _resolved(opts: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -274,15 +275,22 @@ def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> No
         console.print(
             f"[bold red]✗ Upload failed[/] for {file}: {plain(outcome.error_message or '')}"
         )
-        # Counted so far only: the file is not read past the failure.
+        # Counted so far only: the file is not read past the failure. Rerunning helps only
+        # when trying again may succeed; a permanent refusal needs its cause fixed first.
+        transient = getattr(outcome.error, "transient", False)
         console.print(
-            f"  {outcome.uploaded} records in {outcome.sent + outcome.resumed} chunks are "
-            "delivered; rerun the same command to send the rest."
+            f"  {count(outcome.uploaded, 'record')} in "
+            f"{count(outcome.sent + outcome.resumed, 'chunk')} delivered; "
+            + (
+                "rerun the same command to send the rest."
+                if transient
+                else "fix the cause above, then rerun the same command to send the rest."
+            )
         )
     elif outcome.dry_run:
         console.print(
-            f"[bold]Dry run[/] {file}: {r.valid} records would go out in {outcome.chunks} "
-            f"chunks; {r.rejected} rejected. Nothing was sent."
+            f"[bold]Dry run[/] {file}: {count(r.valid, 'record')} would go out in "
+            f"{count(outcome.chunks, 'chunk')}; {r.rejected} rejected. Nothing was sent."
         )
     elif r.valid == 0 and r.rejected:
         console.print(
@@ -293,19 +301,23 @@ def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> No
         console.print(f"Nothing to upload: {file} has no records ({r.blank} blank); nothing sent.")
     elif outcome.sent == 0 and outcome.resumed and outcome.resumed == outcome.chunks:
         console.print(
-            f"[green]Already uploaded[/] {file}: all {outcome.chunks} chunks were delivered "
+            f"[green]Already uploaded[/] {file}: {count(outcome.chunks, 'chunk')}, all delivered "
             "by an earlier run; nothing sent (use --force to send again)."
         )
     else:
         console.print(f"[bold green]Upload Successful[/] {file}")
         resumed = f" ({outcome.resumed} delivered by an earlier run)" if outcome.resumed else ""
         console.print(
-            f"  {outcome.uploaded} records uploaded in {outcome.chunks} chunks{resumed}; "
+            f"  {count(outcome.uploaded, 'record')} uploaded in "
+            f"{count(outcome.chunks, 'chunk')}{resumed}; "
             f"{r.rejected} rejected, {r.blank} blank"
         )
     if r.rejected:
         rejected_path = plain(str(Path(report_dir) / (name + ".rejected.csv")))
         console.print(f"  Rejected rows and reasons: {rejected_path}")
         for err in r.errors[:5]:
-            console.print(f"    line {err.line}: {plain(err.column or '')} {plain(err.message)}")
+            # Most messages name their column already: say it once.
+            named = not err.column or err.column in err.message
+            where = "" if named else f"{plain(err.column)}: "
+            console.print(f"    line {err.line}: {where}{plain(err.message)}")
     sys.stdout.flush()

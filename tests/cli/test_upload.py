@@ -127,7 +127,8 @@ def test_rejected_rows_exit_3_with_reports_in_the_report_dir(
 
     assert result.exit_code == 3, result.output
     assert "Upload Successful" in result.stdout
-    assert "8 records uploaded in 1 chunks; 2 rejected" in result.stdout
+    assert "8 records uploaded in 1 chunk; 2 rejected" in result.stdout
+    assert "EmailAddress EmailAddress" not in result.stdout  # the column said once
     report, rejected = reports(out, "resignation.csv")
     assert f"Rejected rows and reasons: {rejected}" in result.stdout
     assert received_rows(connector_standin) == good
@@ -360,6 +361,8 @@ def test_failures_say_what_happened_without_the_secret_or_token(
     assert "Upload Successful" not in result.stdout
     for fragment in expected:
         assert fragment in result.stdout
+    # Only a refusal that may pass later is answered with a plain "rerun".
+    assert ("fix the cause above" in result.stdout) == (case != "budget-spent"), result.stdout
     assert JOB_APP_MISMATCH not in result.stdout or case == "job-of-other-app"
     assert connector_standin.uploads == []
     assert_no_secrets(result, *reports(tmp_path, "resignation.csv"), secrets=(wrong,))
@@ -381,8 +384,8 @@ def test_a_rerun_sends_only_the_rest_then_nothing_unless_forced(
     failed = upload(*args, env=env)
 
     assert failed.exit_code == 1
-    assert "6 records in 2 chunks are delivered" in failed.stdout
-    assert "rerun the same command" in failed.stdout
+    assert "6 records in 2 chunks delivered" in failed.stdout
+    assert "fix the cause above, then rerun the same command" in failed.stdout  # 400: permanent
 
     resumed = upload(*args, env=env)
 

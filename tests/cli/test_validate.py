@@ -44,6 +44,13 @@ def test_all_valid_exits_0_with_a_summary() -> None:
     assert "resignation" in result.stdout.split("blank", 1)[1]
 
 
+def test_one_row_is_counted_in_the_singular(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{RESIGNATION}\r\nsomeone@contoso.com,{D1},{D1}\r\n")
+    result = hrupload(path)
+    assert result.exit_code == 0, result.output
+    assert "export.csv: 1 row, 1 valid, 0 rejected, 0 blank" in result.stdout
+
+
 def test_rejected_rows_exit_3_with_the_error_table() -> None:
     result = hrupload(SAMPLES / "multi-scenario.csv")
     assert result.exit_code == 3, result.output

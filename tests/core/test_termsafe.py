@@ -195,7 +195,7 @@ def test_process_sweep_and_status_print_hostile_names_escaped(
     for name in [*HOSTILE.values(), READABLE]:
         storage.put_blob(storage.incoming, name, hr_csv("s", 2, 1))
     swept = runner.invoke(main, ["sweep"], env=cli_env)
-    assert swept.exit_code == 0, swept.output
+    assert swept.exit_code == 3, swept.output  # every file partial: one row rejected in each
     status = runner.invoke(main, ["status"], env=cli_env)
     wide = runner.invoke(main, ["status"], env=cli_env | {"COLUMNS": "400"})  # names unfolded
     assert status.exit_code == 0, status.output
