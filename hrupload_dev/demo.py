@@ -113,7 +113,6 @@ def _run(env, azurite, standin, received) -> int:
     # One file fails on purpose, so the sweep exits 1 (as cron would see it); anything
     # else means the demo itself went wrong.
     console.print(f"  [dim]sweep exited {code} (1: a file failed, as planned)[/]")
-    demo_code = 0 if code == 1 else (code or 1)
 
     console.print(Rule("4. The run log"))
     _hrupload("status", "--since", "1h", env=env)
@@ -144,7 +143,7 @@ def _run(env, azurite, standin, received) -> int:
         f"{len(uploads)} uploads, {total} records. Rejected rows and their reasons are in "
         "hr-failed/…/<name>.rejected.csv; each file has a .report.json beside it."
     )
-    return demo_code
+    return 0 if code == 1 else 1
 
 
 if __name__ == "__main__":

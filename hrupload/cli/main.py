@@ -22,10 +22,9 @@ from hrupload.cli import options
 from hrupload.cli.options import cloud_option, setting_option
 from hrupload.cli.output import (
     EXIT_FAILED,
-    EXIT_OK,
-    EXIT_REJECTED,
     EXIT_USAGE,
     count,
+    exit_code_of,
     load_profile_option,
     new_console,
     plain,
@@ -285,8 +284,7 @@ def process(blob: str, as_json: bool, max_chunk_mb: str | None) -> None:
     else:
         line = _result_line(result, result.status) + f"  {plain(result.message)}"
         new_console(lines=True).print(line)
-    failed = result.status in ("failed", "retrying")
-    sys.exit(EXIT_FAILED if failed else (EXIT_REJECTED if result.status == "partial" else EXIT_OK))
+    sys.exit(exit_code_of(result.status))
 
 
 @main.command()
@@ -331,14 +329,9 @@ def sweep(as_json: bool) -> None:
             )
         if summary.profile_refresh:
             console.print(f"  employee profiles re-sent: {summary.profile_refresh.status}")
-    sys.exit(sweep_exit_code(doc))
-
-
-def sweep_exit_code(doc: dict[str, Any]) -> int:
-    """The sweep's exit code from its summary: the worst of its files (see ``sweep``)."""
-    if doc["failed"] or doc["retrying"] or doc["deferred"] or doc["stopped"]:
-        return EXIT_FAILED
-    return EXIT_REJECTED if doc["partial"] else EXIT_OK
+    # The worst of its files; files left untried because it stopped count as failed.
+    codes = [exit_code_of(r.status) for r in summary.results]
+    sys.exit(worst(codes + ([EXIT_FAILED] if summary.stopped or summary.deferred else [])))
 
 
 def _duration(text: str) -> float:

@@ -32,6 +32,15 @@ def new_console(stderr: bool = False, *, lines: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=lines)
 
 
+def exit_code_of(status: str) -> int:
+    """A file's exit code from its outcome: the one mapping ``process`` and ``sweep`` share."""
+    from hrupload.app.runs import Status
+
+    if status in (Status.FAILED, Status.RETRYING):
+        return EXIT_FAILED
+    return EXIT_REJECTED if status == Status.PARTIAL else EXIT_OK
+
+
 def worst(codes: list[int]) -> int:
     for code in (EXIT_USAGE, EXIT_FAILED, EXIT_REJECTED):
         if code in codes:
