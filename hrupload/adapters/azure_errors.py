@@ -29,6 +29,10 @@ class StorageUnavailable(StorageError):
     """The storage service did not answer, or answered 5xx: every request fails for now."""
 
 
+class TableMissing(StorageError):
+    """The table does not exist (yet): on fresh storage the run log has nothing to show."""
+
+
 @dataclass(frozen=True)
 class _Answer:
     """One HTTP error answer, as the rules see it."""
@@ -58,7 +62,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         lambda a: a.status == 404 and a.code == "TableNotFound",
-        StorageError,
+        TableMissing,
         "could not {action} {where}: the table does not exist; check HRUPLOAD_RUNS_TABLE or "
         "create it (HrStorage.ensure_containers)",
     ),
@@ -119,7 +123,8 @@ def translate(exc: AzureError, action: str, where: str, *, blob: bool) -> Storag
     if not isinstance(exc, HttpResponseError) or exc.status_code is None:
         return StorageUnavailable(
             f"could not {action} {where}: storage did not answer ({type(exc).__name__}); "
-            "it is tried again on the next attempt"
+            "check that HR_STORAGE names a reachable account (work in progress is tried "
+            "again on the next attempt)"
         )
     answer = _Answer(exc.status_code, error_code(exc), blob)
     rule = next(rule for rule in _RULES if rule.matches(answer))

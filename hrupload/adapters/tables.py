@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from hrupload.adapters.azure_errors import error_code, translated
+from hrupload.adapters.azure_errors import TableMissing, error_code, translated
 from hrupload.app.runs import DELIVERED, RECORDED, RunKind, RunRecord
 from hrupload.core.termsafe import logger
 
@@ -225,10 +225,13 @@ class RunLog:
             query, parameters = "RowKey lt @upto", {"upto": _inverted(_utc(since, "since")) + "~"}
         runs = []
         page = min(limit, 1000) if limit else 1000
-        for record in self._history(query, parameters, page):
-            runs.append(record)
-            if limit is not None and len(runs) >= limit:
-                break
+        try:
+            for record in self._history(query, parameters, page):
+                runs.append(record)
+                if limit is not None and len(runs) >= limit:
+                    break
+        except TableMissing:
+            return []  # nothing has run yet: the first run creates the table
         return runs
 
     def find_recent_upload(self, sha256: str, job_id: str, since: datetime) -> RunRecord | None:

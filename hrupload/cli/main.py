@@ -7,7 +7,7 @@ retrying, or the sweep stopped sending), 2 usage or configuration error.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -28,7 +28,9 @@ from hrupload.cli.output import (
     load_profile_option,
     new_console,
     plain,
+    print_json,
     print_report,
+    print_rows,
     worst,
 )
 from hrupload.core.errors import ConfigError, HrUploadError
@@ -64,7 +66,55 @@ def _max_chunk_option(func: Callable) -> Callable:
     )(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The ``hrupload`` group: whatever a command meets that a user can cause or fix (a
+    setting, storage or Key Vault unreachable or refusing, a file it cannot read) ends as
+    one line on stderr and an exit code, never a traceback; ``-v`` adds the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            new_console(stderr=True).print("[yellow]interrupted[/]")
+            sys.exit(130)
+        except Exception as exc:  # the one place every error becomes a line
+            code, message = _one_line(exc)
+            verbose = ctx.params.get("verbose", 0)
+            if verbose:  # escaped as log lines are: an exception's text may quote a name
+                trace = _PrintableFormatter().formatException((type(exc), exc, exc.__traceback__))
+                click.echo(trace, err=True)
+            hint = "" if verbose else " [dim](-v shows the details)[/]"
+            label = "configuration error" if code == EXIT_USAGE else "error"
+            new_console(stderr=True).print(f"[red]{label}:[/] {plain(message)}{hint}")
+            sys.exit(code)
+
+
+def _one_line(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the sentence for an error a command did not handle itself."""
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, HrUploadError):
+        return EXIT_FAILED, str(exc)
+    if type(exc).__module__.split(".", 1)[0] == "azure":
+        # An Azure SDK error our adapters did not translate: its first line, which names
+        # the service's answer (the rest is request detail, shown with -v).
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return EXIT_FAILED, f"an Azure service refused or did not answer: {first}"
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return EXIT_FAILED, f"{exc.strerror or exc}{where}"
+    return EXIT_FAILED, (
+        f"unexpected {type(exc).__name__}: {exc}; this is a bug in hrupload, please report it "
+        "with the output of the same command run with -v"
+    )
+
+
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="hrupload")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def main(verbose: int) -> None:
@@ -101,11 +151,7 @@ def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opt
             )
         )
     if as_json:
-        docs = [r.to_dict() for r in reports]
-        from hrupload.core.termsafe import json_safe
-
-        doc = docs[0] if len(docs) == 1 else docs
-        click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
+        print_json("validate", {"files": [r.to_dict() for r in reports]})
     else:
         console = new_console()
         for report in reports:
@@ -198,15 +244,8 @@ def upload(files: tuple[Path, ...], **opts: Any) -> None:
     """
     from hrupload.cli.upload import run_upload
 
-    try:
-        code = run_upload(files, opts)
-    except ConfigError as exc:
-        new_console(stderr=True).print(f"[red]error:[/] {plain(exc)}", soft_wrap=True)
-        sys.exit(EXIT_USAGE)
-    except HrUploadError as exc:  # e.g. the Key Vault holding the secret cannot be reached
-        new_console(stderr=True).print(f"[red]error:[/] {plain(exc)}", soft_wrap=True)
-        sys.exit(EXIT_FAILED)
-    sys.exit(code)
+    # A configuration error exits 2, an unreachable Key Vault 1, each as one line: _Main.
+    sys.exit(run_upload(files, opts))
 
 
 def _services(params: dict[str, Any] | None = None):
@@ -264,7 +303,8 @@ _STATUS_STYLE = {
 def process(blob: str, as_json: bool, max_chunk_mb: str | None) -> None:
     """Process one blob, CONTAINER/NAME in the incoming container, as the blob trigger does.
 
-    Reads the same settings as the Function app from the environment.
+    Reads the same settings as the Function app from the environment. Exit 0: uploaded
+    (or a duplicate); 3: some rows rejected; 1: failed, left retrying, or no such blob.
     """
     from hrupload.app import pipeline
 
@@ -275,16 +315,20 @@ def process(blob: str, as_json: bool, max_chunk_mb: str | None) -> None:
             f"expected {services.settings.incoming}/NAME (the incoming container)",
             param_hint="'BLOB'",
         )
-    try:
-        result = pipeline.process_blob(services, name)
-    except ConfigError as exc:
-        options.exit_configuration_error(exc)
+    result = pipeline.process_blob(services, name)
+    if result.status == Status.GONE:
+        # Nothing to process is not success for one named blob: a script must notice.
+        result = dataclasses.replace(
+            result,
+            message=f"no blob {name!r} in {services.settings.incoming}: it does not exist or "
+            "was already processed (hrupload status lists what was)",
+        )
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        print_json("process", {"files": [result.to_dict()]})
     else:
         line = _result_line(result, result.status) + f"  {plain(result.message)}"
-        new_console(lines=True).print(line)
-    sys.exit(exit_code_of(result.status))
+        new_console().print(line)
+    sys.exit(EXIT_FAILED if result.status == Status.GONE else exit_code_of(result.status))
 
 
 @main.command()
@@ -299,7 +343,7 @@ def sweep(as_json: bool) -> None:
     from hrupload.app import pipeline
 
     services = _services()
-    console = new_console(lines=True)
+    console = new_console()
 
     def show(result) -> None:
         if not as_json:
@@ -307,13 +351,11 @@ def sweep(as_json: bool) -> None:
             if result.message:
                 console.print(f"            [dim]{plain(result.message)}[/]")
 
-    try:
-        summary = pipeline.sweep(services, on_file=show)
-    except ConfigError as exc:
-        options.exit_configuration_error(exc)
+    summary = pipeline.sweep(services, on_file=show)
     doc = summary.to_dict()
     if as_json:
-        click.echo(json.dumps(doc, indent=2, default=str))
+        files = doc.pop("results")
+        print_json("sweep", {"summary": doc, "files": files})
     else:
         console.print(
             f"[bold]Sweep:[/] {count(doc['files'], 'file')}: {doc['uploaded']} uploaded, "
@@ -347,9 +389,13 @@ def _duration(text: str) -> float:
 @main.command()
 @click.option("--since", default="7d", show_default=True, help="How far back: 30m, 24h, 7d, 4w.")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def status(since: str, limit: int, as_json: bool) -> None:
-    """Show the run log: one line per processed file, newest first."""
+    """Show the run log: one line per processed file, newest first.
+
+    A table on a terminal; piped or redirected, one tab-separated line per run (the header
+    line first), whole, for grep and cut. Exit 1 when the run log cannot be read.
+    """
     from datetime import UTC, datetime, timedelta
 
     try:
@@ -361,17 +407,13 @@ def status(since: str, limit: int, as_json: bool) -> None:
     cutoff = datetime.now(UTC) - timedelta(seconds=window)
     runs = services.runlog.list_runs(since=cutoff, limit=limit)
     if as_json:
-        click.echo(json.dumps({"runs": [r.to_dict() for r in runs]}, indent=2, default=str))
+        print_json("status", {"since": cutoff.isoformat(), "runs": [r.to_dict() for r in runs]})
         return
-    from rich.table import Table
-
-    table = Table(title=f"hrupload runs since {cutoff:%Y-%m-%d %H:%M} UTC", padding=(0, 1))
-    table.add_column("finished", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("file", overflow="fold", ratio=2)
-    for col in ("rows", "valid", "rejected", "uploaded"):
-        table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("note", overflow="fold", ratio=3)
+    console = new_console()
+    if not runs:
+        console.print(f"No runs since {cutoff:%Y-%m-%d %H:%M} UTC.")
+        return
+    rows = []
     for r in runs:
         when = r.finished or r.started
         style = _STATUS_STYLE.get(r.status, "white")
@@ -388,21 +430,20 @@ def status(since: str, limit: int, as_json: bool) -> None:
             )
         elif r.kind == "profile-refresh":
             note = "employee profiles re-sent so Purview keeps them" + (f"; {note}" if note else "")
-        table.add_row(
-            f"{when:%m-%d %H:%M}" if when else "",
-            f"[{style}]{plain(r.status)}[/]",
-            plain(file),
-            str(r.rows),
-            str(r.valid),
-            str(r.rejected),
-            str(r.uploaded),
-            plain(note[:200]),
+        rows.append(
+            [
+                f"{when:%Y-%m-%d %H:%M}" if when else "",
+                f"[{style}]{plain(r.status)}[/]",
+                plain(file),
+                str(r.rows),
+                str(r.valid),
+                str(r.rejected),
+                str(r.uploaded),
+                plain(note[:200] if console.is_terminal else note),
+            ]
         )
-    console = new_console()
-    if runs:
-        console.print(table)
-    else:
-        console.print(f"No runs since {cutoff:%Y-%m-%d %H:%M} UTC.")
+    headers = ["finished", "status", "file", "rows", "valid", "rejected", "uploaded", "note"]
+    print_rows(console, headers, rows, title=f"hrupload runs since {cutoff:%Y-%m-%d %H:%M} UTC")
 
 
 class _DevCommands(click.Group):

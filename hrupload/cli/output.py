@@ -23,13 +23,35 @@ def count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def new_console(stderr: bool = False, *, lines: bool = False):
-    """A console for output; ``lines=True`` for one-line-per-item output (process, sweep):
-    a long name then stays on its line instead of wrapping, so no wrapped piece of a name
-    can start a line of its own and pass for a result."""
+def new_console(stderr: bool = False):
+    """A console for output. Lines are never wrapped by us (soft wrap): a long name stays on
+    its line, so no wrapped piece of it can start a line of its own and pass for a result,
+    and output piped to grep or a log has one record a line whatever its length."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=lines)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def print_rows(console, headers: list[str], rows: list[list[str]], **table: Any) -> None:
+    """Rows as a table on a terminal; off one (a pipe, a file, cron's mail), as plain
+    tab-separated lines, the header first, so ``| grep`` and ``| cut -f`` see one record a
+    line. Cells are rich markup (file-derived text through :func:`plain`)."""
+    if console.is_terminal:
+        from rich.table import Table
+
+        grid = Table(padding=(0, 1), **table)
+        for header in headers:
+            grid.add_column(header, overflow="fold")
+        for row in rows:
+            grid.add_row(*row)
+        console.print(grid)
+        return
+    from rich.text import Text
+
+    for row in [headers, *rows]:
+        # Tabs inside a cell would shift the columns: printable() already escapes them.
+        # click.echo, not console.print: rich would expand the tabs to spaces.
+        click.echo("\t".join(Text.from_markup(cell).plain for cell in row), err=console.stderr)
 
 
 def exit_code_of(status: str) -> int:
