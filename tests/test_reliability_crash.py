@@ -170,7 +170,7 @@ def test_one_blob_processed_by_two_processes_at_once_is_uploaded_once(
     env = child_env(azurite, hr_storage, connector_standin)
     children = [process_child(tmp_path, env, hr_storage, name) for _ in range(2)]
 
-    statuses = sorted(child.json()["status"] for child in children)
+    statuses = sorted(child.json()["data"]["files"][0]["status"] for child in children)
 
     assert statuses[1] == "uploaded"
     assert statuses[0] in ("gone", "taken")

@@ -432,7 +432,9 @@ def status(since: str, limit: int, as_json: bool) -> None:
             note = "employee profiles re-sent so Purview keeps them" + (f"; {note}" if note else "")
         rows.append(
             [
-                f"{when:%Y-%m-%d %H:%M}" if when else "",
+                (f"{when:%m-%d %H:%M}" if console.is_terminal else f"{when:%Y-%m-%d %H:%M}")
+                if when
+                else "",
                 f"[{style}]{plain(r.status)}[/]",
                 plain(file),
                 str(r.rows),
@@ -442,8 +444,11 @@ def status(since: str, limit: int, as_json: bool) -> None:
                 plain(note[:200] if console.is_terminal else note),
             ]
         )
-    headers = ["finished", "status", "file", "rows", "valid", "rejected", "uploaded", "note"]
-    print_rows(console, headers, rows, title=f"hrupload runs since {cutoff:%Y-%m-%d %H:%M} UTC")
+    fixed, number = {"no_wrap": True}, {"no_wrap": True, "justify": "right"}
+    columns = [("finished", fixed), ("status", fixed), ("file", {"ratio": 2})]
+    columns += [(name, number) for name in ("rows", "valid", "rejected", "uploaded")]
+    columns += [("note", {"ratio": 3})]
+    print_rows(console, columns, rows, title=f"hrupload runs since {cutoff:%Y-%m-%d %H:%M} UTC")
 
 
 class _DevCommands(click.Group):

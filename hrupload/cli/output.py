@@ -32,23 +32,28 @@ def new_console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def print_rows(console, headers: list[str], rows: list[list[str]], **table: Any) -> None:
+def print_rows(
+    console, columns: list[str | tuple[str, dict[str, Any]]], rows: list[list[str]], **table: Any
+) -> None:
     """Rows as a table on a terminal; off one (a pipe, a file, cron's mail), as plain
     tab-separated lines, the header first, so ``| grep`` and ``| cut -f`` see one record a
-    line. Cells are rich markup (file-derived text through :func:`plain`)."""
+    line. A column is its header, or its header and rich column options (``justify``,
+    ``no_wrap``, ``ratio``). Cells are rich markup (file-derived text through :func:`plain`)."""
+    specs = [(c, {}) if isinstance(c, str) else c for c in columns]
     if console.is_terminal:
+        from rich import box
         from rich.table import Table
 
-        grid = Table(padding=(0, 1), **table)
-        for header in headers:
-            grid.add_column(header, overflow="fold")
+        grid = Table(padding=(0, 1), box=box.SIMPLE_HEAD, **table)
+        for header, options in specs:
+            grid.add_column(header, **({"overflow": "fold"} | options))
         for row in rows:
             grid.add_row(*row)
         console.print(grid)
         return
     from rich.text import Text
 
-    for row in [headers, *rows]:
+    for row in [[header for header, _ in specs], *rows]:
         # Tabs inside a cell would shift the columns: printable() already escapes them.
         # click.echo, not console.print: rich would expand the tabs to spaces.
         click.echo("\t".join(Text.from_markup(cell).plain for cell in row), err=console.stderr)

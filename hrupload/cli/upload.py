@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import click
-
 from hrupload import compose
 from hrupload.adapters.local_state import UploadBusy, describe_holder
 from hrupload.app.delivery import Outcome, Plan, deliver
@@ -22,6 +20,7 @@ from hrupload.cli.output import (
     count,
     load_profile_option,
     plain,
+    print_json,
     print_report,
     private_write,
     worst,
@@ -114,8 +113,7 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
             report_dir = opts["report_dir"] or path.parent
             _print_outcome(outcome, out, report_dir, report_name(path.name))
     if opts["as_json"]:
-        doc = summaries[0] if len(summaries) == 1 else summaries
-        click.echo(json.dumps(doc, indent=2))
+        print_json("upload", {"files": summaries})
     return worst(codes)
 
 

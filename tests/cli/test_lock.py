@@ -82,7 +82,7 @@ def test_with_no_wait_the_second_upload_refuses_at_once_and_leaves_the_reports_a
     assert "not uploaded: another upload of" in second_err
     assert f"is still running (pid {first.proc.pid}); nothing was sent" in second_err
     assert len(second_err.strip().splitlines()) == 1  # one sentence, no traceback
-    assert json.loads(second_out)["status"] == "busy"
+    assert json.loads(second_out)["data"]["files"][0]["status"] == "busy"
     assert first_code == 0, first_err
     report = json.loads((tmp_path / "resignation.csv.report.json").read_text())
     assert report["upload"]["status"] == "uploaded"  # the first run's report, whole

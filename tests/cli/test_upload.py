@@ -168,7 +168,9 @@ def test_json_prints_only_the_summary(connector_standin: ConnectorStandIn, tmp_p
     result = upload(source, "--json", "--records-per-call", "2", env=standin_env(connector_standin))
 
     assert result.exit_code == 3
-    summary = json.loads(result.stdout)
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "upload"
+    (summary,) = doc["data"]["files"]
     assert summary["file"] == str(source)
     assert summary["status"] == "partial"
     assert (summary["valid"], summary["rejected"], summary["uploaded"]) == (5, 1, 5)
@@ -188,7 +190,7 @@ def test_several_files_give_a_json_list_and_the_worst_exit_code(
     result = upload(clean, partial, broken, "--json", env=standin_env(connector_standin))
 
     assert result.exit_code == 1
-    summaries = json.loads(result.stdout)
+    summaries = json.loads(result.stdout)["data"]["files"]
     assert [s["status"] for s in summaries] == ["uploaded", "partial", "failed"]
     assert summaries[2]["file_error"]["code"] == "not-utf8"
     assert len(connector_standin.uploads) == 2

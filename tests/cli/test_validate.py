@@ -28,7 +28,10 @@ def hrupload(*args: str | Path, env: dict[str, str] | None = None) -> Result:
 
 def as_json(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, dict]:
     result = hrupload(*args, "--json", env=env)
-    return result.exit_code, json.loads(result.stdout)
+    doc = json.loads(result.stdout)
+    assert (doc["schema"], doc["version"], doc["kind"]) == ("hrupload", 1, "validate")
+    (report,) = doc["data"]["files"]  # one file: the same list as several
+    return result.exit_code, report
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "export.csv") -> Path:
@@ -166,7 +169,7 @@ def test_several_files_exit_with_the_worst_and_json_is_a_list(tmp_path: Path) ->
     good = SAMPLES / "resignation.csv"
     result = hrupload(good, SAMPLES / "multi-scenario.csv", "--json")
     assert result.exit_code == 3
-    assert [d["rejected"] for d in json.loads(result.stdout)] == [0, 2]
+    assert [d["rejected"] for d in json.loads(result.stdout)["data"]["files"]] == [0, 2]
     assert hrupload(good, write(tmp_path, b"")).exit_code == 1
 
 

@@ -219,11 +219,14 @@ def test_process_sweep_and_status_print_hostile_names_escaped(
         READABLE,
     ):
         assert shown in swept.stdout, shown
-    # The table folds long names over several lines; every piece of them is escaped.
-    assert_terminal_safe(status.stdout, "status stdout")
-    assert_terminal_safe(wide.stdout, "status stdout, wide")
-    for shown in ("b\\x0d\\x1b[Kuploaded over\\x07.csv", "report\\u202evsc.exe", READABLE[12:]):
-        assert shown in wide.stdout, shown
+    # Off a terminal, one tab-separated line per run, names whole: the tabs are the
+    # separators the program prints; every cell between them is escaped.
+    for cell in status.stdout.replace("\t", "\n").splitlines():
+        assert_terminal_safe(cell, "status stdout")
+    assert wide.stdout == status.stdout  # no wrapping, whatever the width
+    for shown in ("b\\x0d\\x1b[Kuploaded over\\x07.csv", "report\\u202evsc.exe", READABLE):
+        assert shown in status.stdout, shown
+    assert all(line.count("\t") == 7 for line in status.stdout.splitlines())
     records.assert_safe()
 
 
@@ -239,7 +242,9 @@ def test_validate_prints_and_emits_json_without_raw_controls(tmp_path) -> None:
     assert_terminal_safe(shown.stdout, "validate")
     assert "resignation \\x1b[2J\\u202e.csv" in shown.stdout
     assert unsafe_chars(as_json.stdout, lines=True) == []
-    doc = json.loads(as_json.stdout)  # the same data: JSON escapes, not lost characters
+    (doc,) = json.loads(as_json.stdout)["data"][
+        "files"
+    ]  # the same data: JSON escapes, not lost characters
     assert doc["header"][2] == "LastWorking\u202eDate\u200b"
     assert doc["file"] == str(source)
 
