@@ -1646,7 +1646,39 @@ def _iso(value: object) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _from_settings(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """``--settings local.settings.json``: the tenant, app, secret and job (and the port of
+    HRUPLOAD_LOGIN_URL) of a Core Tools settings file become this stand-in's defaults, so
+    ``func start`` with that file gets tokens from it. Options given as well still win."""
+    if path is None:
+        return None
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))["Values"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(f"cannot read its Values: {exc}", param=param) from None
+    defaults = {
+        "tenant_id": values.get("HRUPLOAD_TENANT_ID"),
+        "app_id": values.get("HRUPLOAD_APP_ID"),
+        "app_secret": values.get("HRUPLOAD_APP_SECRET"),
+        "job_id": values.get("HRUPLOAD_JOB_ID"),
+    }
+    port = urlsplit(values.get("HRUPLOAD_LOGIN_URL") or "").port
+    if port:
+        defaults["port"] = port
+    ctx.default_map = (ctx.default_map or {}) | {k: v for k, v in defaults.items() if v}
+    return path
+
+
 @click.command("connector")
+@click.option(
+    "--settings",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    callback=_from_settings,
+    is_eager=True,
+    expose_value=False,
+    help="Take the tenant, app, secret, job and port from a Core Tools local.settings.json. "
+    "[default: none]",
+)
 @click.option(
     "--port",
     type=int,
@@ -1659,7 +1691,7 @@ def _iso(value: object) -> str:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Store every received file here as <seq>-<jobid>.csv.",
+    help="Store every received file here as <seq>-<jobid>.csv. [default: not stored]",
 )
 @click.option("--tenant-id", default=DEMO_TENANT_ID, show_default=True)
 @click.option("--app-id", default=DEMO_APP_ID, show_default=True)
@@ -1667,15 +1699,18 @@ def _iso(value: object) -> str:
     "--app-secret",
     envvar="HRUPLOAD_APP_SECRET",
     default=None,
-    help="Secret the stand-in accepts (default: $HRUPLOAD_APP_SECRET, else a generated one).",
+    help="Secret the stand-in accepts. [default: a generated one; env: HRUPLOAD_APP_SECRET]",
 )
 @click.option("--job-id", default=DEMO_JOB_ID, show_default=True)
-@click.option("--latency-ms", type=float, default=0.0, help="Added to every API request.")
+@click.option(
+    "--latency-ms", type=float, default=0.0, show_default=True, help="Added to every API request."
+)
 @click.option(
     "--capacity",
     type=click.IntRange(min=1),
     default=None,
-    help="Serve at most this many uploads at once; answer the rest 429 with Retry-After.",
+    help="Serve at most this many uploads at once; answer the rest 429 with Retry-After. "
+    "[default: no limit]",
 )
 @click.option(
     "--retry-after",
@@ -1744,7 +1779,10 @@ def _print_banner(standin: ConnectorStandIn, generated_secret: str | None) -> No
             "  # generated local stand-in secret, shown once"
         )
     else:
-        click.echo("  (the stand-in accepts the HRUPLOAD_APP_SECRET already in your environment)")
+        click.echo(
+            "  (the stand-in accepts the secret it was given: --app-secret, "
+            "HRUPLOAD_APP_SECRET or --settings)"
+        )
     if standin.out_dir is not None:
         click.echo(f"Received files are stored in {standin.out_dir}")
     click.echo("Press Ctrl-C to stop.")

@@ -43,8 +43,8 @@ def _scenario_option(func: Callable) -> Callable:
     return click.option(
         "--scenario",
         type=click.Choice(list(SCENARIOS), case_sensitive=False),
-        help="Scenario of a single-scenario file (else the profile's, or inferred from the "
-        "header).",
+        help="Scenario of a single-scenario file. [default: the profile's, else inferred from "
+        "the file's name and header]",
     )(func)
 
 
@@ -197,13 +197,14 @@ def _validate_one(
 @setting_option("--job-id", metavar="ID")
 @click.option(
     "--app-secret",
-    help="Avoid: visible in the process list. Prefer the HRUPLOAD_APP_SECRET variable.",
+    help="Avoid: visible in the process list; prefer the variable. Wins over it and over "
+    "HRUPLOAD_KEY_VAULT_URL. [env: HRUPLOAD_APP_SECRET]",
 )
 @click.option(
     "--certificate",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="PEM (key + certificate) or PFX (password in HRUPLOAD_CERTIFICATE_PASSWORD) to "
-    "authenticate with instead of a secret.",
+    "authenticate with instead of a secret. [default: none, the secret is used]",
 )
 @_profile_option
 @_scenario_option
@@ -222,7 +223,7 @@ def _validate_one(
 @click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where <name>.report.json and <name>.rejected.csv go (default: beside the file).",
+    help="Where <name>.report.json and <name>.rejected.csv go. [default: beside the file]",
 )
 @setting_option(
     "--lock-wait",
@@ -388,7 +389,9 @@ def _duration(text: str) -> float:
 
 @main.command()
 @click.option("--since", default="7d", show_default=True, help="How far back: 30m, 24h, 7d, 4w.")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Most runs shown."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def status(since: str, limit: int, as_json: bool) -> None:
     """Show the run log: one line per processed file, newest first.

@@ -80,3 +80,59 @@ def test_upload_options_are_checked_before_anything_is_read_or_sent(args, named)
     result = invoke("upload", "--dry-run", str(SAMPLES / "resignation.csv"), *args)
     assert result.exit_code == 2
     assert named in result.output
+
+
+def all_commands(group: click.Group, prefix: str = "", ctx: click.Context | None = None):
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from all_commands(command, f"{prefix}{name} ", ctx)
+        elif command is not None:
+            yield prefix + name, command
+
+
+@pytest.mark.parametrize(("name", "command"), list(all_commands(main)))
+def test_every_option_help_shows_its_variable_or_default(name: str, command) -> None:
+    ctx = click.Context(command, info_name=name)
+    for option in command.params:
+        if not isinstance(option, click.Option) or option.is_flag or option.hidden:
+            continue
+        record = option.get_help_record(ctx)
+        assert record is not None, (name, option.opts)
+        text = record[1]
+        assert "default:" in text or "env:" in text, (name, option.opts[0], text)
+        if option.opts[0] in SETTING_OPTIONS and not name.startswith("dev "):
+            assert f"env: {SETTING_OPTIONS[option.opts[0]]}" in text, (name, option.opts[0])
+
+
+def test_shell_completion_as_documented() -> None:
+    import os
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert 'eval "$(_HRUPLOAD_COMPLETE=bash_source hrupload)"' in readme
+    hrupload = Path(sys.executable).with_name("hrupload")
+    script = subprocess.run(
+        [hrupload],
+        env={**os.environ, "_HRUPLOAD_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "_hrupload_completion" in script and "complete " in script
+    offered = subprocess.run(
+        [hrupload],
+        env={
+            **os.environ,
+            "_HRUPLOAD_COMPLETE": "bash_complete",
+            "COMP_WORDS": "hrupload st",
+            "COMP_CWORD": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "plain,status" in offered.splitlines()
