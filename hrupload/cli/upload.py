@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -63,9 +64,11 @@ def _resolved(opts: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 
 def _progress(console, total: int, name: str):
-    """A byte-based progress bar on stderr, only for a terminal and a multi-chunk file."""
+    """Progress of a multi-chunk file on stderr: a bar on a terminal; off one (cron, CI,
+    a log) a plain line at each tenth of the file, so a long run shows it is alive without
+    filling the log."""
     if not console.is_terminal:
-        return None, None
+        return contextlib.nullcontext(), _TenthsLine(console, total, name)
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -85,6 +88,23 @@ def _progress(console, total: int, name: str):
 
     task = progress.add_task(plain(name), total=total)
     return progress, lambda n: progress.advance(task, n)
+
+
+class _TenthsLine:
+    """``advance(n)`` for off a terminal: one line as the bytes read pass each 10 %."""
+
+    def __init__(self, console, total: int, name: str) -> None:
+        self._console, self._total, self._name = console, max(total, 1), plain(name)
+        self._done, self._shown = 0, 0
+
+    def __call__(self, n: int) -> None:
+        self._done += n
+        tenth = min(10, self._done * 10 // self._total)
+        if tenth > self._shown:
+            self._shown = tenth
+            self._console.print(
+                f"{self._name}: {tenth * 10}% read ({self._done >> 20} of {self._total >> 20} MB)"
+            )
 
 
 def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
@@ -197,7 +217,9 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
             "file-too-large", f"the file is {size >> 20} MB, over the limit; split it"
         )
         return Outcome(report, dry_run=client is None)
-    progress, advance = _progress(err, size, path.name) if size > (1 << 20) else (None, None)
+    progress, advance = (
+        _progress(err, size, path.name) if size > (1 << 20) else (contextlib.nullcontext(), None)
+    )
     plan = Plan(
         job_id=opts["job_id"] or "dry-run",
         profile=profile,
@@ -211,10 +233,7 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
     kwargs = dict(
         name=path.name, client=client, checkpoints=checkpoints, on_progress=advance, facts=facts
     )
-    if progress is not None:
-        with progress:
-            outcome = deliver(lambda: path.open("rb"), plan, **kwargs)
-    else:
+    with progress:
         outcome = deliver(lambda: path.open("rb"), plan, **kwargs)
     outcome.report.file = str(path)
     if (

@@ -502,3 +502,16 @@ def test_the_installed_command_exits_1_on_a_wrong_secret_and_2_on_a_missing_job(
     for stream in (refused.stdout, refused.stderr, unusable.stdout, unusable.stderr):
         assert wrong not in stream and TEST_APP_SECRET not in stream
     assert connector_standin.uploads == []
+
+
+def test_progress_off_a_terminal_is_a_plain_line_per_tenth(tmp_path: Path) -> None:
+    source = tmp_path / "resignation.csv"
+    data, _ = resignations(60000)
+    assert len(data) > 2 << 20
+    source.write_bytes(data)
+    result = upload(source, "--dry-run", env={})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "% read" in line]
+    assert lines[-1].startswith("resignation.csv: 100% read"), result.stderr
+    assert 2 <= len(lines) <= 10
+    assert "\r" not in result.stderr and "━" not in result.stderr  # no bar off a terminal
