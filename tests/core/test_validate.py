@@ -640,6 +640,9 @@ SAMPLE_CASES = {
         {},
     ),
     ("employee-profile.csv", None): ({"employee-profile": 2}, {}),
+    # Microsoft's own column names (EmployeeAddLine1, EmployeeDept, TerminationDate), no profile
+    ("employee-profile-microsoft.csv", None): ({"employee-profile": 2}, {}),
+    ("resignation-us-government.csv", None): ({"resignation": 2}, {}),
     # Microsoft's multi-scenario sample puts the job-level-change dates in ResignationDate.
     ("multi-scenario.csv", None): (
         {
@@ -720,6 +723,86 @@ def test_sample_profile_maps_the_improvement_plan_columns() -> None:
     assert [(e.line, e.column, e.code) for e in report.errors] == [
         (2, "ImprovementRemarks", "too-long")
     ]
+
+
+# -- Microsoft's sample column names (aliases) -------------------------------------------------
+
+MS_PROFILE = (
+    "EmailAddress,UserName,EmployeeFirstName,EmployeeLastName,EmployeeAddLine1,EmployeeAddLine2,"
+    "EmployeeCity,EmployeeState,EmployeeZipCode,EmployeeDept,EmployeeType,EmployeeRole"
+)
+
+
+def test_microsoft_profile_header_is_recognised_without_a_profile(tmp_path: Path) -> None:
+    """Neither the file's name nor a profile says which scenario: the header does, through the
+    aliases; the address column is checked as the required EmployeeAddressLine1, and UserName
+    (no field of any scenario) goes out as it is."""
+    report, rows = run(
+        tmp_path,
+        lines(
+            MS_PROFILE,
+            "jackq@contoso.com,jackq,jack,qualtz,50 Oakland Ave,#206,City,Florida,32104,"
+            "Orthopaedic,Regular,Nurse",
+            "sarad@contoso.com,sarad,Sara,Davis,,,Redmond,WA,98052,Finance,Regular,Analyst",
+        ),
+    )
+    assert report.file_error is None
+    assert report.scenarios == {"employee-profile": {"valid": 1, "rejected": 1}}
+    assert rows[0].fields[1] == "jackq"
+    [error] = report.errors
+    assert (error.line, error.column, error.code) == (3, "EmployeeAddLine1", "missing-value")
+    assert "EmployeeAddLine1 (EmployeeAddressLine1)" in error.message
+
+
+def test_sample_file_names_its_aliases_when_a_required_column_is_missing(tmp_path: Path) -> None:
+    code, message = file_error(
+        tmp_path,
+        lines("EmailAddress,LastWorkingDate", f"a@contoso.com,{D2}"),
+        name="resignation.csv",
+    )
+    assert code == "missing-column"
+    assert "ResignationDate (or TerminationDate)" in message
+
+
+def test_the_documented_name_wins_over_an_alias(tmp_path: Path) -> None:
+    report, _ = run(
+        tmp_path,
+        lines(
+            "EmailAddress,TerminationDate,ResignationDate,LastWorkingDate",
+            f"a@contoso.com,not a date,,{D2}",
+        ),
+    )
+    assert problems(report) == [(2, "ResignationDate", "missing-value")]
+
+
+def test_a_profile_mapping_wins_over_an_alias(tmp_path: Path) -> None:
+    profile = parse_profile(
+        {"scenarios": {"resignation": {"columns": {"ResignationDate": "Notice"}}}}
+    )
+    report, _ = run(
+        tmp_path,
+        lines("EmailAddress,TerminationDate,Notice,LastWorkingDate", f"a@contoso.com,x,{D1},{D2}"),
+        profile=profile,
+    )
+    assert report.valid == 1 and not report.errors
+
+
+def test_improvement_plan_sample_needs_no_profile(tmp_path: Path) -> None:
+    text = sample("performance-improvement-plan.csv").read_text()
+    data = text.replace("Met expectation but bad attitude", "x" * 201).encode()
+    report = validate_stream(
+        lambda: io.BytesIO(data), name="p.csv", scenario="performance-improvement-plan"
+    )
+    assert problems(report) == [(2, "ImprovementRemarks", "too-long")]
+
+
+def test_improvement_plan_aliases_are_that_scenario_s_only(tmp_path: Path) -> None:
+    report, _ = run(
+        tmp_path,
+        lines("EmailAddress,EffectiveDate,ImprovementRemarks", f"a@contoso.com,{D1},{'x' * 201}"),
+        scenario="performance-review",
+    )
+    assert report.valid == 1
 
 
 def test_job_level_sample_under_another_name_is_ambiguous(tmp_path: Path) -> None:
