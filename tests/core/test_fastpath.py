@@ -168,6 +168,25 @@ CASES: dict[str, tuple[str | bytes, dict]] = {
         ),
         {},
     ),
+    "date-shapes": (
+        lines(
+            RESIGNATION,
+            f"a@contoso.com,4/23/2019,{D2}",
+            "b@contoso.com,2019-04-23 10:00:00,2019-04-23T10:00",
+            f"c@contoso.com,03/04/2019,{D1}",
+            f"d@contoso.com,23.04.2019,{D1}",
+        ),
+        {},
+    ),
+    "ambiguous-dates": (
+        lines(
+            RESIGNATION,
+            f"a@contoso.com,03/04/2019,{D2}",
+            "b@contoso.com,23/04/2019,04/23/2019",
+            f"c@contoso.com,04/04/2019,{D1}",
+        ),
+        {"profile": Profile(date_formats=("%m/%d/%Y", "%d/%m/%Y")), "scenario": "resignation"},
+    ),
     "microsoft-termination-date": (
         lines("EmailAddress,TerminationDate,LastWorkingDate", f"a@contoso.com,{D1},{D2}", "b,x,"),
         {},
