@@ -142,8 +142,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a value is rejected: an error code (docs/errors.md) and a message that never
-    quotes the value."""
+    """Why a value is rejected: an error code (the catalogue in :mod:`hrupload.core.report`)
+    and a message that never quotes the value."""
 
     code: str
     message: str
