@@ -171,19 +171,19 @@ class Checker:
         return None
 
     def _wanted_list(self, plan: Plan) -> str:
-        return ", ".join(
-            self._wanted(plan.scenario, b.field)
-            for b in plan.bound
-            if b.index is None and b.field.required
-        )
+        """The required columns a header lacks, each with the aliases that would do."""
+        wanted = []
+        for b in plan.bound:
+            if b.index is None and b.field.required:
+                name = self._column_for(plan.scenario, b.field)
+                aliases = self._aliases(plan.scenario, b.field)
+                wanted.append(f"{name} (or {' or '.join(aliases)})" if aliases else name)
+        return ", ".join(wanted)
 
-    def _wanted(self, scenario: str, f: Field) -> str:
-        """The column a message asks for: the mapped or canonical name, and the aliases that
-        would do as well."""
-        name = self._column_for(scenario, f)
-        if name != f.name or not f.aliases:
-            return name
-        return f"{name} (or {' or '.join(f.aliases)})"
+    def _aliases(self, scenario: str, f: Field) -> tuple[str, ...]:
+        """The other names a message may offer for ``f``'s column: none when the profile
+        maps it (the mapping is then the only name that counts)."""
+        return () if f.name in self.profile.mapping(scenario).columns else f.aliases
 
     def _plan(self, scenario: str) -> Plan:
         bound = []
@@ -336,8 +336,9 @@ class Checker:
                 line,
                 name,
                 "missing-column",
-                f"{scenario} rows need a {name!r} column ({self._wanted(scenario, f)}); the "
-                "header has none",
+                f"{scenario} rows need a {name!r} column ({f.name})"
+                + "".join(f", or {alias!r}" for alias in self._aliases(scenario, f))
+                + "; the header has none",
             )
         cell = fields[bound.index]
         value = cell.strip()

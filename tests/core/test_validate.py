@@ -799,6 +799,28 @@ def test_sample_file_names_its_aliases_when_a_required_column_is_missing(tmp_pat
     assert "ResignationDate (or TerminationDate)" in message
 
 
+def test_a_multi_scenario_row_names_the_aliases_of_a_missing_column(tmp_path: Path) -> None:
+    report, _ = run(
+        tmp_path,
+        lines("HRScenario,EmailAddress,LastWorkingDate", f"Resignation,a@contoso.com,{D2}"),
+    )
+    [error] = report.errors
+    assert error.code == "missing-column"
+    assert "'ResignationDate' column (ResignationDate), or 'TerminationDate'" in error.message
+    mapped = parse_profile(
+        {
+            "scenario_column": "HRScenario",
+            "scenarios": {"resignation": {"columns": {"ResignationDate": "Notice"}}},
+        }
+    )
+    report, _ = run(
+        tmp_path,
+        lines("HRScenario,EmailAddress,LastWorkingDate", f"Resignation,a@contoso.com,{D2}"),
+        profile=mapped,
+    )
+    assert "TerminationDate" not in report.errors[0].message
+
+
 def test_the_documented_name_wins_over_an_alias(tmp_path: Path) -> None:
     report, _ = run(
         tmp_path,
