@@ -10,6 +10,10 @@ employee-profile sample says ``EmployeeAddLine1`` where the column table says
 ``TerminationDate``). A header column is found, ignoring case, by the profile's mapping when
 it names the field, else by the field's name, else by its first alias the header has. The
 file goes out with its own header either way: the portal's mapping names its columns.
+
+The employee-profile sample also has a ``UserName`` column, which is no field of any
+scenario (the article's column table leaves it out; the portal maps nothing to it). It is
+no error: like every column no scenario uses, it goes out unchecked, as it is.
 """
 
 from __future__ import annotations
@@ -92,9 +96,7 @@ SCENARIOS: dict[str, Scenario] = {
             "Performance improvement plan",
             (_EMAIL, _EFFECTIVE, _PLAN_REMARKS, _PLAN_RATING),
         ),
-        # Microsoft's sample also has a UserName column, which is no field of this scenario
-        # (the article's column table leaves it out and the portal maps nothing to it): like
-        # any column no scenario uses, it is passed through unchecked and goes out as it is.
+        # Microsoft's sample's UserName column is no field: see the module's docstring.
         Scenario(
             "employee-profile",
             "Employee profile",
