@@ -109,7 +109,7 @@ class Checker:
             if plan.missing:
                 raise FileProblem(
                     "missing-column",
-                    f"{self.single} needs column(s) {', '.join(plan.missing)}, which the header "
+                    f"{self.single} needs column(s) {self._wanted_list(plan)}, which the header "
                     f"lacks; {self._found()}" + self._spaces_hint(plan),
                 )
             self.plans = {self.single: plan}
@@ -159,12 +159,38 @@ class Checker:
     def _column_for(self, scenario: str, f: Field) -> str:
         return self.profile.mapping(scenario).columns.get(f.name, f.name)
 
+    def _find(self, scenario: str, f: Field) -> int | None:
+        """The header column that feeds ``f``: the one the profile maps it to, else the one
+        with its name or, failing that, one of its aliases (Microsoft's sample names)."""
+        mapped = self.profile.mapping(scenario).columns.get(f.name)
+        names = (mapped,) if mapped is not None else f.names
+        for name in names:
+            index = self._index.get(name.lower())
+            if index is not None:
+                return index
+        return None
+
+    def _wanted_list(self, plan: Plan) -> str:
+        """The required columns a header lacks, each with the aliases that would do."""
+        wanted = []
+        for b in plan.bound:
+            if b.index is None and b.field.required:
+                name = self._column_for(plan.scenario, b.field)
+                aliases = self._aliases(plan.scenario, b.field)
+                wanted.append(f"{name} (or {' or '.join(aliases)})" if aliases else name)
+        return ", ".join(wanted)
+
+    def _aliases(self, scenario: str, f: Field) -> tuple[str, ...]:
+        """The other names a message may offer for ``f``'s column: none when the profile
+        maps it (the mapping is then the only name that counts)."""
+        return () if f.name in self.profile.mapping(scenario).columns else f.aliases
+
     def _plan(self, scenario: str) -> Plan:
         bound = []
         missing = []
         used = set()
         for f in SCENARIOS[scenario].fields:
-            index = self._index.get(self._column_for(scenario, f).lower())
+            index = self._find(scenario, f)
             where = None if index is None else column(self.header[index], f, self._date_formats)
             bound.append(Bound(f, index, where))
             if index is None and f.required:
@@ -175,7 +201,7 @@ class Checker:
         for other in self.profile.active_scenarios():
             for f in SCENARIOS[other].fields:
                 if f.kind is Kind.DATE:
-                    index = self._index.get(self._column_for(other, f).lower())
+                    index = self._find(other, f)
                     if index is not None and index not in used:
                         other_dates[index] = self.header[index]
         return Plan(scenario, tuple(bound), tuple(missing), tuple(sorted(other_dates.items())))
@@ -310,7 +336,9 @@ class Checker:
                 line,
                 name,
                 "missing-column",
-                f"{scenario} rows need a {name!r} column ({f.name}); the header has none",
+                f"{scenario} rows need a {name!r} column ({f.name})"
+                + "".join(f", or {alias!r}" for alias in self._aliases(scenario, f))
+                + "; the header has none",
             )
         cell = fields[bound.index]
         value = cell.strip()

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from hrupload.core.errors import ProfileError
+from hrupload.core.rules import from_formats
 from hrupload.core.scenarios import SCENARIOS, scenario_named
 
 
@@ -179,6 +180,7 @@ def parse_profile(doc: Any, *, source: str = "profile") -> Profile:
         )
     for fmt in formats:
         _check_date_format(fmt, source)
+    _check_unambiguous(tuple(formats), source)
     return Profile(
         scenario_column=scenario_column.strip() if scenario_column else None,
         scenarios=scenarios,
@@ -196,6 +198,35 @@ def _check_date_format(fmt: str, source: str) -> None:
             raise ProfileError(
                 f"profile {source}: date format {fmt!r} is not valid: {exc}"
             ) from None
+
+
+#: Dates whose parts all differ and are 12 or less: written in one of the profile's formats
+#: and read back in another, they show whether the two can read one value two ways
+#: (``03/04/2011``: March 4 month first, April 3 day first).
+_PROBES = (
+    datetime(2011, 3, 4, 5, 6, 7, 8000, tzinfo=timezone(timedelta(hours=9))),
+    datetime(2012, 10, 9, 8, 1, 2, 3, tzinfo=timezone(timedelta(hours=-2))),
+)
+
+
+def _check_unambiguous(formats: tuple[str, ...], source: str) -> None:
+    """Refuse two formats that read the same text as different dates: a value fitting both
+    would otherwise be read by whichever is listed first, silently. (A pair the probes miss
+    still cannot settle a value by order: the date rule rejects it as ``ambiguous-date``.)"""
+    for probe in _PROBES:
+        for first in formats:
+            text = probe.strftime(first)
+            meant = from_formats(text, (first,))
+            if meant is None:  # a format that cannot read its own output (%Z, %U): no probe
+                continue
+            for second in formats:
+                other = from_formats(text, (second,))
+                if other is not None and other != meant:
+                    raise ProfileError(
+                        f'profile {source}: date_formats "{first}" and "{second}" read '
+                        f"{text!r} as different dates ({meant} and {other}); a value fitting "
+                        "both cannot be told apart: keep only the one your export uses"
+                    )
 
 
 def _parse_mapping(name: str, body: Any, source: str) -> ScenarioMapping:

@@ -15,6 +15,36 @@ from typing import Any
 #: Reports keep at most this many row errors; the rejected-rows CSV always has all.
 MAX_REPORT_ERRORS = 10_000
 
+#: Every code a report's errors carry, and what it means: the one catalogue. An engine, a
+#: rule or a front door raising a code not listed here fails tests/core/test_report.py, and
+#: so does a code the README's table of codes leaves out.
+FILE_CODES: dict[str, str] = {
+    "empty-file": "the file has no bytes",
+    "file-too-large": "the file is over the size limit",
+    "binary-file": "the file holds NUL bytes: it is not a CSV export",
+    "not-utf8": "the file is neither UTF-8 nor UTF-16 with a BOM",
+    "unsupported-encoding": "the file is in an encoding the connector cannot take (UTF-32)",
+    "no-header": "the first line is empty or unreadable",
+    "too-many-columns": "the header has more columns than an HR export may have",
+    "header-too-large": "the header alone fills an upload chunk",
+    "duplicate-header": "two columns have the same name, ignoring case",
+    "missing-column": "a required column is not in the header",
+    "ambiguous-scenario": "the header fits several scenarios and nothing says which",
+    "unknown-scenario": "the header fits no scenario, or a scenario named is unknown",
+}
+ROW_CODES: dict[str, str] = {
+    "malformed-row": "broken quoting, or a record over the size limit",
+    "extra-fields": "the row has more fields than the header",
+    "row-too-large": "the row cannot fit in one upload chunk with the header",
+    "missing-value": "a required field, or the scenario column, is empty",
+    "missing-column": "a multi-scenario row's scenario needs a column the header lacks",
+    "unknown-scenario": "the scenario column holds no accepted value",
+    "invalid-email": "the address is not a usable UPN or e-mail address",
+    "invalid-date": "the date is not ISO 8601 nor in one of the profile's date_formats",
+    "ambiguous-date": "two of the profile's date_formats read the date as different dates",
+    "too-long": "the value is over its field's limit",
+}
+
 
 #: Two digits in a row, or a digit first: a zip code, a date, a street number, a phone
 #: number. Column names rarely hold either ("AddressLine1" does not).

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from hrupload.core.scenarios import Field, Kind
 
@@ -141,8 +142,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a value is rejected: an error code (docs/errors.md) and a message that never
-    quotes the value."""
+    """Why a value is rejected: an error code (the catalogue in :mod:`hrupload.core.report`)
+    and a message that never quotes the value."""
 
     code: str
     message: str
@@ -196,34 +197,106 @@ class DateRule(Rule):
     def check(self, cell: str, value: str, column: Column) -> Problem | str | None:
         if is_iso_datetime(value):
             return None
-        rewritten = from_formats(value, column.date_formats)
-        if rewritten is not None:
-            return rewritten
-        extra = (
-            " or one of the profile's date_formats " + ", ".join(column.date_formats)
-            if column.date_formats
-            else ""
-        )
-        return Problem(
-            "invalid-date",
-            f"{column.name} is not a valid date: use ISO 8601 like {ISO_EXAMPLE}{extra}",
-        )
+        read = readings(value, column.date_formats)
+        meanings = {iso for _, iso in read}
+        if len(meanings) == 1:
+            return read[0][1]
+        if meanings:  # never settled by the order the formats are listed in
+            first, meant = read[0]
+            second = next(fmt for fmt, iso in read if iso != meant)
+            return Problem(
+                "ambiguous-date",
+                f'{column.name} fits both "{first}" and "{second}" of the profile\'s '
+                "date_formats, which read it as different dates: keep only the one your "
+                "export uses",
+            )
+        return Problem("invalid-date", _not_iso(column, suggest_formats(value)))
+
+
+def _not_iso(column: Column, suggested: tuple[str, ...]) -> str:
+    """Why a date is refused and, when its shape is a common one, the ``date_formats`` entry
+    that would read it: never the value itself."""
+    listed = ", ".join(column.date_formats)
+    if not suggested:
+        extra = f" or one of the profile's date_formats {listed}" if listed else ""
+        return f"{column.name} is not a valid date: use ISO 8601 like {ISO_EXAMPLE}{extra}"
+    unread = f"; the profile's date_formats ({listed}) do not read it" if listed else ""
+    said = f"{column.name} is not ISO 8601 ({ISO_SHAPE}, like {ISO_EXAMPLE}){unread}"
+    if len(suggested) == 1:
+        return f'{said}: add "{suggested[0]}" to the profile\'s "date_formats" to accept it'
+    month, day = suggested
+    return (
+        f'{said}: it reads as month first ("{month}") or day first ("{day}"); add the one '
+        'your export uses to the profile\'s "date_formats"'
+    )
+
+
+@lru_cache(maxsize=1 << 12)  # HR exports repeat their dates: an effective date, a month end
+def readings(value: str, formats: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(format, ``value`` in ISO 8601) for each of the profile's ``date_formats`` that reads
+    ``value``: every one, so that two reading it differently are found, not settled by order."""
+    read = []
+    for fmt in formats:
+        try:
+            read.append((fmt, datetime.strptime(value, fmt).isoformat()))
+        except ValueError:
+            continue
+    return tuple(read)
 
 
 def from_formats(value: str, formats: tuple[str, ...]) -> str | None:
-    """``value`` in ISO 8601 when one of the profile's ``date_formats`` reads it."""
-    for fmt in formats:
-        try:
-            parsed = datetime.strptime(value, fmt)
-        except ValueError:
-            continue
-        return parsed.isoformat()
-    return None
+    """``value`` in ISO 8601 when the profile's ``date_formats`` read it one way only."""
+    meanings = {iso for _, iso in readings(value, formats)}
+    return meanings.pop() if len(meanings) == 1 else None
 
 
 def is_date(value: str, formats: tuple[str, ...]) -> bool:
     """A date either way the file may write one (for the "shifted columns?" hint)."""
-    return is_iso_datetime(value) or from_formats(value, formats) is not None
+    return is_iso_datetime(value) or bool(readings(value, formats))
+
+
+# -- dates in other shapes: which date_formats entry would read them ----------------------
+
+#: How Microsoft's article writes the shape it asks for.
+ISO_SHAPE = "yyyy-mm-ddThh:mm:ss"
+#: The shapes HR exports write dates in: the date's three parts (a four-digit year first or
+#: last) with one separator, then maybe a time (a space or T, seconds and a fraction
+#: optional, maybe AM/PM) and an offset.
+_SHAPE = re.compile(
+    r"(?P<a>\d{1,4})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4})"
+    r"(?:(?P<t>[ T])\d{1,2}:\d{2}(?P<s>:\d{2}(?P<f>\.\d{1,6})?)?(?P<ampm> ?[AaPp][Mm])?)?"
+    r"(?P<z>Z|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
+)
+
+
+def suggest_formats(value: str) -> tuple[str, ...]:
+    """The ``date_formats`` entries that would read ``value``: none when its shape is not a
+    common one or it is no real date, one, or month first and day first when both read it.
+    Each is one :func:`readings` accepts, turning ``value`` into ISO 8601 the connector takes.
+    """
+    m = _SHAPE.fullmatch(value)
+    if m is None:
+        return ()
+    sep, a, c = m["sep"], m["a"], m["c"]
+    if len(a) == 4 and len(c) <= 2:
+        dates = [f"%Y{sep}%m{sep}%d"]
+    elif len(c) == 4 and len(a) <= 2:
+        dates = [f"%m{sep}%d{sep}%Y", f"%d{sep}%m{sep}%Y"]
+    else:
+        return ()
+    time = ""
+    if m["t"]:
+        hour = "%I" if m["ampm"] else "%H"
+        time = f"{m['t']}{hour}:%M" + (":%S" if m["s"] else "") + (".%f" if m["f"] else "")
+        if m["ampm"]:
+            time += " %p" if m["ampm"].startswith(" ") else "%p"
+    zone = "%z" if m["z"] else ""
+    return tuple(
+        fmt
+        for fmt in (f"{date}{time}{zone}" for date in dates)
+        if (read := readings(value, (fmt,))) and is_iso_datetime(read[0][1])
+    )
 
 
 #: One rule per kind of field. The e-mail limit is RFC 5321's longest forward path.

@@ -36,7 +36,17 @@ from tests.core.test_properties import (
     rows_for,
 )
 from tests.core.test_properties import SINGLE as PROP_SINGLE
-from tests.core.test_validate import CORPUS, D1, D2, MULTI, RESIGNATION, REVIEW, SAMPLE_CASES, lines
+from tests.core.test_validate import (
+    CORPUS,
+    D1,
+    D2,
+    MS_PROFILE,
+    MULTI,
+    RESIGNATION,
+    REVIEW,
+    SAMPLE_CASES,
+    lines,
+)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 #: Block sizes: the engine's own, and small ones that cut files into many blocks.
@@ -149,6 +159,38 @@ CASES: dict[str, tuple[str | bytes, dict]] = {
     "inferred": (lines(RESIGNATION, f"sarad@contoso.com,{D1},{D2}"), {}),
     "ambiguous": (lines(REVIEW, f"sarad@contoso.com,{D1},,"), {}),
     "fits-nothing": (lines("Mail,When", "a@contoso.com,x"), {}),
+    "microsoft-profile-names": (
+        lines(
+            MS_PROFILE,
+            "jackq@contoso.com,jackq,jack,qualtz,50 Oakland Ave,#206,City,Florida,32104,,,",
+            "sarad@contoso.com,sarad,Sara,Davis,,,Redmond,WA,98052,Finance,Regular,Analyst",
+            "pilarp@contoso.com,,Pilar,Pinilla,1 Way",
+        ),
+        {},
+    ),
+    "date-shapes": (
+        lines(
+            RESIGNATION,
+            f"a@contoso.com,4/23/2019,{D2}",
+            "b@contoso.com,2019-04-23 10:00:00,2019-04-23T10:00",
+            f"c@contoso.com,03/04/2019,{D1}",
+            f"d@contoso.com,23.04.2019,{D1}",
+        ),
+        {},
+    ),
+    "ambiguous-dates": (
+        lines(
+            RESIGNATION,
+            f"a@contoso.com,03/04/2019,{D2}",
+            "b@contoso.com,23/04/2019,04/23/2019",
+            f"c@contoso.com,04/04/2019,{D1}",
+        ),
+        {"profile": Profile(date_formats=("%m/%d/%Y", "%d/%m/%Y")), "scenario": "resignation"},
+    ),
+    "microsoft-termination-date": (
+        lines("EmailAddress,TerminationDate,LastWorkingDate", f"a@contoso.com,{D1},{D2}", "b,x,"),
+        {},
+    ),
     "scenario-option": (
         lines(REVIEW, f"sarad@contoso.com,{D1},,"),
         {"scenario": "Performance_Review"},

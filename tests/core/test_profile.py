@@ -181,3 +181,37 @@ def test_a_huge_profile_is_refused_unread(tmp_path: Path) -> None:
         with pytest.raises(ProfileError) as caught:
             load_profile(spec)
         assert "HRUPLOAD_PROFILE" in str(caught.value) and "KiB" in str(caught.value)
+
+
+# -- date_formats that read one value two ways ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("formats", "named"),
+    [
+        (["%m/%d/%Y", "%d/%m/%Y"], ('"%m/%d/%Y" and "%d/%m/%Y"', "'03/04/2011'")),
+        (["%d.%m.%Y %H:%M", "%m.%d.%Y %H:%M"], ('"%d.%m.%Y %H:%M" and "%m.%d.%Y %H:%M"',)),
+        (["%Y-%m-%d", "%m/%d/%Y", "%Y-%d-%m"], ('"%Y-%m-%d" and "%Y-%d-%m"',)),
+        (["%d/%m/%y", "%y/%m/%d"], ('"%d/%m/%y" and "%y/%m/%d"',)),
+    ],
+)
+def test_formats_reading_a_value_as_two_dates_are_refused(
+    formats: list[str], named: tuple[str, ...]
+) -> None:
+    message = refused({"date_formats": formats})
+    for part in named:
+        assert part in message
+    assert "keep only the one your export uses" in message
+
+
+@pytest.mark.parametrize(
+    "formats",
+    [
+        ["%m/%d/%Y %H:%M", "%m/%d/%Y"],  # the README's and the sample's
+        ["%d.%m.%Y", "%m/%d/%Y"],  # two shapes: no value fits both
+        ["%m/%d/%Y", "%m/%d/%Y"],  # the same reading twice
+        ["%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M"],
+    ],
+)
+def test_formats_that_never_disagree_are_kept(formats: list[str]) -> None:
+    assert parse_profile({"date_formats": formats}).date_formats == tuple(formats)

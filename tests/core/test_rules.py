@@ -4,6 +4,7 @@ accept only what the reference accepts unchanged."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -17,6 +18,7 @@ from hrupload.core.rules import (
     column,
     email_problem,
     is_iso_datetime,
+    suggest_formats,
 )
 from hrupload.core.scenarios import SCENARIOS, Field, Kind
 
@@ -137,6 +139,124 @@ def test_a_date_in_a_profile_format_is_sent_rewritten_and_an_iso_date_as_it_is()
     verdict = RULES[Kind.DATE].check("23.04.2019", "23.04.2019", where)
     assert isinstance(verdict, Problem) and verdict.code == "invalid-date"
     assert "%m/%d/%Y" in verdict.message and "23.04" not in verdict.message
+
+
+# -- a date in another shape: the date_formats entry that would read it ---------------------
+
+
+def date_verdict(value: str, formats: tuple[str, ...] = ()) -> Problem | str | None:
+    assert DATE is not None
+    return RULES[Kind.DATE].check(value, value, Column("Quit", DATE, None, formats))
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt"),
+    [
+        ("2019-04-23", "%Y-%m-%d"),
+        ("2019-04-23 10:00:00", "%Y-%m-%d %H:%M:%S"),
+        ("2019-04-23 10:00", "%Y-%m-%d %H:%M"),
+        ("2019-04-23T10:00", "%Y-%m-%dT%H:%M"),
+        ("2019-04-23T10:00Z", "%Y-%m-%dT%H:%M%z"),
+        ("4/23/2019", "%m/%d/%Y"),
+        ("4/23/2019 3:18 PM", "%m/%d/%Y %I:%M %p"),
+        ("04/23/2019 15:18:02.123", "%m/%d/%Y %H:%M:%S.%f"),
+        ("23/04/2019", "%d/%m/%Y"),
+        ("23/04/2019 10:00", "%d/%m/%Y %H:%M"),
+        ("23.04.2019", "%d.%m.%Y"),
+        ("23.04.2019 10:00:00", "%d.%m.%Y %H:%M:%S"),
+        ("2019/04/23", "%Y/%m/%d"),
+        ("2019/04/23 10:00:00+05:30", "%Y/%m/%d %H:%M:%S%z"),
+    ],
+)
+def test_a_common_shape_is_named_by_the_format_that_reads_it(value: str, fmt: str) -> None:
+    verdict = date_verdict(value)
+    assert isinstance(verdict, Problem) and verdict.code == "invalid-date"
+    assert verdict.message == (
+        f"Quit is not ISO 8601 (yyyy-mm-ddThh:mm:ss, like 2019-04-23T15:18:02.4675041+05:30): "
+        f'add "{fmt}" to the profile\'s "date_formats" to accept it'
+    )  # the whole message: the value is not in it
+    # and the advice works: with that entry the value goes out in ISO 8601
+    rewritten = date_verdict(value, (fmt,))
+    assert isinstance(rewritten, str) and is_iso_datetime(rewritten)
+
+
+def test_month_first_or_day_first_is_left_to_the_admin() -> None:
+    verdict = date_verdict("03/04/2019")
+    assert isinstance(verdict, Problem) and verdict.code == "invalid-date"
+    assert 'month first ("%m/%d/%Y") or day first ("%d/%m/%Y")' in verdict.message
+    assert "add the one your export uses" in verdict.message
+    assert "03/04" not in verdict.message
+
+
+def test_the_profile_formats_that_do_not_read_it_are_named() -> None:
+    verdict = date_verdict("23.04.2019", ("%m/%d/%Y",))
+    assert isinstance(verdict, Problem)
+    assert "the profile's date_formats (%m/%d/%Y) do not read it" in verdict.message
+    assert 'add "%d.%m.%Y"' in verdict.message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2019-02-30",
+        "13/13/2019",
+        "2019-04-23 15:18:02.4675041",  # %f reads at most 6 digits
+        "23-04-19",
+        "soon",
+        "2019-04-23T10:00:00+15:00",
+    ],
+)
+def test_no_format_is_suggested_for_what_no_format_reads_right(value: str) -> None:
+    assert suggest_formats(value) == ()
+    verdict = date_verdict(value)
+    assert isinstance(verdict, Problem) and verdict.code == "invalid-date"
+    assert "use ISO 8601 like" in verdict.message
+
+
+_SHAPES = [
+    f"{date}{time}{zone}"
+    for date in ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y")
+    for time in ("", " %H:%M", " %H:%M:%S", "T%H:%M", " %H:%M:%S.%f", " %I:%M %p")
+    for zone in ("", "%z")
+    if time or not zone
+]
+
+
+@given(
+    when=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2199, 12, 31)),
+    fmt=st.sampled_from(_SHAPES),
+    offset=st.integers(-14 * 60, 14 * 60),
+)
+def test_every_suggestion_reads_the_value_as_it_was_written(
+    when: datetime, fmt: str, offset: int
+) -> None:
+    if "%z" in fmt:
+        when = when.replace(tzinfo=timezone(timedelta(minutes=offset)))
+    value = when.strftime(fmt)
+    suggested = suggest_formats(value)
+    assert fmt in suggested
+    for each in suggested:
+        rewritten = date_verdict(value, (each,))
+        assert isinstance(rewritten, str) and is_iso_datetime(rewritten)
+    rewritten = date_verdict(value, (fmt,))
+    assert isinstance(rewritten, str)
+    assert datetime.fromisoformat(rewritten) == datetime.strptime(value, fmt)
+
+
+# -- formats that read one value two ways -----------------------------------------------------
+
+
+def test_a_value_two_formats_read_differently_is_rejected_not_settled_by_order() -> None:
+    both = ("%m/%d/%Y", "%d/%m/%Y")
+    for formats in (both, both[::-1]):
+        verdict = date_verdict("03/04/2019", formats)
+        assert isinstance(verdict, Problem) and verdict.code == "ambiguous-date"
+        assert '"%m/%d/%Y"' in verdict.message and '"%d/%m/%Y"' in verdict.message
+        assert "keep only the one your export uses" in verdict.message
+        assert "03/04" not in verdict.message
+    # only one reading: no doubt; the same reading twice: no doubt either
+    assert date_verdict("23/04/2019", both) == "2019-04-23T00:00:00"
+    assert date_verdict("04/04/2019", both) == "2019-04-04T00:00:00"
 
 
 def test_bounded_text_names_the_column_and_the_field() -> None:
