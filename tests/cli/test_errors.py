@@ -7,8 +7,6 @@ Against real Azurite and the connector stand-in; the CLI runs as a user runs it,
 
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 from pathlib import Path
 
@@ -16,32 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from hrupload.cli.main import main
-from hrupload_dev.azurite import Azurite
-from hrupload_dev.connector import ConnectorStandIn
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("HRUPLOAD_", "HR_STORAGE")):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def env(azurite: Azurite, connector_standin: ConnectorStandIn, clean_env) -> dict[str, str]:
-    """Settings for fresh storage: containers and a table no run has created yet."""
-    suffix = secrets.token_hex(3)
-    return connector_standin.env(include_secret=True) | {
-        "HR_STORAGE": azurite.connection_string,
-        "HRUPLOAD_INCOMING_CONTAINER": f"in-{suffix}",
-        "HRUPLOAD_PROCESSED_CONTAINER": f"done-{suffix}",
-        "HRUPLOAD_FAILED_CONTAINER": f"failed-{suffix}",
-        "HRUPLOAD_RUNS_TABLE": f"runs{suffix}",
-        "HRUPLOAD_RETRY_BUDGET": "2",
-        "COLUMNS": "80",
-    }
+def env(fresh_env: dict[str, str]) -> dict[str, str]:
+    return fresh_env | {"HRUPLOAD_RETRY_BUDGET": "2", "COLUMNS": "80"}
 
 
 def run(*args: str, env: dict[str, str]):
