@@ -124,7 +124,7 @@ class Checker:
             return self.profile.scenario_column
         # With no profile at all, Microsoft's own HRScenario name makes a multi-scenario file;
         # a profile without scenario_column says the file is single-scenario.
-        if self.profile == DEFAULT_PROFILE and DEFAULT_SCENARIO_COLUMN.lower() in self._index:
+        if self.profile.maps_nothing and DEFAULT_SCENARIO_COLUMN.lower() in self._index:
             return DEFAULT_SCENARIO_COLUMN
         return None
 

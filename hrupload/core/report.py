@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 #: Reports keep at most this many row errors; the rejected-rows CSV always has all.
 MAX_REPORT_ERRORS = 10_000
@@ -81,6 +81,15 @@ class FileProblem(Exception):
         self.error = FileError(code, message)
 
 
+class Facts(Protocol):
+    """What a scan finds (``csvread.FileFacts``, which reads files and so is not here)."""
+
+    size: int
+    sha256: str | None
+    encoding: str
+    delimiter: str
+
+
 @dataclass
 class Report:
     """What one file holds and what is wrong with it. Its counts change only through its
@@ -91,6 +100,8 @@ class Report:
     bytes: int = 0
     sha256: str | None = None
     encoding: str | None = None
+    #: the delimiter the file was read with (its chunks are always comma-separated)
+    delimiter: str | None = None
     header: list[str] = field(default_factory=list)
     rejected: int = 0
     blank: int = 0
@@ -109,6 +120,11 @@ class Report:
     @property
     def rows(self) -> int:
         return self.valid + self.rejected
+
+    def note(self, facts: Facts) -> None:
+        """What the scan found: size, fingerprint, and how the file is read."""
+        self.bytes, self.sha256 = facts.size, facts.sha256
+        self.encoding, self.delimiter = facts.encoding, facts.delimiter
 
     def see(self, scenario: str) -> dict[str, int]:
         """The scenario's counts, made (in file order) when it is first met."""
@@ -154,6 +170,7 @@ class Report:
             "bytes": self.bytes,
             "sha256": self.sha256,
             "encoding": self.encoding,
+            "delimiter": self.delimiter,
             # a header that looks like data is a record of personal data: not shown at all
             "header": []
             if header_looks_like_data(self.header)

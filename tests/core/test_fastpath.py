@@ -595,6 +595,7 @@ def test_generated_file_reads_fast(tmp_path: Path, seed: int) -> None:
         "bytes": 0,
         "sha256": None,
         "encoding": None,
+        "delimiter": None,
     }
 
 
