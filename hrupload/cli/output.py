@@ -48,13 +48,22 @@ def worst(codes: list[int]) -> int:
     return EXIT_OK
 
 
-def load_profile_option(spec: str | None):
+def load_profile_option(spec: str | None, params: dict[str, Any] | None = None):
+    """The profile ``--profile`` names, with ``--encoding`` and ``--delimiter`` (in a
+    command's ``params``) over its own; a bad one is a usage error naming the option."""
     from hrupload.core.profile import load_profile
 
     try:
-        return load_profile(spec)
+        profile = load_profile(spec)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="'--profile'") from None
+    for option in ("encoding", "delimiter"):
+        given = (params or {}).get(option)
+        try:
+            profile = profile.reading(**{option: given})
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"'--{option}'") from None
+    return profile
 
 
 def private_write(path: Path, data: bytes | Any) -> None:

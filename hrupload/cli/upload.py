@@ -97,7 +97,7 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     dry = opts["dry_run"]
     loaded = options.load(opts) if dry else upload_settings(opts, err)
     local = compose.build_local_upload(loaded, certificate=opts["certificate"], send=not dry)
-    profile = load_profile_option(loaded.profile)
+    profile = load_profile_option(loaded.profile, opts)
     opts = _resolved(opts, loaded)
     codes, summaries = [], []
     for path in files:
@@ -144,7 +144,7 @@ def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> 
     at once cannot both send every chunk (``--force`` forgets the earlier checkpoints here,
     under the lock). A dry run sends nothing and takes no lock, nor does a file that
     cannot be scanned (deliver() reports it and sends nothing)."""
-    facts = _scan(path, max_bytes) if client is not None else None
+    facts = _scan(path, max_bytes, profile) if client is not None else None
     if facts is None:
         yield None
         return
@@ -172,7 +172,7 @@ def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> 
         yield facts
 
 
-def _scan(path: Path, max_bytes: int):
+def _scan(path: Path, max_bytes: int, profile):
     """The file's facts (its content hash), or None when it is too large or cannot be
     read as CSV: deliver() then reports the problem properly and sends nothing."""
     from hrupload.core import csvread
@@ -181,7 +181,7 @@ def _scan(path: Path, max_bytes: int):
         if path.stat().st_size > max_bytes:
             return None
         with path.open("rb") as stream:
-            return csvread.scan(stream, max_bytes=max_bytes)
+            return csvread.scan(stream, max_bytes=max_bytes, dialect=profile.dialect())
     except Exception:
         return None
 

@@ -53,6 +53,15 @@ class Profile:
         (``--encoding``, ``--delimiter``), which maps no column."""
         return replace(self, encoding=None, delimiter=None) == DEFAULT_PROFILE
 
+    def reading(self, *, encoding: str | None = None, delimiter: str | None = None) -> Profile:
+        """This profile with the command line's ``--encoding``/``--delimiter`` (None: the
+        profile's own); raises ValueError saying why a name cannot be used."""
+        return replace(
+            self,
+            encoding=encoding_named(encoding) if encoding else self.encoding,
+            delimiter=delimiter_named(delimiter) if delimiter else self.delimiter,
+        )
+
     def dialect(self) -> Dialect:
         """How files under this profile are read: its encoding and delimiter, and the
         column names that tell one delimiter from another."""
@@ -228,7 +237,7 @@ def _named(doc: dict, key: str, normalise: Callable[[str], str], source: str) ->
     try:
         return normalise(value)
     except ValueError as exc:
-        raise ProfileError(f"profile {source}: {key}: {exc}") from None
+        raise ProfileError(f"profile {source}: {exc}") from None
 
 
 def _check_date_format(fmt: str, source: str) -> None:
