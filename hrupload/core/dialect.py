@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -93,11 +94,13 @@ def encoding_named(name: str) -> str:
 def _ascii_compatible(name: str) -> bool:
     """Do the delimiters, quotes and line breaks read as themselves? Only then are a
     wrong choice's errors about characters, not about the file's shape."""
-    try:
-        raw = _PROBE.encode("ascii")
-        return raw.decode(name) == _PROBE and _PROBE.encode(name) == raw
-    except (UnicodeError, LookupError):
-        return False
+    raw = _PROBE.encode("ascii")
+    with warnings.catch_warnings():  # unicode-escape warns of the escapes it misreads
+        warnings.simplefilter("error")
+        try:
+            return raw.decode(name) == _PROBE and _PROBE.encode(name) == raw
+        except (UnicodeError, LookupError, Warning):
+            return False
 
 
 def delimiter_named(text: str) -> str:

@@ -49,9 +49,9 @@ class Profile:
 
     @property
     def maps_nothing(self) -> bool:
-        """No profile at all: the command line may still have chosen how files are read
-        (``--encoding``, ``--delimiter``), which maps no column."""
-        return replace(self, encoding=None, delimiter=None) == DEFAULT_PROFILE
+        """No column mapping: no profile at all, or one that only says how files are read
+        (``encoding``, ``delimiter``, or ``--encoding``/``--delimiter`` alone)."""
+        return not (self.scenario_column or self.scenarios or self.date_formats)
 
     def reading(self, *, encoding: str | None = None, delimiter: str | None = None) -> Profile:
         """This profile with the command line's ``--encoding``/``--delimiter`` (None: the
