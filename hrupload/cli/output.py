@@ -101,6 +101,9 @@ def print_report(report: Report, console) -> None:
         f"{'[/]' if report.rejected else ''}, {report.blank} blank",
         soft_wrap=True,
     )
+    read_as = _read_as(report)
+    if read_as:
+        console.print(f"  [dim]{read_as}[/]", soft_wrap=True)
     if report.scenarios:
         table = Table(box=None, padding=(0, 2), show_edge=False)
         table.add_column("scenario")
@@ -121,6 +124,18 @@ def print_report(report: Report, console) -> None:
         total = sum(report.error_counts.values())
         if total > SHOW_ERRORS:
             console.print(f"[dim]… {total - SHOW_ERRORS} more errors; --json lists them all[/]")
+
+
+def _read_as(report: Report) -> str | None:
+    """How a file not in comma-separated UTF-8 was read, or None."""
+    from hrupload.core.dialect import DELIMITERS, OUTPUT_DELIMITER
+
+    parts = []
+    if report.encoding not in (None, "utf-8", "utf-8-sig"):
+        parts.append(f"read as {report.encoding}")
+    if report.delimiter not in (None, OUTPUT_DELIMITER):
+        parts.append(f"fields separated by {DELIMITERS[report.delimiter]}")
+    return ", ".join(parts) + " (rows go out as comma-separated UTF-8)" if parts else None
 
 
 def plain(text: object) -> str:

@@ -32,6 +32,8 @@ from hrupload.core.scenarios import DEFAULT_SCENARIO_COLUMN, SCENARIOS
 #: The delimiters a file may have (detected from the header, or named by a profile), with
 #: how messages name them.
 DELIMITERS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+#: Each delimiter in the plural, for "quote values that contain commas".
+PLURALS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|' characters"}
 #: What ``--delimiter`` and a profile's ``delimiter`` accept besides the characters (a tab
 #: is awkward to type on a command line).
 _DELIMITER_WORDS = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|"}
