@@ -101,9 +101,9 @@ def print_report(report: Report, console) -> None:
         f"{'[/]' if report.rejected else ''}, {report.blank} blank",
         soft_wrap=True,
     )
-    read_as = _read_as(report)
-    if read_as:
-        console.print(f"  [dim]{read_as}[/]", soft_wrap=True)
+    how = read_as(report)
+    if how:
+        console.print(f"  [dim]{how}[/]", soft_wrap=True)
     if report.scenarios:
         table = Table(box=None, padding=(0, 2), show_edge=False)
         table.add_column("scenario")
@@ -126,7 +126,7 @@ def print_report(report: Report, console) -> None:
             console.print(f"[dim]… {total - SHOW_ERRORS} more errors; --json lists them all[/]")
 
 
-def _read_as(report: Report) -> str | None:
+def read_as(report: Report) -> str | None:
     """How a file not in comma-separated UTF-8 was read, or None."""
     from hrupload.core.dialect import DELIMITERS, OUTPUT_DELIMITER
 

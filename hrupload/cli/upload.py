@@ -24,6 +24,7 @@ from hrupload.cli.output import (
     plain,
     print_report,
     private_write,
+    read_as,
     worst,
 )
 from hrupload.core.report import FileError, Report
@@ -306,6 +307,9 @@ def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> No
         )
     else:
         console.print(f"[bold green]Upload Successful[/] {file}")
+        how = read_as(r)
+        if how:
+            console.print(f"  [dim]{how}[/]")
         resumed = f" ({outcome.resumed} delivered by an earlier run)" if outcome.resumed else ""
         console.print(
             f"  {count(outcome.uploaded, 'record')} uploaded in "

@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from hrupload.core.dialect import DELIMITERS, ENCODING_FIELD, Dialect, detect_delimiter
+from hrupload.core.dialect import (
+    DEFAULT_DIALECT,
+    DELIMITERS,
+    ENCODING_FIELD,
+    Dialect,
+    detect_delimiter,
+)
 from hrupload.core.report import FileProblem
 
 BLOCK = 1 << 20
@@ -74,7 +80,7 @@ def scan(
     *,
     max_bytes: int | None = None,
     fingerprint: bool = True,
-    dialect: Dialect = Dialect(),  # noqa: B008 (frozen)
+    dialect: Dialect = DEFAULT_DIALECT,
 ) -> FileFacts:
     """Check that the whole file decodes and holds no NUL bytes, and find its delimiter;
     hash it on the way (unless ``fingerprint`` is false: then ``sha256`` is None)."""
@@ -102,7 +108,7 @@ class Scanner:
         *,
         max_bytes: int | None = None,
         fingerprint: bool = True,
-        dialect: Dialect = Dialect(),  # noqa: B008 (frozen)
+        dialect: Dialect = DEFAULT_DIALECT,
     ) -> None:
         self._max_bytes = max_bytes
         self._dialect = dialect
@@ -225,7 +231,7 @@ class Scanner:
                 exc,
                 self._checked,
                 self._lines,
-                chosen=self._dialect.encoding is not None,
+                chosen=self.encoding == self._dialect.encoding,  # not a mark's
             ) from None
         if "\x00" in text:
             where = self._lines + text[: text.index("\x00")].count("\n")

@@ -73,6 +73,10 @@ class Dialect:
     columns: frozenset[str] = SCENARIO_COLUMNS
 
 
+#: No profile's say: UTF-8 (or a byte order mark's), the delimiter detected.
+DEFAULT_DIALECT = Dialect()
+
+
 def encoding_named(name: str) -> str:
     """The codec's own name for ``name`` ("latin-1" -> "iso8859-1", "windows-1252" ->
     "cp1252"); raises ValueError saying why a name cannot be used."""

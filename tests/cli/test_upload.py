@@ -535,6 +535,7 @@ def test_a_semicolon_windows_1252_export_arrives_as_comma_separated_utf8(
 
     assert result.exit_code == 3, result.output
     assert "3 records uploaded in 2 chunks; 1 rejected" in result.stdout
+    assert "read as cp1252, fields separated by ';'" in result.stdout
     records = received_records(connector_standin)
     assert records[0][:3] == ["EmailAddress", "EmployeeFirstName", "EmployeeLastName"]
     assert len(records[0]) == 12

@@ -246,6 +246,12 @@ def test_a_byte_order_mark_wins_over_a_chosen_encoding(
     assert records(data, facts.encoding, delimiter=facts.delimiter)[1].fields[1] == "Müller"
 
 
+def test_a_bad_byte_under_a_mark_that_overrode_the_choice_is_the_marks_problem() -> None:
+    data = codecs.BOM_UTF8 + b"EmailAddress;Remarks\r\na@contoso.com;\xff\r\n"
+    problem = scan_problem(data, dialect=Dialect(encoding="cp1252"))
+    assert problem.error.code == "not-utf8"  # the file says it is UTF-8: cp1252 is not why
+
+
 def test_utf16_by_choice_reads_a_file_without_a_mark() -> None:
     data = EUROPE.replace(";", "\t").encode("utf-16-be")
     facts = scan(data, dialect=Dialect(encoding="utf-16-be"))
