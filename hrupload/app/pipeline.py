@@ -593,7 +593,7 @@ def _scan(services: Services, run: _Run, plan: Plan) -> FileFacts | FileResult:
     try:
         csvread.check_size(run.info.size, plan.max_bytes)
         with services.storage.open_read(settings.incoming, run.name, etag=run.info.etag) as f:
-            return csvread.scan(f, max_bytes=plan.max_bytes)
+            return csvread.scan(f, max_bytes=plan.max_bytes, dialect=plan.profile.dialect())
     except FileProblem as problem:
         report = new_report(run.name)
         report.bytes = run.info.size

@@ -134,6 +134,7 @@ def main(verbose: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_max_file_option
 @_max_chunk_option
+@options.dialect_options
 def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opts: Any) -> None:
     """Check FILES row by row and say exactly what to fix. Sends nothing.
 
@@ -142,7 +143,7 @@ def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opt
     from hrupload.core.validate import validate_path
 
     loaded = options.load_or_exit(opts)
-    prof = load_profile_option(loaded.profile)
+    prof = load_profile_option(loaded.profile, opts)
     reports = []
     for path in files:
         reports.append(
@@ -236,6 +237,7 @@ def _validate_one(
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @_max_file_option
 @_max_chunk_option
+@options.dialect_options
 def upload(files: tuple[Path, ...], **opts: Any) -> None:
     """Validate FILES and upload their valid rows to the HR connector, in chunks.
 

@@ -75,13 +75,22 @@ def worst(codes: list[int]) -> int:
     return EXIT_OK
 
 
-def load_profile_option(spec: str | None):
+def load_profile_option(spec: str | None, params: dict[str, Any] | None = None):
+    """The profile ``--profile`` names, with ``--encoding`` and ``--delimiter`` (in a
+    command's ``params``) over its own; a bad one is a usage error naming the option."""
     from hrupload.core.profile import load_profile
 
     try:
-        return load_profile(spec)
+        profile = load_profile(spec)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="'--profile'") from None
+    for option in ("encoding", "delimiter"):
+        given = (params or {}).get(option)
+        try:
+            profile = profile.reading(**{option: given})
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"'--{option}'") from None
+    return profile
 
 
 def private_write(path: Path, data: bytes | Any) -> None:
@@ -119,6 +128,9 @@ def print_report(report: Report, console) -> None:
         f"{'[/]' if report.rejected else ''}, {report.blank} blank",
         soft_wrap=True,
     )
+    how = read_as(report)
+    if how:
+        console.print(f"  [dim]{how}[/]", soft_wrap=True)
     if report.scenarios:
         table = Table(box=None, padding=(0, 2), show_edge=False)
         table.add_column("scenario")
@@ -139,6 +151,18 @@ def print_report(report: Report, console) -> None:
         total = sum(report.error_counts.values())
         if total > SHOW_ERRORS:
             console.print(f"[dim]… {total - SHOW_ERRORS} more errors; --json lists them all[/]")
+
+
+def read_as(report: Report) -> str | None:
+    """How a file not in comma-separated UTF-8 was read, or None."""
+    from hrupload.core.dialect import DELIMITERS, OUTPUT_DELIMITER
+
+    parts = []
+    if report.encoding not in (None, "utf-8", "utf-8-sig"):
+        parts.append(f"read as {report.encoding}")
+    if report.delimiter not in (None, OUTPUT_DELIMITER):
+        parts.append(f"fields separated by {DELIMITERS[report.delimiter]}")
+    return ", ".join(parts) + " (rows go out as comma-separated UTF-8)" if parts else None
 
 
 def plain(text: object) -> str:

@@ -24,6 +24,7 @@ from hrupload.cli.output import (
     print_json,
     print_report,
     private_write,
+    read_as,
     worst,
 )
 from hrupload.core.report import FileError, Report
@@ -116,7 +117,7 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     dry = opts["dry_run"]
     loaded = options.load(opts) if dry else upload_settings(opts, err)
     local = compose.build_local_upload(loaded, certificate=opts["certificate"], send=not dry)
-    profile = load_profile_option(loaded.profile)
+    profile = load_profile_option(loaded.profile, opts)
     opts = _resolved(opts, loaded)
     codes, summaries = [], []
     for path in files:
@@ -162,7 +163,7 @@ def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> 
     at once cannot both send every chunk (``--force`` forgets the earlier checkpoints here,
     under the lock). A dry run sends nothing and takes no lock, nor does a file that
     cannot be scanned (deliver() reports it and sends nothing)."""
-    facts = _scan(path, max_bytes) if client is not None else None
+    facts = _scan(path, max_bytes, profile) if client is not None else None
     if facts is None:
         yield None
         return
@@ -190,7 +191,7 @@ def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> 
         yield facts
 
 
-def _scan(path: Path, max_bytes: int):
+def _scan(path: Path, max_bytes: int, profile):
     """The file's facts (its content hash), or None when it is too large or cannot be
     read as CSV: deliver() then reports the problem properly and sends nothing."""
     from hrupload.core import csvread
@@ -199,7 +200,7 @@ def _scan(path: Path, max_bytes: int):
         if path.stat().st_size > max_bytes:
             return None
         with path.open("rb") as stream:
-            return csvread.scan(stream, max_bytes=max_bytes)
+            return csvread.scan(stream, max_bytes=max_bytes, dialect=profile.dialect())
     except Exception:
         return None
 
@@ -323,6 +324,9 @@ def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> No
         )
     else:
         console.print(f"[bold green]Upload Successful[/] {file}")
+        how = read_as(r)
+        if how:
+            console.print(f"  [dim]{how}[/]")
         resumed = f" ({outcome.resumed} delivered by an earlier run)" if outcome.resumed else ""
         console.print(
             f"  {count(outcome.uploaded, 'record')} uploaded in "
