@@ -156,6 +156,63 @@ _CONTAINER_SETTINGS = {
 }
 
 
+_STORAGE_ROLE = (
+    "check that the app's identity has the 'Storage {} Data Contributor' role on the "
+    "storage account"
+)
+#: The doctor's checks in order: name, title, the checks it needs, the fix when it fails
+#: (unless its error brings its own). The checks are the :class:`_Doctor` methods of
+#: the same name; a container's is :meth:`_Doctor.container`.
+_DOCTOR_ITEMS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("settings", "settings", (), "correct the setting the message names"),
+    (
+        "connector",
+        "connector IDs",
+        ("settings",),
+        "set each in the environment, or with its option",
+    ),
+    (
+        "profile",
+        "profile",
+        ("settings",),
+        "correct the profile HRUPLOAD_PROFILE (or --profile) names",
+    ),
+    (
+        "storage",
+        "storage",
+        ("settings",),
+        "check HR_STORAGE (the account, its key or endpoints), the network and the storage "
+        "firewall",
+    ),
+    *(
+        (which, f"{which} container", ("storage",), _STORAGE_ROLE.format("Blob"))
+        for which in _CONTAINER_SETTINGS
+    ),
+    ("table", "runs table", ("storage",), _STORAGE_ROLE.format("Table")),
+    (
+        "secret",
+        "secret or certificate",
+        ("settings",),
+        "in Azure, give the app's identity the 'Key Vault Secrets User' role on the vault; "
+        "locally, run `az login` or set HRUPLOAD_APP_SECRET",
+    ),
+    (
+        "token",
+        "token",
+        ("connector", "secret"),
+        "check --cloud and --login-url, and that HTTPS_PROXY, NO_PROXY and the firewall let "
+        "the login host through (README, 'Network')",
+    ),
+    (
+        "ingestion",
+        "ingestion host",
+        ("settings",),
+        "check HTTPS_PROXY and NO_PROXY, and that the firewall allow-list includes the "
+        "ingestion host (README, 'Network')",
+    ),
+)
+
+
 def doctor_checks(
     load: Callable[[], Settings],
     *,
@@ -170,80 +227,20 @@ def doctor_checks(
     test blobs and a test entity written and deleted, a token asked for, the ingestion
     host's root fetched without a token. ``storage_credential`` and ``secret_provider``
     are the seams :func:`build_services` has; ``certificate`` the CLI's file."""
+    from functools import partial
+
     from hrupload.app.doctor import Item
 
     d = _Doctor(load, certificate, storage_credential, secret_provider)
-    storage_fix = (
-        "check that the app's identity has the 'Storage Blob Data Contributor' role on the "
-        "storage account"
-    )
-    containers = [
-        Item(
-            which,
-            f"{which} container",
-            d.container(which),
-            needs=("storage",),
-            fix=storage_fix,
-        )
-        for which in _CONTAINER_SETTINGS
-    ]
     return [
-        Item("settings", "settings", d.settings, fix="correct the setting the message names"),
         Item(
-            "connector",
-            "connector IDs",
-            d.connector,
-            needs=("settings",),
-            fix="set each in the environment, or with its option",
-        ),
-        Item(
-            "profile",
-            "profile",
-            d.profile,
-            needs=("settings",),
-            fix="correct the profile HRUPLOAD_PROFILE (or --profile) names",
-        ),
-        Item(
-            "storage",
-            "storage",
-            d.storage,
-            needs=("settings",),
-            fix="check HR_STORAGE (the account, its key or endpoints), the network and the "
-            "storage firewall",
-        ),
-        *containers,
-        Item(
-            "table",
-            "runs table",
-            d.table,
-            needs=("storage",),
-            fix="check that the app's identity has the 'Storage Table Data Contributor' role "
-            "on the storage account",
-        ),
-        Item(
-            "secret",
-            "secret or certificate",
-            d.secret,
-            needs=("settings",),
-            fix="in Azure, give the app's identity the 'Key Vault Secrets User' role on the "
-            "vault; locally, run `az login` or set HRUPLOAD_APP_SECRET",
-        ),
-        Item(
-            "token",
-            "token",
-            d.token,
-            needs=("connector", "secret"),
-            fix="check --cloud and --login-url, and that HTTPS_PROXY, NO_PROXY and the "
-            "firewall let the login host through (README, 'Network')",
-        ),
-        Item(
-            "ingestion",
-            "ingestion host",
-            d.ingestion,
-            needs=("settings",),
-            fix="check HTTPS_PROXY and NO_PROXY, and that the firewall allow-list includes "
-            "the ingestion host (README, 'Network')",
-        ),
+            name,
+            title,
+            partial(d.container, name) if name in _CONTAINER_SETTINGS else getattr(d, name),
+            needs=needs,
+            fix=fix,
+        )
+        for name, title, needs, fix in _DOCTOR_ITEMS
     ]
 
 
@@ -308,28 +305,24 @@ class _Doctor:
         self._storage.container_exists(s.incoming)
         return f"{self._storage.blob_service.primary_hostname} answered"
 
-    def container(self, which: str) -> Callable[[], str]:
-        def check() -> str:
-            import uuid
+    def container(self, which: str) -> str:
+        import uuid
 
-            from hrupload.app.doctor import Problem
-            from hrupload.app.pipeline import FOLDER_METADATA
+        from hrupload.app.doctor import Problem
+        from hrupload.app.pipeline import FOLDER_METADATA
 
-            name = getattr(self.loaded, which)
-            if not self._storage.container_exists(name):
-                raise Problem(
-                    f"container {name!r} does not exist",
-                    fix=f"create it (az storage container create --auth-mode login "
-                    f"--account-name <account> --name {name}) or correct "
-                    f"{_CONTAINER_SETTINGS[which]}",
-                )
-            # Empty and marked as a folder: one a crash leaves behind is never processed.
-            probe = f"hrupload-doctor-{uuid.uuid4().hex}"
-            self._storage.put_blob(name, probe, b"", metadata=FOLDER_METADATA, overwrite=False)
-            self._storage.delete_blob(name, probe)
-            return f"{name}: present; a test blob was written and deleted"
-
-        return check
+        name = getattr(self.loaded, which)
+        if not self._storage.container_exists(name):
+            raise Problem(
+                f"container {name!r} does not exist",
+                fix=f"create it (az storage container create --auth-mode login "
+                f"--account-name <account> --name {name}) or correct {_CONTAINER_SETTINGS[which]}",
+            )
+        # Empty and marked as a folder: one a crash leaves behind is never processed.
+        probe = f"hrupload-doctor-{uuid.uuid4().hex}"
+        self._storage.put_blob(name, probe, b"", metadata=FOLDER_METADATA, overwrite=False)
+        self._storage.delete_blob(name, probe)
+        return f"{name}: present; a test blob was written and deleted"
 
     def table(self) -> str:
         import uuid
