@@ -7,6 +7,8 @@ this module only reads the options and prints. It sends no HR data.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,17 @@ from hrupload.app.doctor import Check, Outcome, passed
 from hrupload.cli import options
 from hrupload.cli.options import cloud_option, setting_option
 from hrupload.cli.output import EXIT_FAILED, EXIT_OK, new_console, plain, print_json
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What :func:`hrupload.compose.build_services` takes besides the settings, for tests
+    to hand in as click's context object (a Key Vault stand-in's provider); a user never
+    does, and the checks then build everything from the settings."""
+
+    storage_credential: Any = None
+    secret_provider: Callable[[bool], str] | None = None
+
 
 _MARKS = {Outcome.OK: "[green]✓[/]", Outcome.FAILED: "[red]✗[/]", Outcome.SKIPPED: "[dim]–[/]"}
 
@@ -51,15 +64,13 @@ def doctor(ctx: click.Context, certificate: Path | None, as_json: bool, **opts: 
     from hrupload import compose
     from hrupload.app.doctor import run
 
-    # Tests hand in the seams build_services has (a Key Vault stand-in's provider) as
-    # click's context object; a user never does.
-    seams = ctx.find_object(dict) or {}
+    seams = ctx.find_object(Seams) or Seams()
     checks = run(
         compose.doctor_checks(
             lambda: options.load(opts),
             certificate=certificate,
-            storage_credential=seams.get("storage_credential"),
-            secret_provider=seams.get("secret_provider"),
+            storage_credential=seams.storage_credential,
+            secret_provider=seams.secret_provider,
         )
     )
     ok = passed(checks)
