@@ -179,6 +179,17 @@ def test_the_options_override_the_environment(connector_standin: ConnectorStandI
     assert "AADSTS90002" in checks["token"]["detail"]
 
 
+def test_a_usage_error_exits_2_and_a_bad_option_value_is_a_failed_check_naming_it(
+    connector_standin: ConnectorStandIn,
+) -> None:
+    usage = CliRunner().invoke(main, ["doctor", "--no-such-option"], env=cli_env(connector_standin))
+    assert usage.exit_code == 2
+
+    result, checks = doctor("--cloud", "mars", env=cli_env(connector_standin))
+    assert result.exit_code == 1
+    assert checks["settings"]["detail"].startswith("--cloud must be one of")
+
+
 # -- settings and profile -------------------------------------------------------------------
 
 
