@@ -41,7 +41,7 @@ _MARKS = {Outcome.OK: "[green]✓[/]", Outcome.FAILED: "[red]✗[/]", Outcome.SK
     "--certificate",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="PEM (key + certificate) or PFX (password in HRUPLOAD_CERTIFICATE_PASSWORD) to "
-    "check instead of a secret.",
+    "check instead of a secret. [default: none, the secret is checked]",
 )
 @setting_option(
     "--profile", "Column-mapping profile: a JSON file or inline JSON.", metavar="PATH|JSON"
@@ -82,7 +82,7 @@ def doctor(ctx: click.Context, certificate: Path | None, as_json: bool, **opts: 
 
 
 def print_checklist(checks: list[Check]) -> None:
-    console = new_console(lines=True)
+    console = new_console()
     width = max(len(c.title) for c in checks)
     for check in checks:
         console.print(f"{_MARKS[check.outcome]} {check.title:<{width}}  {plain(check.detail)}")

@@ -127,17 +127,21 @@ def test_a_good_function_set_up_passes_every_check_and_leaves_nothing_behind(
     assert [r.outcome for r in connector_standin.token_requests] == ["issued"]
 
 
-def test_the_json_document_is_the_common_envelope(
+def test_the_json_document_matches_its_schema_passing_or_failing(
     connector_standin: ConnectorStandIn,
 ) -> None:
-    result, _ = doctor(env=cli_env(connector_standin))
+    from hrupload.app.doctor import Outcome
+    from tests.cli.test_json_schemas import checked, schema_docs
 
-    doc = json.loads(result.stdout)
-    assert (doc["schema"], doc["version"], doc["kind"]) == ("hrupload", 1, "doctor")
-    assert doc["data"]["ok"] is True
-    for check in doc["data"]["checks"]:
-        assert set(check) == {"name", "title", "outcome", "detail", "fix"}
-        assert check["outcome"] in ("ok", "failed", "skipped")
+    good, _ = doctor(env=cli_env(connector_standin))
+    bad, _ = doctor(env=cli_env(connector_standin, HRUPLOAD_APP_SECRET="not-the-secret-at-all"))
+
+    assert checked("doctor", good.stdout)["ok"] is True
+    data = checked("doctor", bad.stdout)
+    assert data["ok"] is False
+    assert [c["name"] for c in data["checks"]] == CHECKS
+    items = schema_docs()["doctor.schema.json"]["properties"]["data"]["properties"]["checks"]
+    assert set(items["items"]["properties"]["outcome"]["enum"]) == {o.value for o in Outcome}
 
 
 def test_the_cli_set_up_passes_with_storage_skipped_naming_the_setting(
