@@ -327,15 +327,13 @@ class _Doctor:
     def table(self) -> str:
         import uuid
 
+        from hrupload.adapters.azure_errors import TableMissing
         from hrupload.app.doctor import Problem
-        from hrupload.core.errors import StorageError
 
         name = self.loaded.runs_table
         try:
             self._storage.runlog().probe(uuid.uuid4().hex)
-        except StorageError as exc:
-            if "does not exist" not in str(exc):
-                raise
+        except TableMissing:
             raise Problem(
                 f"table {name!r} does not exist",
                 fix=f"create it (az storage table create --auth-mode login --account-name "
