@@ -389,12 +389,20 @@ class _Run:
         )
 
 
+#: How Data Lake (hierarchical namespace) marks a folder: a zero-byte blob with this
+#: metadata. ``hrupload doctor`` writes its test blobs so, so one a crash leaves behind
+#: is passed over like any folder, never taken for an HR file.
+FOLDER_METADATA = {"hdi_isfolder": "true"}
+
+
 def is_folder_marker(info: BlobInfo) -> bool:
-    """A directory entry, not a file: Data Lake (hierarchical namespace) lists folders as
-    zero-byte blobs with ``hdi_isfolder=true``, and some tools create ``name/`` blobs."""
+    """A directory entry, not a file: Data Lake lists folders as zero-byte blobs with
+    :data:`FOLDER_METADATA`, and some tools create ``name/`` blobs."""
     if info.size:
         return False
-    return info.name.endswith("/") or info.metadata.get("hdi_isfolder", "").lower() == "true"
+    return info.name.endswith("/") or all(
+        info.metadata.get(key, "").lower() == value for key, value in FOLDER_METADATA.items()
+    )
 
 
 def is_being_written(info: BlobInfo, now: datetime) -> bool:

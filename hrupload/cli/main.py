@@ -481,3 +481,6 @@ def dev() -> None:
 
 # Commands that live in modules of their own are registered below, one line each
 # (``from hrupload.cli.x import x`` then ``main.add_command(x)``).
+from hrupload.cli.doctor import doctor  # noqa: E402
+
+main.add_command(doctor)
