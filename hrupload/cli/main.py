@@ -23,6 +23,7 @@ from hrupload.cli.options import cloud_option, setting_option
 from hrupload.cli.output import (
     EXIT_FAILED,
     EXIT_USAGE,
+    STDIN_NAME,
     count,
     exit_code_of,
     load_profile_option,
@@ -31,6 +32,7 @@ from hrupload.cli.output import (
     print_json,
     print_report,
     print_rows,
+    stdin_spooled,
     worst,
 )
 from hrupload.core.errors import ConfigError, HrUploadError
@@ -136,7 +138,8 @@ def main(verbose: int) -> None:
 @_max_chunk_option
 @options.dialect_options
 def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opts: Any) -> None:
-    """Check FILES row by row and say exactly what to fix. Sends nothing.
+    """Check FILES row by row and say exactly what to fix. Sends nothing. '-' reads
+    standard input.
 
     Exit 0: every row valid; 3: some rows rejected; 1: the file is unusable.
     """
@@ -145,12 +148,14 @@ def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opt
     loaded = options.load_or_exit(opts)
     prof = load_profile_option(loaded.profile, opts)
     reports = []
-    for path in files:
-        reports.append(
-            _validate_one(
+    with stdin_spooled(files, loaded.max_file_mb << 20) as (paths, stdin):
+        for path in paths:
+            report = _validate_one(
                 path, prof, scenario, loaded.max_file_mb, validate_path, loaded.max_chunk_bytes
             )
-        )
+            if path == stdin:
+                report.file = STDIN_NAME
+            reports.append(report)
     if as_json:
         print_json("validate", {"files": [r.to_dict() for r in reports]})
     else:
@@ -239,7 +244,8 @@ def _validate_one(
 @_max_chunk_option
 @options.dialect_options
 def upload(files: tuple[Path, ...], **opts: Any) -> None:
-    """Validate FILES and upload their valid rows to the HR connector, in chunks.
+    """Validate FILES and upload their valid rows to the HR connector, in chunks ('-' reads
+    standard input; its reports go to the current directory).
 
     Rerunning after a failure sends only the chunks not yet delivered (a chunk the service
     took but never confirmed is sent again: delivery is at least once).

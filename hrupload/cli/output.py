@@ -4,6 +4,9 @@ of file-derived text, the report table, private report files."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +194,35 @@ def print_json(kind: str, data: Any) -> None:
 
     doc = {"schema": JSON_SCHEMA, "version": JSON_VERSION, "kind": kind, "data": data}
     click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False, default=str)))
+
+
+#: How a file read from standard input (given as ``-``) is named in reports and output.
+STDIN_NAME = "<stdin>"
+
+
+@contextmanager
+def stdin_spooled(
+    files: Sequence[Path], max_bytes: int
+) -> Iterator[tuple[list[Path], Path | None]]:
+    """FILES with ``-`` replaced by a private copy of standard input, and that copy (None
+    when no ``-`` was given). A copy, not the stream: validation reads a file twice (the
+    scan, then the rows) and an upload once more to resume. It lives in a directory only
+    the user can read (it holds HR data) and is deleted afterwards. Reading stops just past
+    ``max_bytes``, so an endless or huge stream is refused as too large without filling
+    the disk."""
+    if not any(str(f) == "-" for f in files):
+        yield list(files), None
+        return
+    if [str(f) for f in files].count("-") > 1:
+        raise click.BadParameter("standard input ('-') can be read only once", param_hint="FILES")
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hrupload-stdin-") as folder:  # mode 0700
+        copy = Path(folder) / "stdin.csv"
+        stream = sys.stdin.buffer
+        with copy.open("xb") as out:
+            copied = 0
+            while copied <= max_bytes and (block := stream.read(1 << 20)):
+                out.write(block)
+                copied += len(block)
+        yield [copy if str(f) == "-" else f for f in files], copy

@@ -18,6 +18,7 @@ from hrupload.app.runs import Status
 from hrupload.cli import options
 from hrupload.cli.output import (
     EXIT_FAILED,
+    STDIN_NAME,
     count,
     load_profile_option,
     plain,
@@ -25,6 +26,7 @@ from hrupload.cli.output import (
     print_report,
     private_write,
     read_as,
+    stdin_spooled,
     worst,
 )
 from hrupload.core.report import FileError, Report
@@ -120,22 +122,39 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     profile = load_profile_option(loaded.profile, opts)
     opts = _resolved(opts, loaded)
     codes, summaries = [], []
-    for path in files:
-        outcome = _upload_file(path, opts, local, profile, err)
-        if isinstance(outcome, UploadBusy):
-            # Nothing sent, no report written (the running upload writes them).
-            err.print(f"[red]✗ not uploaded:[/] {plain(outcome)}")
-            summaries.append({"file": str(path), "status": Status.BUSY, "error": str(outcome)})
-            codes.append(EXIT_FAILED)
-            continue
-        summaries.append(outcome.summary())
-        codes.append(outcome.exit_code())
-        if not opts["as_json"]:
-            report_dir = opts["report_dir"] or path.parent
-            _print_outcome(outcome, out, report_dir, report_name(path.name))
+    with stdin_spooled(files, opts["max_file_mb"] << 20) as (paths, stdin):
+        for path in paths:
+            _upload_path(path, opts | {"stdin": stdin}, local, profile, out, err, codes, summaries)
     if opts["as_json"]:
         print_json("upload", {"files": summaries})
     return worst(codes)
+
+
+def _upload_path(path: Path, opts, local, profile, out, err, codes, summaries) -> None:
+    """One file of the command line uploaded, its summary and exit code collected."""
+    outcome = _upload_file(path, opts, local, profile, err)
+    if isinstance(outcome, UploadBusy):
+        # Nothing sent, no report written (the running upload writes them).
+        err.print(f"[red]✗ not uploaded:[/] {plain(outcome)}")
+        summaries.append({"file": _shown(path, opts), "status": Status.BUSY, "error": str(outcome)})
+        codes.append(EXIT_FAILED)
+        return
+    summaries.append(outcome.summary())
+    codes.append(outcome.exit_code())
+    if not opts["as_json"]:
+        _print_outcome(outcome, out, _report_dir(path, opts), report_name(path.name))
+
+
+def _shown(path: Path, opts: dict[str, Any]) -> str:
+    return STDIN_NAME if path == opts.get("stdin") else str(path)
+
+
+def _report_dir(path: Path, opts: dict[str, Any]) -> Path:
+    """--report-dir, else beside the file; standard input's reports go to the current
+    directory (its private copy's folder is deleted at the end)."""
+    if opts["report_dir"]:
+        return opts["report_dir"]
+    return Path.cwd() if path == opts.get("stdin") else path.parent
 
 
 def _upload_file(
@@ -144,7 +163,7 @@ def _upload_file(
     """One file uploaded, its reports written; or the busy lock that stopped it."""
     client, checkpoints = local.client, local.checkpoints
     max_bytes = opts["max_file_mb"] << 20
-    report_dir = opts["report_dir"] or path.parent
+    report_dir = _report_dir(path, opts)
     try:
         # The lock covers the reports too: they are the upload's, not a waiter's.
         with _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) as facts:
@@ -185,7 +204,7 @@ def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> 
             f"waiting up to {opts['lock_wait']} s for it to finish…"
         )
 
-    with checkpoints.hold(key, file=str(path), wait=opts["lock_wait"], on_wait=waiting):
+    with checkpoints.hold(key, file=_shown(path, opts), wait=opts["lock_wait"], on_wait=waiting):
         if opts["force"]:  # under the lock: a running upload's checkpoints are its own
             checkpoints.clear(key)
         yield facts
@@ -209,11 +228,11 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
     try:
         size = path.stat().st_size
     except OSError as exc:
-        report = Report(file=str(path))
+        report = Report(file=_shown(path, opts))
         report.file_error = FileError("unreadable", f"cannot read the file: {exc.strerror}")
         return Outcome(report, dry_run=client is None)
     if size > max_bytes:
-        report = Report(file=str(path), bytes=size)
+        report = Report(file=_shown(path, opts), bytes=size)
         report.file_error = FileError(
             "file-too-large", f"the file is {size >> 20} MB, over the limit; split it"
         )
@@ -236,7 +255,7 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
     )
     with progress:
         outcome = deliver(lambda: path.open("rb"), plan, **kwargs)
-    outcome.report.file = str(path)
+    outcome.report.file = _shown(path, opts)
     if (
         client is not None
         and outcome.key

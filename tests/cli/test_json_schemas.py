@@ -97,7 +97,10 @@ def test_upload_real_and_dry(env: dict[str, str], tmp_path: Path) -> None:
     source.write_bytes((SAMPLES / "resignation.csv").read_bytes() + b"\nnot-an-email,x,y\n")
     data = checked("upload", run("upload", str(source), "--json", env=env).stdout)
     assert [f["status"] for f in data["files"]] == ["partial"]
-    dry = run("upload", str(source), str(SAMPLES / "resignation.csv"), "--dry-run", "--json")
+    dry = run(
+        "upload", str(source), str(SAMPLES / "resignation.csv"), "--dry-run", "--json",
+        "--report-dir", str(tmp_path / "reports"),
+    )  # fmt: skip
     assert len(checked("upload", dry.stdout)["files"]) == 2
 
 
