@@ -490,3 +490,6 @@ def dev() -> None:
 from hrupload.cli.doctor import doctor  # noqa: E402
 
 main.add_command(doctor)
+from hrupload.cli.profile import profile  # noqa: E402
+
+main.add_command(profile)
