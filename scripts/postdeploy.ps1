@@ -49,15 +49,17 @@ function Invoke-Az([string[]]$arguments) {
     return (($out | Out-String) + '').Trim()
 }
 
-# Why the last az call failed, as one line that says what to do; '' when it is none of these.
+# Why the last az call failed, as one line that says what to do; '' when it is none of these
+# (then the caller waits or reports az's own error). Only ARM's error codes count: a function
+# host that is still starting answers with other errors, and the key loop waits those out.
 function Explain([string]$action, [string]$what) {
-    if ($script:azError -match 'AuthorizationFailed|does not have authorization|Forbidden') {
+    if ($script:azError -match 'AuthorizationFailed|does not have authorization') {
         return "postdeploy: the signed-in account may not $action in resource group $group (AuthorizationFailed): it needs Contributor there (Owner, or Contributor plus Role Based Access Control Administrator, for 'azd provision'); ask for it, $retry."
     }
-    if ($script:azError -match 'az login|AADSTS|expired') {
+    if ($script:azError -match 'az login|AADSTS') {
         return "postdeploy: the Azure CLI's sign-in is missing or expired: run 'az login', $retry."
     }
-    if ($script:azError -match 'ResourceGroupNotFound|ResourceNotFound|could not be found|was not found') {
+    if ($script:azError -match 'ResourceGroupNotFound|ResourceNotFound') {
         return "postdeploy: $what does not exist in resource group ${group}: run 'azd provision' (or 'azd up'), $retry."
     }
     return ''

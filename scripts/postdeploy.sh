@@ -45,13 +45,15 @@ fi
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 
-# Why the last az call failed, as one line that says what to do; "" when it is none of these.
+# Why the last az call failed, as one line that says what to do; "" when it is none of these
+# (then the caller waits or reports az's own error). Only ARM's error codes count: a function
+# host that is still starting answers with other errors, and the key loop waits those out.
 explain() {
-    if grep -q -e AuthorizationFailed -e 'does not have authorization' -e 'Forbidden' "$err"; then
+    if grep -q -e AuthorizationFailed -e 'does not have authorization' "$err"; then
         echo "postdeploy: the signed-in account may not $1 in resource group $AZURE_RESOURCE_GROUP (AuthorizationFailed): it needs Contributor there (Owner, or Contributor plus Role Based Access Control Administrator, for 'azd provision'); ask for it, $retry."
-    elif grep -q -e 'az login' -e 'AADSTS' -e 'expired' "$err"; then
+    elif grep -q -e "az login" -e AADSTS "$err"; then
         echo "postdeploy: the Azure CLI's sign-in is missing or expired: run 'az login', $retry."
-    elif grep -q -e ResourceGroupNotFound -e ResourceNotFound -e 'could not be found' -e 'was not found' "$err"; then
+    elif grep -q -e ResourceGroupNotFound -e ResourceNotFound "$err"; then
         echo "postdeploy: $2 does not exist in resource group $AZURE_RESOURCE_GROUP: run 'azd provision' (or 'azd up'), $retry."
     fi
 }

@@ -704,6 +704,10 @@ case "$*" in
   *"system-topic list"*) [ -n "$FAKE_TOPIC" ] && echo "$FAKE_TOPIC" ;;
   *"functionapp keys list"*)
     n=$(cat "$FAKE_STATE" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$FAKE_STATE"
+    if [ "$n" -le "${FAKE_KEY_ERRORS:-0}" ]; then
+        echo "ERROR: ${FAKE_KEY_ERROR_TEXT:-Operation returned an invalid status 'Bad Request'}" >&2
+        exit 1
+    fi
     if [ "$n" -gt "$FAKE_KEY_AFTER" ]; then echo true; else echo false; fi ;;
 esac
 exit 0
@@ -843,6 +847,29 @@ def test_postdeploy_subscribes_on_a_system_topic_defender_made_and_records_it(tm
         "env set --environment prod HRUPLOAD_EXISTING_SYSTEM_TOPIC_NAME sthr-defender-topic"
     )
     assert "HRUPLOAD_EXISTING_SYSTEM_TOPIC_NAME" in PARAMETERS.read_text(encoding="utf-8")
+
+
+def test_postdeploy_waits_out_a_host_that_is_still_starting(tmp_path):
+    proc, logs = _run_hook(tmp_path, key_after=3, FAKE_KEY_ERRORS="2")
+    assert proc.returncode == 0, proc.stderr
+    assert logs["az"].count("functionapp keys list") == 4
+    assert logs["az"].splitlines()[-1].startswith("deployment group create")
+
+
+def test_postdeploy_says_to_provision_when_the_function_app_is_gone(tmp_path):
+    # keys list answers as ARM does for an app that is not there
+    proc, logs = _run_hook(
+        tmp_path,
+        FAKE_KEY_ERRORS="99",
+        FAKE_KEY_ERROR_TEXT="(ResourceNotFound) The Resource 'Microsoft.Web/sites/func-hr' ...",
+    )
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(
+        "postdeploy: Function app func-hr does not exist in resource group rg-hr"
+    )
+    assert "azd provision" in line
+    assert logs["az"].count("functionapp keys list") == 1
 
 
 def test_postdeploy_gives_up_when_the_key_never_comes(tmp_path):
