@@ -125,8 +125,12 @@ def main(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+    # The Azure SDK's warnings (a credential chain's page-long "failed to retrieve a
+    # token") repeat what our one line says; -v shows them.
     for noisy in ("azure", "urllib3"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+        logging.getLogger(noisy).setLevel(
+            logging.ERROR if not verbose else max(level, logging.WARNING)
+        )
 
 
 @main.command()

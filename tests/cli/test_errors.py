@@ -124,3 +124,23 @@ def test_status_off_a_terminal_is_one_whole_line_per_run(env: dict[str, str]) ->
     assert len(mine) > 80  # whole: not wrapped, not cut
     assert mine.split("\t")[1] == "uploaded"
     assert "─" not in result.stdout and "│" not in result.stdout  # no table drawing
+
+
+def test_no_azure_sign_in_is_named_as_such(env: dict[str, str], tmp_path: Path) -> None:
+    """Identity-based storage with no sign-in anywhere: DefaultAzureCredential finds none,
+    no request goes out, and the line says to sign in (not that storage did not answer)."""
+    url = f"https://127.0.0.1:{closed_port()}/devstoreaccount1"
+    env = {k: v for k, v in env.items() if k != "HR_STORAGE"} | {
+        "HR_STORAGE__blobServiceUri": url,
+        "HR_STORAGE__tableServiceUri": url,
+        "HOME": str(tmp_path),  # no az or azd sign-in cached there
+        "AZURE_CLIENT_ID": None,
+        "AZURE_CLIENT_SECRET": None,
+        "AZURE_TENANT_ID": None,
+        "IDENTITY_ENDPOINT": None,
+        "MSI_ENDPOINT": None,
+    }
+    result = run("status", env=env)
+    assert result.exit_code == 1, result.output
+    assert "no Azure sign-in" in result.stderr and "az login" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # the SDK's page-long warning hidden
