@@ -69,8 +69,22 @@ param sftpPublicKey string = ''
 // -- Operations -----------------------------------------------------------------------------------
 
 @minLength(3)
-@description('Email address that receives the alerts.')
+@description('Email address that receives the alerts; several separated by commas or semicolons.')
 param alertEmail string
+
+@secure()
+@description('Incoming webhook (Teams Workflows, Slack) that also receives the alerts; empty for none.')
+param alertWebhookUrl string
+
+@description('Alert when no file has been uploaded for this many hours: more than the gap between two exports (26 daily, 170 weekly; at most 288).')
+@minValue(1)
+@maxValue(288)
+param noUploadHours int = 26
+
+@description('Alert this many days before the connector secret or certificate in Key Vault expires.')
+@minValue(1)
+@maxValue(90)
+param secretExpiryDays int = 30
 
 @description('Declare the Event Grid subscription. Needs the code deployed first (scripts/postdeploy.sh sets it).')
 param eventGridSubscription bool = false
@@ -242,10 +256,36 @@ module alerts 'app/alerts.bicep' = {
     location: location
     tags: tags
     actionGroupName: names.actionGroup
-    alertEmail: alertEmail
+    // Addresses hold no spaces: dropping them lets 'a@x.org; b@x.org' through.
+    alertEmails: split(replace(replace(alertEmail, ' ', ''), ';', ','), ',')
+    alertWebhookUrl: alertWebhookUrl
+    jobId: connectorJobId
+    noUploadHours: noUploadHours
+    secretExpiryDays: secretExpiryDays
     workspaceId: monitoring.outputs.workspaceId
     hrStorageId: storage.outputs.id
     systemTopicId: eventGrid.outputs.id
+  }
+}
+
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    jobId: connectorJobId
+  }
+}
+
+module diagnostics 'app/diagnostics.bicep' = {
+  name: 'diagnostics'
+  params: {
+    workspaceId: monitoring.outputs.workspaceId
+    functionAppName: functionApp.outputs.name
+    systemTopicName: eventGrid.outputs.name
+    hrStorageName: storage.outputs.name
+    hostStorageName: functionApp.outputs.hostStorageName
   }
 }
 
