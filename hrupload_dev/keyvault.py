@@ -322,8 +322,13 @@ class KeyVaultStandIn(LoopbackStandIn):
         if not isinstance(document, dict) or not isinstance(document.get("value"), str):
             return _error(400, "BadParameter", "The request body must give a string 'value'.")
         content_type = document.get("contentType")
+        attributes = document.get("attributes")
+        expires = attributes.get("exp") if isinstance(attributes, dict) else None
         version = self.set_secret(
-            name, document["value"], content_type=content_type if content_type else None
+            name,
+            document["value"],
+            content_type=content_type if content_type else None,
+            expires=expires if isinstance(expires, int) else None,
         )
         self._bump("writes")
         logger.info("secret %s set (version %s)", name, version)
