@@ -79,11 +79,25 @@ param sftpPublicKey string = ''
 // -- Operations -----------------------------------------------------------------------------------
 
 @minLength(3)
-@description('Email address that receives the alerts.')
+@description('Email address that receives the alerts; several separated by commas or semicolons.')
 param alertEmail string
 
 @description('Object ID of the deployer (azd fills it in: AZURE_PRINCIPAL_ID), granted the rights the runbook steps in docs/deploy.md need; empty for none.')
 param principalId string = ''
+
+@secure()
+@description('Incoming webhook (Teams Workflows, Slack) that also receives the alerts; empty for none.')
+param alertWebhookUrl string
+
+@description('Alert when no file has been uploaded for this many hours: more than the gap between two exports (26 daily, 170 weekly; at most 288).')
+@minValue(1)
+@maxValue(288)
+param noUploadHours int = 26
+
+@description('Alert this many days before the connector secret or certificate in Key Vault expires.')
+@minValue(1)
+@maxValue(90)
+param secretExpiryDays int = 30
 
 @allowed([
   'User'
@@ -264,10 +278,38 @@ module alerts 'app/alerts.bicep' = {
     location: location
     tags: tags
     actionGroupName: names.actionGroup
-    alertEmail: alertEmail
+    // Addresses hold no spaces: dropping them lets 'a@x.org; b@x.org' through.
+    alertEmails: split(replace(replace(alertEmail, ' ', ''), ';', ','), ',')
+    alertWebhookUrl: alertWebhookUrl
+    jobId: connectorJobId
+    noUploadHours: noUploadHours
+    secretExpiryDays: secretExpiryDays
     workspaceId: monitoring.outputs.workspaceId
     hrStorageId: storage.outputs.id
     systemTopicId: eventGrid.outputs.id
+  }
+}
+
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    jobId: connectorJobId
+  }
+}
+
+module diagnostics 'app/diagnostics.bicep' = {
+  name: 'diagnostics'
+  scope: rg
+  params: {
+    workspaceId: monitoring.outputs.workspaceId
+    functionAppName: functionApp.outputs.name
+    systemTopicName: eventGrid.outputs.name
+    hrStorageName: storage.outputs.name
+    hostStorageName: functionApp.outputs.hostStorageName
   }
 }
 

@@ -732,12 +732,24 @@ def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | N
     raise RetryLater(reason, outage=_outage(exc))
 
 
+#: The per-file event's name: a custom event (AppEvents, customEvents) in App Insights. The
+#: alert and workbook queries (infra/app/alerts.bicep, infra/app/workbook/) read it and its
+#: fields; tests/test_telemetry_queries.py checks they read only fields emitted here.
+FILE_EVENT = "hrupload.file"
+
+
 def _emit(rec: RunRecord) -> None:
-    """One structured event per file: App Insights picks it up as ``hrupload.file``."""
+    """One structured event per file, with the job it went to and why it failed, if it did
+    (the reason is already free of row values: see RunRecord.error)."""
     log.info(
-        "hrupload.file",
+        FILE_EVENT,
         extra=_fields(rec)
-        | {"event": "hrupload.file", "microsoft.custom_event.name": "hrupload.file"},
+        | {
+            "job_id": rec.job_id or "",
+            "error": rec.error or "",
+            "event": FILE_EVENT,
+            "microsoft.custom_event.name": FILE_EVENT,
+        },
     )
 
 
