@@ -472,9 +472,13 @@ class ConnectorClient:
                     continue
                 raise
             except _Retryable as exc:
+                within = (
+                    f" within the retry budget ({self.retry_budget:.0f}s)"
+                    if self.retry_budget >= 1
+                    else ""  # one attempt (doctor): there was no budget to speak of
+                )
                 raise ConnectorError(
-                    f"could not get a token within the retry budget "
-                    f"({self.retry_budget:.0f}s): {exc}",
+                    f"could not get a token{within}: {exc}",
                     status=exc.status,
                     transient=True,
                 ) from None
