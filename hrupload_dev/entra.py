@@ -104,8 +104,11 @@ def check_scope(resource: str, tenant_id: str) -> Callable[[Mapping[str, str]], 
             )
         if scope == expected:
             return
-        if scope.split("/.default")[0].rstrip("/") != resource.rstrip("/"):
-            raise resource_not_found(scope.removesuffix("/.default"), tenant_id)
+        # ".../.default" names its resource; ".../Files.Read" a permission of one.
+        named = scope.removesuffix("/.default") if scope.endswith("/.default") else None
+        named = named if named is not None else scope.rpartition("/")[0]
+        if named.rstrip("/") != resource.rstrip("/"):
+            raise resource_not_found(named or scope, tenant_id)
         raise AadError(
             400,
             "invalid_scope",
