@@ -16,6 +16,7 @@ documented contract a pull needs and nothing more:
   needs (and must not be sent) an Authorization header;
 * ``GET /v1.0/drives/{drive}/items/{id}`` (or ``root:/{path}``): one driveItem;
 * ``GET /v1.0/drives/{drive}/items/{id}/content``: ``302 Found`` to that download URL;
+  both answer ``304 Not Modified`` to an ``If-None-Match`` naming the current eTag or cTag;
 * ``PATCH /v1.0/drives/{drive}/items/{id}`` with ``{"parentReference": {"id": ...}}`` (and
   optionally ``"name"``): move (and rename) an item, honouring ``If-Match``.
 
@@ -67,9 +68,9 @@ GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_SCOPE = f"{GRAPH_RESOURCE}/.default"
 #: Graph's own page size for children when no ``$top`` is given.
 DEFAULT_PAGE_SIZE = 200
-#: How long a ``@microsoft.graph.downloadUrl`` works (Graph documents "a short duration",
-#: in practice an hour).
-DOWNLOAD_URL_LIFETIME = 3600
+#: How long a ``@microsoft.graph.downloadUrl`` works (Graph: "only valid for a short period
+#: of time (a few minutes)").
+DOWNLOAD_URL_LIFETIME = 300
 DEFAULT_PORT = 8401
 DEMO_DRIVE_ID = "b!c3RhbmQtaW4tc2l0ZQ.aHJ1cGxvYWQtZHJpdmU"
 DEMO_FOLDER = "HR/leavers"
@@ -522,6 +523,11 @@ class GraphStandIn(LoopbackStandIn):
                 return _graph_error(404, "itemNotFound", "The resource could not be found.")
             if endpoint == "children":
                 return self._children(drive, item, query)
+            if endpoint == "move":
+                return self._move(drive, item, headers, body)
+            if_none_match = headers.get("If-None-Match", "").strip()
+            if if_none_match and if_none_match in (item.etag, item.ctag):
+                return Reply(304, b"", "text/plain", (("ETag", item.etag),))
             if endpoint == "content":
                 if item.is_folder:
                     return _graph_error(
@@ -529,8 +535,6 @@ class GraphStandIn(LoopbackStandIn):
                     )
                 location = self._download_url(drive, item)
                 return Reply(302, b"", "text/plain", (("Location", location),))
-            if endpoint == "move":
-                return self._move(drive, item, headers, body)
             return Reply.json(200, self._drive_item(drive, item, with_download=True))
 
     def _check_token(self, authorization: str) -> Reply | None:
@@ -564,7 +568,8 @@ class GraphStandIn(LoopbackStandIn):
             return _graph_error(400, "invalidRequest", "The item is not a folder.")
         try:
             top = int(query.get("$top") or self.page_size)
-            offset = int(base64.urlsafe_b64decode(query.get("$skiptoken") or "MA==").decode())
+            skiptoken = query.get("$skiptoken") or query.get("$skipToken") or "MA=="
+            offset = int(base64.urlsafe_b64decode(skiptoken).decode())
             if top < 1 or offset < 0:
                 raise ValueError
         except ValueError:
@@ -592,7 +597,7 @@ class GraphStandIn(LoopbackStandIn):
         if not isinstance(document, dict):
             return _graph_error(400, "invalidRequest", "The request body must be an object.")
         if_match = headers.get("If-Match")
-        if if_match and if_match.strip() not in ("*", item.etag):
+        if if_match and if_match.strip() not in ("*", item.etag, item.ctag):
             return _graph_error(
                 412, "preconditionFailed", "ETag does not match current item's value"
             )
@@ -600,6 +605,11 @@ class GraphStandIn(LoopbackStandIn):
         name = document.get("name", item.name)
         if not isinstance(parent_ref, dict) or not isinstance(name, str) or not name:
             return _graph_error(400, "invalidRequest", "Invalid parentReference or name.")
+        other_drive = parent_ref.get("driveId")
+        if other_drive and str(other_drive).lower() != drive.id.lower():
+            return _graph_error(
+                400, "invalidRequest", "Items cannot be moved between drives with this request."
+            )
         parent = drive.items.get(parent_ref.get("id") or item.parent_id or "")
         if parent is None:
             return _graph_error(404, "itemNotFound", "The parent item could not be found.")

@@ -79,6 +79,7 @@ def graph_get(
 ) -> requests.Response:
     url = path_or_url if path_or_url.startswith("http") else f"{graph.url}{path_or_url}"
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers.update(kwargs.pop("extra", None) or {})
     kwargs.setdefault("allow_redirects", False)
     return requests.get(url, headers=headers, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
 
@@ -408,6 +409,28 @@ def test_content_of_a_folder_is_refused(graph_standin: GraphStandIn) -> None:
     assert response.status_code == 400
 
 
+def test_if_none_match_with_the_current_tag_is_304(graph_standin: GraphStandIn) -> None:
+    graph_standin.put_file(f"{FOLDER}/a.csv", CSV)
+    token = graph_token(graph_standin)
+    item = only_item(graph_standin, token, "a.csv")
+    base = f"/v1.0/drives/{TEST_DRIVE_ID}/items/{item['id']}"
+
+    answers = {
+        (tag, tail): graph_get(
+            graph_standin, f"{base}{tail}", token, extra={"If-None-Match": item[tag]}
+        ).status_code
+        for tag in ("eTag", "cTag")
+        for tail in ("", "/content")
+    }
+    graph_standin.put_file(f"{FOLDER}/a.csv", CSV + b"x,y\r\n")
+    changed = graph_get(
+        graph_standin, f"{base}/content", token, extra={"If-None-Match": item["eTag"]}
+    )
+
+    assert len(answers) == 4 and set(answers.values()) == {304}
+    assert changed.status_code == 302
+
+
 # -- Graph: moving ----------------------------------------------------------------------------
 
 
@@ -441,6 +464,7 @@ def test_patch_parent_reference_moves_a_file_into_a_subfolder(graph_standin: Gra
         ("name-taken", 409, "nameAlreadyExists"),
         ("no-parent", 404, "itemNotFound"),
         ("not-json", 400, "invalidRequest"),
+        ("other-drive", 400, "invalidRequest"),
     ],
 )
 def test_a_move_that_cannot_happen_is_refused_and_changes_nothing(
@@ -459,6 +483,8 @@ def test_a_move_that_cannot_happen_is_refused_and_changes_nothing(
         body = {"parentReference": {"id": graph_standin.make_folder(f"{FOLDER}/other")["id"]}}
     elif case == "no-parent":
         body = {"parentReference": {"id": "01NOSUCHITEM"}}
+    elif case == "other-drive":
+        body = {"parentReference": {"id": taken["id"], "driveId": "b!b3RoZXI"}}  # type: ignore[index]
     data = b"{not json" if case == "not-json" else json.dumps(body).encode()
 
     response = requests.patch(
