@@ -194,6 +194,7 @@ class _GraphHandler(StandInHandler):
         if token_path and method == "POST":
             tenant = unquote(token_path.group(1))
             host = self.headers.get("Host", "")
+            owner.count("token")
             return self.serve_with_faults(
                 "token", body, lambda _: owner.serve_token(tenant, self.headers, body, host)
             )
@@ -451,7 +452,6 @@ class GraphStandIn(LoopbackStandIn):
     # -- token endpoint --------------------------------------------------------------------
 
     def serve_token(self, tenant: str, headers: Message, body: bytes, host: str) -> Reply:
-        self.count("token")
         content_type = headers.get_content_type() if headers.get("Content-Type") else ""
         fields = form_fields(content_type, body)
         token_path = f"/{tenant}/oauth2/v2.0/token"

@@ -654,6 +654,7 @@ def test_token_endpoint_faults(graph_standin: GraphStandIn) -> None:
     assert unavailable.json()["error"] == "temporarily_unavailable"
     assert proxy.status_code == 200 and "access_token" not in proxy.text
     assert graph_token_response(graph_standin).status_code == 200
+    assert graph_standin.requests("token") == 3
 
 
 def test_the_control_endpoints_drive_it_from_another_process(graph_standin: GraphStandIn) -> None:
