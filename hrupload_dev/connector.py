@@ -24,11 +24,9 @@ It never logs secrets, tokens or file contents (the files hold employees' e-mail
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import csv
 import hashlib
-import hmac
 import html
 import io
 import json
@@ -43,11 +41,9 @@ import struct
 import sys
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from email.message import Message
 from email.parser import Parser
 from email.policy import HTTP
@@ -60,11 +56,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import click
 
+from hrupload_dev.entra import (
+    SECRET_FIELDS,
+    AadError,
+    ClientApps,
+    check_resource,
+    form_fields,
+    redacted,
+)
+
 logger = logging.getLogger(__name__)
 
 #: The HR connector's resource (audience) in every Microsoft cloud's token request.
 PURVIEW_RESOURCE = "https://microsoft.onmicrosoft.com/86dfdabb-5089-4a0c-880a-cfa5a790c5b1"
-JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: The service's exact answer when the job ID belongs to another app.
 JOB_APP_MISMATCH = "jobId and corresponding appId do not match."
 
@@ -76,8 +80,6 @@ DEFAULT_PORT = 8400
 _JSON = "application/json; charset=utf-8"
 _TEXT = "text/plain; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
-_REDACTED = "<redacted>"
-_SECRET_FIELDS = frozenset({"client_secret", "client_assertion"})
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
@@ -691,10 +693,10 @@ class LoopbackStandIn:
         if handler.headers.get_content_type() == "application/x-www-form-urlencoded":
             text = body.decode("utf-8", "replace")
             fields = parse_qs(text, keep_blank_values=True)
-            for name in sorted(_SECRET_FIELDS):
+            for name in sorted(SECRET_FIELDS):
                 if fields.get(name):
                     values[name] = fields[name][0]
-            if any(name in values for name in _SECRET_FIELDS):
+            if any(name in values for name in SECRET_FIELDS):
                 values["request_body"] = text
         values["jwt"] = _fake_jwt({"echo": sorted(values), "jti": secrets.token_urlsafe(12)})
         with self._lock:
@@ -916,41 +918,6 @@ class _IssuedToken:
     expires_at: float
 
 
-@dataclass(frozen=True)
-class _Certificate:
-    thumbprint_hex: str
-    public_key: Any
-
-
-class _AadError(Exception):
-    """A token endpoint refusal, written the way Entra ID writes it."""
-
-    def __init__(self, status: int, error: str, code: int, message: str) -> None:
-        super().__init__(f"AADSTS{code}: {message}")
-        self.status, self.error, self.code, self.message = status, error, code, message
-
-    def reply(self) -> Reply:
-        now = datetime.now(UTC)
-        trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
-        stamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
-        description = (
-            f"AADSTS{self.code}: {self.message}\r\nTrace ID: {trace_id}\r\n"
-            f"Correlation ID: {correlation_id}\r\nTimestamp: {stamp}"
-        )
-        return Reply.json(
-            self.status,
-            {
-                "error": self.error,
-                "error_description": description,
-                "error_codes": [self.code],
-                "timestamp": stamp,
-                "trace_id": trace_id,
-                "correlation_id": correlation_id,
-                "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
-            },
-        )
-
-
 _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/token/?$")
 
 
@@ -1097,9 +1064,8 @@ class ConnectorStandIn(LoopbackStandIn):
         self.keep_content = keep_content
         self.token_lifetime = token_lifetime
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self._secrets: dict[str, str] = {}
-        self._certificates: dict[str, dict[str, _Certificate]] = {}
-        self._app_order: list[str] = []
+        #: The app registrations the token endpoint knows (shared logic: hrupload_dev.entra).
+        self.apps = ClientApps(tenant_id)
         for app_id, secret in (apps or {}).items():
             self.set_app_secret(app_id, secret)
         for app_id, pem in (certificates or {}).items():
@@ -1111,46 +1077,30 @@ class ConnectorStandIn(LoopbackStandIn):
         self._token_requests: list[TokenRequest] = []
         self._seq = 0
         self._received = threading.Condition(self._lock)
-        self.last_assertion: dict[str, Any] | None = None
-        """Header and claims of the last client assertion (decoded, even if it was refused)."""
 
     # -- configuration ---------------------------------------------------------------------
 
     def set_app_secret(self, app_id: str, secret: str) -> None:
         """Register an app or rotate its secret (the old secret stops working at once)."""
-        with self._lock:
-            self._secrets[app_id.lower()] = secret
-            self._remember_app(app_id)
+        self.apps.set_secret(app_id, secret)
 
     def add_certificate(self, app_id: str, pem: bytes | str) -> str:
         """Trust ``pem``'s key for ``app_id``'s client assertions; returns the base64url x5t."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
+        return self.apps.add_certificate(app_id, pem)
 
-        cert = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
-        digest = cert.fingerprint(hashes.SHA1())  # noqa: S303 - x5t is SHA-1 by definition
-        x5t = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        with self._lock:
-            self._certificates.setdefault(app_id.lower(), {})[x5t] = _Certificate(
-                digest.hex().upper(), cert.public_key()
-            )
-            self._remember_app(app_id)
-        return x5t
-
-    def _remember_app(self, app_id: str) -> None:
-        if app_id.lower() not in (a.lower() for a in self._app_order):
-            self._app_order.append(app_id)
+    @property
+    def last_assertion(self) -> dict[str, Any] | None:
+        """Header and claims of the last client assertion (decoded, even if it was refused)."""
+        return self.apps.last_assertion
 
     @property
     def app_id(self) -> str | None:
         """The first app with a secret (else the first app): the CLI's and fixtures' app."""
-        with_secret = [a for a in self._app_order if a.lower() in self._secrets]
-        return (with_secret or self._app_order or [None])[0]
+        return self.apps.app_id
 
     @property
     def app_secret(self) -> str | None:
-        app = self.app_id
-        return self._secrets.get(app.lower()) if app else None
+        return self.apps.secret(self.app_id)
 
     @property
     def job_id(self) -> str | None:
@@ -1311,208 +1261,26 @@ class ConnectorStandIn(LoopbackStandIn):
         self, tenant: str, headers: Message, query: Mapping[str, list[str]], body: bytes, host: str
     ) -> Reply:
         content_type = headers.get_content_type() if headers.get("Content-Type") else ""
-        fields: dict[str, str] = {}
-        if content_type == "application/x-www-form-urlencoded":
-            parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-            fields = {name: values[0] for name, values in parsed.items()}
+        fields = form_fields(content_type, body)
         audiences = {f"{self.url}/{tenant}/oauth2/token", f"http://{host}/{tenant}/oauth2/token"}
+        check = check_resource(PURVIEW_RESOURCE, self.tenant_id)
         try:
-            reply, outcome = (
-                self._issue_token(self._authenticate(tenant, fields, audiences)),
-                "issued",
-            )
-        except _AadError as refusal:
-            reply, outcome = refusal.reply(), f"AADSTS{refusal.code}"
+            app_id = self.apps.authenticate(tenant, fields, audiences, check)
+            reply, outcome = self._issue_token(app_id), "issued"
+        except AadError as refusal:
+            reply, outcome = Reply.json(refusal.status, refusal.document()), f"AADSTS{refusal.code}"
             logger.info("token refused: AADSTS%s (%s)", refusal.code, refusal.error)
         record = TokenRequest(
             tenant=tenant,
             api_version=(query.get("api-version") or [None])[0],
             content_type=content_type,
-            fields={k: (_REDACTED if k in _SECRET_FIELDS else v) for k, v in fields.items()},
+            fields=redacted(fields),
             outcome=outcome,
             received_at=time.time(),
         )
         with self._lock:
             self._token_requests.append(record)
         return reply
-
-    def _authenticate(self, tenant: str, fields: Mapping[str, str], audiences: set[str]) -> str:
-        """The app id the request proves to be, or the AADSTS refusal Entra ID would give."""
-        if tenant.lower() != self.tenant_id.lower():
-            raise _AadError(
-                400,
-                "invalid_request",
-                90002,
-                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
-                "and are signing into the correct cloud. Check with your subscription "
-                "administrator, this may happen if there are no active subscriptions for the "
-                "tenant.",
-            )
-        for name in ("grant_type", "client_id"):
-            if not fields.get(name):
-                raise _missing(name)
-        if fields["grant_type"] != "client_credentials":
-            raise _AadError(
-                400,
-                "unsupported_grant_type",
-                70003,
-                f"The app requested an unsupported grant type '{fields['grant_type']}'.",
-            )
-        app_id = fields["client_id"]
-        with self._lock:
-            secret = self._secrets.get(app_id.lower())
-            certificates = dict(self._certificates.get(app_id.lower(), {}))
-        if secret is None and not certificates:
-            raise _AadError(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{app_id}' was not found in the directory "
-                f"'{self.tenant_id}'. This can happen if the application has not been installed "
-                "by the administrator of the tenant or consented to by any user in the tenant. "
-                "You may have sent your authentication request to the wrong tenant.",
-            )
-        resource = fields.get("resource")
-        if not resource:
-            raise _missing("resource")
-        if resource != PURVIEW_RESOURCE:
-            raise _AadError(
-                400,
-                "invalid_resource",
-                500011,
-                f"The resource principal named {resource} was not found in the tenant named "
-                f"{self.tenant_id}. This can happen if the application has not been installed by "
-                "the administrator of the tenant or consented to by any user in the tenant. You "
-                "might have sent your authentication request to the wrong tenant.",
-            )
-        if "client_secret" in fields and "client_assertion" in fields:
-            raise _AadError(
-                400,
-                "invalid_request",
-                90014,
-                "Send exactly one client credential: 'client_secret' or 'client_assertion', "
-                "not both (stand-in check).",
-            )
-        if "client_secret" in fields:
-            if secret is None or not hmac.compare_digest(
-                fields["client_secret"].encode(), secret.encode()
-            ):
-                raise _AadError(
-                    401,
-                    "invalid_client",
-                    7000215,
-                    "Invalid client secret provided. Ensure the secret being sent in the request "
-                    "is the client secret value, not the client secret ID, for a secret added to "
-                    f"app '{app_id}'.",
-                )
-            return app_id
-        if "client_assertion" in fields:
-            self._verify_assertion(app_id, fields, certificates, audiences)
-            return app_id
-        raise _AadError(
-            401,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or "
-            "'client_secret'.",
-        )
-
-    def _verify_assertion(
-        self,
-        app_id: str,
-        fields: Mapping[str, str],
-        certificates: Mapping[str, _Certificate],
-        audiences: set[str],
-    ) -> None:
-        import jwt
-
-        assertion_type = fields.get("client_assertion_type")
-        if not assertion_type:
-            raise _missing("client_assertion_type")
-        if assertion_type != JWT_BEARER_ASSERTION:
-            raise _AadError(
-                400,
-                "invalid_request",
-                50027,
-                f"Invalid client_assertion_type '{assertion_type}'; expected "
-                f"'{JWT_BEARER_ASSERTION}'.",
-            )
-        assertion = fields["client_assertion"]
-        try:
-            header = jwt.get_unverified_header(assertion)
-            claims = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.InvalidTokenError:
-            raise _AadError(
-                401, "invalid_client", 50027, "JWT token is invalid or malformed."
-            ) from None
-        with self._lock:
-            self.last_assertion = {"header": header, "claims": claims}
-        x5t = header.get("x5t")
-        certificate = certificates.get(x5t) if isinstance(x5t, str) else None
-        used = _thumbprint_hex(x5t)
-        if certificate is None:
-            raise _AadError(
-                401,
-                "invalid_client",
-                700027,
-                "The certificate with identifier used to sign the client assertion is not "
-                f"registered on application. [Reason - The key was not found., Thumbprint of key "
-                f"used by client: '{used}', Please visit the Azure Portal, Graph Explorer or "
-                f"directly use MS Graph to see configured keys for app Id '{app_id}'.]",
-            )
-        try:
-            jwt.decode(
-                assertion,
-                certificate.public_key,
-                algorithms=["RS256"],
-                audience=sorted(audiences),
-                options={"require": ["aud", "iss", "sub", "jti", "nbf", "exp"]},
-            )
-        except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
-            raise _AadError(
-                401,
-                "invalid_client",
-                700027,
-                "Client assertion contains an invalid signature. [Reason - The provided signature "
-                f"value did not match the expected signature value., Thumbprint of key used by "
-                f"client: '{used}']",
-            ) from None
-        except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
-            raise _AadError(
-                401,
-                "invalid_client",
-                700024,
-                f"Client assertion is not within its valid time range. Current time: "
-                f"{_iso(time.time())}, assertion valid from {_iso(claims.get('nbf'))}, expiry "
-                f"time of assertion {_iso(claims.get('exp'))}.",
-            ) from None
-        except jwt.InvalidAudienceError:
-            raise _AadError(
-                401,
-                "invalid_client",
-                50013,
-                f"Assertion audience claim does not match the required value. The audience in "
-                f"the assertion was '{claims.get('aud')}' and the expected audience is "
-                f"'{min(audiences)}'.",
-            ) from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise _AadError(
-                401,
-                "invalid_client",
-                50027,
-                f"JWT token is invalid or malformed: the required claim '{exc.claim}' is missing.",
-            ) from None
-        except jwt.InvalidTokenError as exc:
-            raise _AadError(
-                401, "invalid_client", 50027, f"JWT token is invalid or malformed: {exc}."
-            ) from None
-        if claims.get("iss") != app_id or claims.get("sub") != app_id:
-            raise _AadError(
-                401,
-                "invalid_client",
-                700021,
-                "Client assertion application identifier doesn't match 'client_id' parameter.",
-            )
 
     def _issue_token(self, app_id: str) -> Reply:
         token = "standin." + secrets.token_urlsafe(32)
@@ -1613,32 +1381,8 @@ class ConnectorStandIn(LoopbackStandIn):
         return upload
 
 
-def _missing(name: str) -> _AadError:
-    return _AadError(
-        400,
-        "invalid_request",
-        900144,
-        f"The request body must contain the following parameter: '{name}'.",
-    )
-
-
 def _bad_request(message: str) -> Reply:
     return Reply.json(400, {"error": {"code": "BadRequest", "message": message}})
-
-
-def _thumbprint_hex(x5t: object) -> str:
-    if not isinstance(x5t, str):
-        return "(no x5t header)"
-    try:
-        return base64.urlsafe_b64decode(x5t + "=" * (-len(x5t) % 4)).hex().upper()
-    except (binascii.Error, ValueError):
-        return x5t
-
-
-def _iso(value: object) -> str:
-    if not isinstance(value, int | float):
-        return "(missing)"
-    return datetime.fromtimestamp(value, UTC).strftime("%m/%d/%Y %H:%M:%S")
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from azure.core.exceptions import (
 
 from hrupload_dev.connector import (
     JOB_APP_MISMATCH,
-    JWT_BEARER_ASSERTION,
     PURVIEW_RESOURCE,
     Capacity,
     ConnectorStandIn,
@@ -42,6 +41,7 @@ from hrupload_dev.connector import (
     count_records,
     parse_multipart,
 )
+from hrupload_dev.entra import JWT_BEARER_ASSERTION
 from hrupload_dev.keyvault import KeyVaultStandIn, make_test_credential
 from tests.plugins.standins import (
     CERTIFICATE_SECRET_NAME,

@@ -1,4 +1,4 @@
-"""Fixtures that start the connector and Key Vault stand-ins on loopback.
+"""Fixtures that start the connector, Key Vault, Graph and HR report stand-ins on loopback.
 
 Client tests use these instead of patching: the connector client, the secret cache and the
 pipeline all talk to real servers over real sockets. Every fixture stops what it started.
@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from hrupload_dev.connector import ConnectorStandIn
+from hrupload_dev.graph import GraphStandIn
 from hrupload_dev.keyvault import KeyVaultStandIn
+from hrupload_dev.report import ReportStandIn
 
 TEST_TENANT_ID = "7e57aaaa-0000-4000-8000-000000000001"
 TEST_APP_ID = "7e57bbbb-0000-4000-8000-000000000002"
@@ -29,6 +31,17 @@ TEST_CERT_JOB_ID = "7e57eeee-0000-4000-8000-000000000005"
 TEST_KEYVAULT_TOKEN = "test-keyvault-token"
 SECRET_NAME = "hr-connector-app-secret"
 CERTIFICATE_SECRET_NAME = "hr-connector-certificate"
+#: The Graph app (an app of its own, as Sites.Selected is granted per app) and its drive.
+TEST_GRAPH_APP_ID = "7e57ffff-0000-4000-8000-000000000006"
+TEST_GRAPH_SECRET = "graph.stand~in_Secret+1/2=3&4"
+TEST_DRIVE_ID = "b!dGVzdC1zaXRl.dGVzdC1kcml2ZQ"
+TEST_GRAPH_PAGE_SIZE = 2
+#: The HR report (Workday RaaS shaped) and its integration user.
+TEST_REPORT_TENANT = "contoso"
+TEST_REPORT_OWNER = "ISU_HRUpload"
+TEST_REPORT_NAME = "Leavers"
+TEST_REPORT_USER = "ISU_HRUpload"
+TEST_REPORT_PASSWORD = "report:Pass w0rd+/=&~"
 
 
 @dataclass(frozen=True)
@@ -148,5 +161,35 @@ def keyvault_standin(test_certificate: StandInCertificate) -> Iterator[KeyVaultS
         (test_certificate.key_pem + test_certificate.cert_pem).decode(),
         content_type="application/x-pem-file",
     )
+    with standin:
+        yield standin
+
+
+@pytest.fixture
+def graph_standin(test_certificate: StandInCertificate) -> Iterator[GraphStandIn]:
+    """A running Graph stand-in: one granted drive ``.drive_id`` (empty), the app
+    ``TEST_GRAPH_APP_ID`` with ``TEST_GRAPH_SECRET`` (and the test certificate), and pages of
+    ``TEST_GRAPH_PAGE_SIZE`` children so every listing of three files or more pages.
+    """
+    standin = GraphStandIn(
+        tenant_id=TEST_TENANT_ID,
+        apps={TEST_GRAPH_APP_ID: TEST_GRAPH_SECRET},
+        certificates={TEST_GRAPH_APP_ID: test_certificate.cert_pem},
+        drives=[TEST_DRIVE_ID],
+        page_size=TEST_GRAPH_PAGE_SIZE,
+    )
+    with standin:
+        yield standin
+
+
+@pytest.fixture
+def report_standin() -> Iterator[ReportStandIn]:
+    """A running HR report stand-in with one (empty) report, ``.report_url()``, that answers
+    ``TEST_REPORT_USER`` / ``TEST_REPORT_PASSWORD`` with basic auth."""
+    standin = ReportStandIn(
+        tenant=TEST_REPORT_TENANT,
+        users={TEST_REPORT_USER: TEST_REPORT_PASSWORD},
+    )
+    standin.set_report(TEST_REPORT_NAME, [], owner=TEST_REPORT_OWNER)
     with standin:
         yield standin
