@@ -9,19 +9,24 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
-# pip-audit too: scripts/audit.py runs it over requirements.lock with PyPI as the source.
+# pip-audit too: scripts/audit.py runs it over requirements.txt (the pinned set Azure's remote
+# build installs, written by `make lock`) with PyPI as the source.
 PIP_AUDIT_VERSION := 2.10.1
 PIP_AUDIT_STAMP := .tools/pip-audit/.installed-$(PIP_AUDIT_VERSION)
 
-.PHONY: install test test-fast test-py313 lint format demo bench clean
+.PHONY: install lock test test-fast test-py313 lint format demo bench clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
 $(PY_STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.txt -e '.[dev,telemetry]'
 	touch $@
+
+# requirements.txt, the deployed set, pinned: pyproject's ranges resolved on the app's Python.
+lock:
+	$(PYTHON) scripts/lock.py
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -48,7 +53,7 @@ $(PIP_AUDIT_STAMP):
 # from PyPI (a pin behind the latest release is checked against its advisories, with a warning).
 .PHONY: audit
 audit: $(PIP_AUDIT_STAMP)
-	.tools/pip-audit/bin/python scripts/audit.py -r requirements.lock --strict --no-deps \
+	.tools/pip-audit/bin/python scripts/audit.py -r requirements.txt --strict --no-deps \
 		--disable-pip --progress-spinner off --vulnerability-service pypi
 
 lint: install
@@ -64,7 +69,7 @@ test: install lint infra-check audit test-py313
 	$(BIN)/python -m pytest
 
 # The newest Python the package allows (requires-python = ">=3.11"; 3.13 is the newest here):
-# its own venv, every pin of requirements.lock installed, then the fast suite. The oldest
+# its own venv, every pin of requirements.txt installed, then the fast suite. The oldest
 # (3.11, the Function app's) is the main .venv above.
 # azure-functions is the one pin left out: the lock's 1.x (for the Function app on 3.11)
 # declares Requires-Python <3.13, so 3.13 gets the 2.x that pyproject allows.
@@ -72,7 +77,7 @@ PY313_VENV := .tools/py313
 PY313_UNLOCKED := azure-functions
 PY313_STAMP := $(PY313_VENV)/.installed
 
-$(PY313_STAMP): pyproject.toml requirements.lock
+$(PY313_STAMP): pyproject.toml requirements.txt
 	@py=$$(ls -d $$HOME/.pyenv/versions/3.13.*/bin/python 2>/dev/null | sort -V | tail -n 1); \
 	if [ -z "$$py" ]; then py=$$(command -v python3.13 || true); fi; \
 	if [ -z "$$py" ] || ! "$$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' \
@@ -82,10 +87,10 @@ $(PY313_STAMP): pyproject.toml requirements.lock
 	fi; \
 	echo "test-py313: using $$py"; \
 	rm -rf $(PY313_VENV) && "$$py" -m venv $(PY313_VENV)
-	grep -v -E '^($(PY313_UNLOCKED))==' requirements.lock > $(PY313_VENV)/lock.txt
+	grep -v -E '^($(PY313_UNLOCKED))==' requirements.txt > $(PY313_VENV)/lock.txt
 	$(PY313_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(PY313_VENV)/bin/python -m pip install --quiet -r $(PY313_VENV)/lock.txt
-	$(PY313_VENV)/bin/python -m pip install --quiet -c $(PY313_VENV)/lock.txt -e '.[dev]'
+	$(PY313_VENV)/bin/python -m pip install --quiet -c $(PY313_VENV)/lock.txt -e '.[dev,telemetry]'
 	touch $@
 
 test-py313: $(PY313_STAMP) $(NODE_STAMP)

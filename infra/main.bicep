@@ -85,6 +85,14 @@ param operatorPrincipalId string = ''
 ])
 param operatorPrincipalType string = 'User'
 
+@allowed([
+  '3.11'
+  '3.12'
+  '3.13'
+])
+@description('Python version of the function app (Flex Consumption supports these). requirements.txt is locked for the default: change both together (docs/deploy.md).')
+param pythonVersion string = '3.11'
+
 @description('Upper bound on function instances (40 to 1000).')
 @minValue(40)
 @maxValue(1000)
@@ -199,6 +207,7 @@ module functionApp 'app/function.bicep' = {
     profile: profile
     schedule: schedule
     maximumInstanceCount: maximumInstanceCount
+    pythonVersion: pythonVersion
   }
 }
 
