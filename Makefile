@@ -44,6 +44,26 @@ infra-check: $(CHECKOV_STAMP)
 	CI=true BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true CKV_PARSE_ERROR_FAIL=true \
 		$(CHECKOV) -d infra --framework bicep --quiet --compact --skip-download
 
+# azure-functions-doctor: its own venv too (it pins typer, pydantic and more).
+FUNC_DOCTOR_VERSION := 0.23.1
+FUNC_DOCTOR := .tools/func-doctor/bin/azure-functions-doctor
+FUNC_DOCTOR_STAMP := .tools/func-doctor/.installed-$(FUNC_DOCTOR_VERSION)
+
+$(FUNC_DOCTOR_STAMP):
+	test -x .tools/func-doctor/bin/python || $(PYTHON) -m venv .tools/func-doctor
+	.tools/func-doctor/bin/python -m pip install --quiet 'azure-functions-doctor==$(FUNC_DOCTOR_VERSION)'
+	touch $@
+
+# The app and infra/ read as Azure will run them, on Flex Consumption: a failure or a warning
+# fails the build (rules skipped for a reason are in pyproject.toml). VIRTUAL_ENV names the
+# app's venv, which the doctor looks for; it runs offline.
+.PHONY: func-doctor
+func-doctor: $(FUNC_DOCTOR_STAMP) $(PY_STAMP)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(FUNC_DOCTOR) doctor --path . --hosting-plan flex-consumption \
+		--summary-json .tools/func-doctor/summary.json
+	@$(BIN)/python -c 'import json, sys; n = json.load(open(".tools/func-doctor/summary.json"))["warned"]; \
+	sys.exit("azure-functions-doctor: %d warning(s) above: fix each, or skip its rule in pyproject.toml with the reason" % n if n else 0)'
+
 $(PIP_AUDIT_STAMP):
 	test -x .tools/pip-audit/bin/python || $(PYTHON) -m venv .tools/pip-audit
 	.tools/pip-audit/bin/python -m pip install --quiet 'pip-audit==$(PIP_AUDIT_VERSION)'
@@ -65,7 +85,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint infra-check audit test-py313
+test: install lint infra-check audit func-doctor test-py313
 	$(BIN)/python -m pytest
 
 # The newest Python the package allows (requires-python = ">=3.11"; 3.13 is the newest here):

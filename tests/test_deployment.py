@@ -9,7 +9,9 @@ app deploys with. The closure is walked through the metadata of the packages ins
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -160,3 +162,56 @@ def test_the_app_runs_the_python_main_bicep_chooses() -> None:
     assert re.search(r"^\s*pythonVersion: pythonVersion$", main, re.MULTILINE)
     assert re.search(r"^\s*version: pythonVersion$", function, re.MULTILINE)
     assert "param pythonVersion string" in function
+
+
+DOCTOR_PYTHON = ROOT / ".tools" / "func-doctor" / "bin" / "python"
+DOCTOR_PROBE = """
+import json, sys
+from pathlib import Path
+from azure_functions_doctor.deploy_config import resolve_target_config
+plan = resolve_target_config(Path(sys.argv[1])).hosting_plan
+print(json.dumps({"plan": plan.value, "source": plan.source}))
+"""
+
+
+@pytest.mark.skipif(
+    not DOCTOR_PYTHON.exists(), reason="azure-functions-doctor is not installed: make func-doctor"
+)
+def test_azure_functions_doctor_finds_flex_consumption_in_infra() -> None:
+    """`make func-doctor` names the plan on its command line; the doctor finds it in infra/ by
+    itself too, so its Flex rules are the ones that apply to what deploys."""
+    done = subprocess.run(
+        [str(DOCTOR_PYTHON), "-c", DOCTOR_PROBE, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"plan": "flex-consumption", "source": "infra/app/function.bicep"}
+
+
+def test_the_flex_app_declares_its_runtime_and_package_store_where_flex_reads_them() -> None:
+    """What the doctor reads only from ARM JSON (so skips on Bicep), checked here as text: the
+    runtime under functionAppConfig (no linuxFxVersion, which Flex ignores), the package in a
+    blob container the identity reads, no app setting Flex rejects."""
+    function = (ROOT / "infra" / "app" / "function.bicep").read_text()
+    assert re.search(r"runtime: \{\s*name: 'python'\s*version: pythonVersion\s*\}", function)
+    assert re.search(
+        r"storage: \{\s*type: 'blobContainer'\s*"
+        r"value: '\$\{hostStorage\.properties\.primaryEndpoints\.blob\}"
+        r"\$\{deploymentContainerName\}'"
+        r"\s*authentication: \{\s*type: 'UserAssignedIdentity'",
+        function,
+    )
+    infra = "".join(p.read_text() for p in (ROOT / "infra").rglob("*.bicep"))
+    for legacy in (
+        "linuxFxVersion",
+        "FUNCTIONS_WORKER_RUNTIME",
+        "FUNCTIONS_EXTENSION_VERSION",
+        "WEBSITE_RUN_FROM_PACKAGE",
+        "SCM_DO_BUILD_DURING_DEPLOYMENT",
+        "WEBSITE_CONTENTSHARE",
+    ):
+        assert legacy not in infra, legacy
