@@ -1,6 +1,9 @@
 # Two set-up commands work on a fresh machine: `make demo` and `make test`.
 # Everything they need is installed into the repo itself (.venv, node_modules).
-PYTHON ?= python3
+# The Python the Function app runs on (pythonVersion in infra/main.bicep): .venv, where the full
+# suite runs, is made with it, and requirements.txt is resolved with it (make lock).
+DEPLOY_PYTHON := $(shell sed -n "s/^param pythonVersion string = '\([0-9.]*\)'.*/\1/p" infra/main.bicep)
+PYTHON ?= $(shell command -v python$(DEPLOY_PYTHON) || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
@@ -20,6 +23,7 @@ install: $(PY_STAMP) $(NODE_STAMP)
 
 $(PY_STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v == "$(DEPLOY_PYTHON)" else "$(VENV) runs Python " + v + "; the app deploys with $(DEPLOY_PYTHON) (infra/main.bicep): remove $(VENV) and run make install with PYTHON=python$(DEPLOY_PYTHON)")'
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.txt -e '.[dev,telemetry]'
 	touch $@
