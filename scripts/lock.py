@@ -8,6 +8,10 @@ and the ``telemetry`` extra (the Function app sends its telemetry to App Insight
 resolve runs on the Python the app deploys with (``pythonVersion`` in infra/main.bicep);
 another Python is refused, since its resolve may differ.
 
+The pins carry no ``--hash``: hash-checking mode needs the hash of every wheel Azure's build
+may pick for its Linux image, and the index this runs against need not list them all; a
+missing one would fail the deployment, not a test here.
+
 A pin keeps its ``# unverifiable: <why>`` note only while its version stays the same: a new
 version must show again that the audit can check it, or be given a reason anew.
 """
