@@ -70,6 +70,14 @@ def _bin(name: str) -> str:
 GNU_TIME = Path("/usr/bin/time")
 
 
+def one_file(out: str) -> dict:
+    """The one file's entry of a command's ``--json`` envelope; {} if it printed none."""
+    if not out.strip().startswith("{"):
+        return {}
+    files = json.loads(out).get("data", {}).get("files") or [{}]
+    return files[0]
+
+
 def measure(argv: Sequence[str], *, env: dict[str, str] | None = None) -> Run:
     """Wall time and peak RSS of one child process.
 
@@ -172,7 +180,7 @@ def upload(path: Path, standin: StandIn, concurrency: int | None, work: Path) ->
         argv += ["--concurrency", str(concurrency)]
     run = measure(argv, env=env)
     shutil.rmtree(state, ignore_errors=True)
-    summary = json.loads(run.out) if run.out.strip().startswith("{") else {}
+    summary = one_file(run.out)
     if run.code not in (0, 3) or summary.get("sent") != summary.get("chunks"):
         raise RuntimeError(f"upload failed (exit {run.code}): {run.out[-500:]}")
     return run, summary
@@ -237,8 +245,7 @@ def memory_runs(folder: Path, max_mb: int, work: Path) -> list[dict]:
             with path.open("rb") as data:
                 incoming.upload_blob(path.name, data, overwrite=True)
             proc = measure([hr, "process", f"hr-incoming/{path.name}", "--json"], env=env)
-            summary = json.loads(up.out) if up.out.strip().startswith("{") else {}
-            result = json.loads(proc.out) if proc.out.strip().startswith("{") else {}
+            summary, result = one_file(up.out), one_file(proc.out)
             results.append(
                 {
                     "file": label,
@@ -406,7 +413,7 @@ def _run(path: Path, args: argparse.Namespace, work: Path) -> dict:
         validate.append(measure([hr, "validate", str(path), "--json"]))
     if any(r.code != 0 for r in baseline):
         raise RuntimeError("the csv.reader baseline failed")
-    report = json.loads(validate[0].out)
+    report = one_file(validate[0].out)
     if validate[0].code not in (0, 3) or report.get("file_error"):
         raise RuntimeError(f"validate failed: {validate[0].out[-500:]}")
     reference = None

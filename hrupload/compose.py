@@ -19,6 +19,7 @@ from hrupload.settings import Settings
 if TYPE_CHECKING:  # the adapters load when a client is built, not at import
     from hrupload.adapters.connector import AppCredential, ConnectorClient
     from hrupload.adapters.local_state import LocalCheckpoints
+    from hrupload.app.doctor import Item
 
 #: How the connector's secret is given: the secret itself, or ``provider(force)`` that
 #: reads it (Key Vault; ``force`` after the token endpoint rejected it: a rotation).
@@ -136,3 +137,277 @@ def _credential(
         assert callable(chosen)  # a certificate is never given as text
         return certificate_from_key_vault(chosen, tenant, app)
     return SecretCredential(tenant, app, chosen)
+
+
+#: Storage clients for ``hrupload doctor``: no retries and short waits, so an endpoint
+#: that does not answer fails the check in seconds rather than minutes.
+DOCTOR_STORAGE_OPTIONS: dict[str, Any] = {
+    "retry_total": 0,
+    "connection_timeout": 5,
+    "read_timeout": 20,
+}
+#: Seconds the doctor waits for the token endpoint's answer.
+DOCTOR_READ_TIMEOUT = 30
+
+_CONTAINER_SETTINGS = {
+    "incoming": "HRUPLOAD_INCOMING_CONTAINER",
+    "processed": "HRUPLOAD_PROCESSED_CONTAINER",
+    "failed": "HRUPLOAD_FAILED_CONTAINER",
+}
+
+
+_STORAGE_ROLE = (
+    "check that the app's identity has the 'Storage {} Data Contributor' role on the "
+    "storage account"
+)
+#: The doctor's checks in order: name, title, the checks it needs, the fix when it fails
+#: (unless its error brings its own). The checks are the :class:`_Doctor` methods of
+#: the same name; a container's is :meth:`_Doctor.container`.
+_DOCTOR_ITEMS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("settings", "settings", (), "correct the setting the message names"),
+    (
+        "connector",
+        "connector IDs",
+        ("settings",),
+        "set each in the environment, or with its option",
+    ),
+    (
+        "profile",
+        "profile",
+        ("settings",),
+        "correct the profile HRUPLOAD_PROFILE (or --profile) names",
+    ),
+    (
+        "storage",
+        "storage",
+        ("settings",),
+        "check HR_STORAGE (the account, its key or endpoints), the network and the storage "
+        "firewall",
+    ),
+    *(
+        (which, f"{which} container", ("storage",), _STORAGE_ROLE.format("Blob"))
+        for which in _CONTAINER_SETTINGS
+    ),
+    ("table", "runs table", ("storage",), _STORAGE_ROLE.format("Table")),
+    (
+        "secret",
+        "secret or certificate",
+        ("settings",),
+        "in Azure, give the app's identity the 'Key Vault Secrets User' role on the vault; "
+        "locally, run `az login` or set HRUPLOAD_APP_SECRET",
+    ),
+    (
+        "token",
+        "token",
+        ("connector", "secret"),
+        "check --cloud and --login-url, and that HTTPS_PROXY, NO_PROXY and the firewall let "
+        "the login host through (README, 'Network')",
+    ),
+    (
+        "ingestion",
+        "ingestion host",
+        ("settings",),
+        "check HTTPS_PROXY and NO_PROXY, and that the firewall allow-list includes the "
+        "ingestion host (README, 'Network')",
+    ),
+)
+
+
+def doctor_checks(
+    load: Callable[[], Settings],
+    *,
+    certificate: Path | None = None,
+    storage_credential: Any = None,
+    secret_provider: Callable[[bool], str] | None = None,
+) -> list[Item]:
+    """The checks of ``hrupload doctor``, in order, for :func:`hrupload.app.doctor.run`.
+
+    ``load`` reads the settings (its ConfigError is the first check's failure). The rest
+    touch each service the way a run would, with the same clients, but send no HR data:
+    test blobs and a test entity written and deleted, a token asked for, the ingestion
+    host's root fetched without a token. ``storage_credential`` and ``secret_provider``
+    are the seams :func:`build_services` has; ``certificate`` the CLI's file."""
+    from functools import partial
+
+    from hrupload.app.doctor import Item
+
+    d = _Doctor(load, certificate, storage_credential, secret_provider)
+    return [
+        Item(
+            name,
+            title,
+            partial(d.container, name) if name in _CONTAINER_SETTINGS else getattr(d, name),
+            needs=needs,
+            fix=fix,
+        )
+        for name, title, needs, fix in _DOCTOR_ITEMS
+    ]
+
+
+class _Doctor:
+    """The checks of :func:`doctor_checks`; each later one uses what an earlier one built
+    (the settings, the storage clients, the credential)."""
+
+    def __init__(
+        self,
+        load: Callable[[], Settings],
+        certificate: Path | None,
+        storage_credential: Any,
+        provider: Callable[[bool], str] | None,
+    ) -> None:
+        self._load = load
+        self._certificate = certificate
+        self._storage_credential = storage_credential
+        self._provider = provider
+        self._settings: Settings | None = None
+        self._storage: Any = None
+
+    @property
+    def loaded(self) -> Settings:
+        assert self._settings is not None  # the runner runs nothing before "settings" passed
+        return self._settings
+
+    def settings(self) -> str:
+        self._settings = self._load()
+        where = "storage set (Function set-up)" if self._settings.storage else "no storage (CLI)"
+        return f"read and well-formed; cloud {self._settings.cloud}, {where}"
+
+    def connector(self) -> str:
+        s = self.loaded
+        s.require_connector(certificate=True)  # the IDs only: the secret is its own check
+        return f"tenant {s.tenant_id}, app {s.app_id}, job {s.job_id}"
+
+    def profile(self) -> str:
+        profile = load_profile(self.loaded.profile)
+        if not self.loaded.profile:
+            return "none set: each scenario's default columns"
+        return f"{profile.source}: valid ({', '.join(profile.active_scenarios())})"
+
+    def storage(self) -> str:
+        from hrupload.adapters.storage import HrStorage
+        from hrupload.app.doctor import Skip
+
+        s = self.loaded
+        if s.storage is None:
+            raise Skip(
+                "no storage set (the CLI set-up); set HR_STORAGE, or HR_STORAGE__blobServiceUri "
+                "and HR_STORAGE__tableServiceUri, to check the Function's storage"
+            )
+        self._storage = HrStorage.from_settings(
+            s.storage,
+            incoming=s.incoming,
+            processed=s.processed,
+            failed=s.failed,
+            runs_table=s.runs_table,
+            credential=self._storage_credential,
+            client_options=DOCTOR_STORAGE_OPTIONS,
+        )
+        self._storage.container_exists(s.incoming)
+        return f"{self._storage.blob_service.primary_hostname} answered"
+
+    def container(self, which: str) -> str:
+        import uuid
+
+        from hrupload.app.doctor import Problem
+        from hrupload.app.pipeline import FOLDER_METADATA
+
+        name = getattr(self.loaded, which)
+        if not self._storage.container_exists(name):
+            raise Problem(
+                f"container {name!r} does not exist",
+                fix=f"create it (az storage container create --auth-mode login "
+                f"--account-name <account> --name {name}) or correct {_CONTAINER_SETTINGS[which]}",
+            )
+        # Empty and marked as a folder: one a crash leaves behind is never processed.
+        probe = f"hrupload-doctor-{uuid.uuid4().hex}"
+        self._storage.put_blob(name, probe, b"", metadata=FOLDER_METADATA, overwrite=False)
+        self._storage.delete_blob(name, probe)
+        return f"{name}: present; a test blob was written and deleted"
+
+    def table(self) -> str:
+        import uuid
+
+        from hrupload.adapters.azure_errors import TableMissing
+        from hrupload.app.doctor import Problem
+
+        name = self.loaded.runs_table
+        try:
+            self._storage.runlog().probe(uuid.uuid4().hex)
+        except TableMissing:
+            raise Problem(
+                f"table {name!r} does not exist",
+                fix=f"create it (az storage table create --auth-mode login --account-name "
+                f"<account> --name {name}) or correct HRUPLOAD_RUNS_TABLE",
+            ) from None
+        return f"{name}: present; a test entity was written and deleted"
+
+    def secret(self) -> str:
+        from hrupload.app.doctor import Problem
+
+        s = self.loaded
+        if not (self._certificate or s.key_vault_url or s.app_secret):
+            raise Problem(
+                "no app secret or certificate is set",
+                fix="set HRUPLOAD_KEY_VAULT_URL (the secret's name in HRUPLOAD_SECRET_NAME, or "
+                "a certificate's in HRUPLOAD_CERTIFICATE_NAME); locally, HRUPLOAD_APP_SECRET "
+                "or --certificate",
+            )
+        if self._provider is None and not self._certificate:
+            chosen = secret_provider(s)
+            self._provider = chosen if callable(chosen) else None
+        credential = _credential(s, self._provider, self._certificate)
+        # What a token request would send, built here and thrown away: the secret is read
+        # (or the certificate signs), and nothing is sent.
+        credential.form("")
+        if self._certificate:
+            return f"certificate {self._certificate} read"
+        if self._provider is None:
+            return "HRUPLOAD_APP_SECRET set in the environment (Key Vault is not read)"
+        kind = "certificate" if s.certificate_name else "secret"
+        name = s.certificate_name or s.secret_name
+        return f"{kind} {name!r} read from {s.key_vault_url}"
+
+    def token(self) -> str:
+        import dataclasses
+
+        from hrupload.adapters.connector import aadsts_hint
+        from hrupload.app.doctor import Problem
+        from hrupload.core.errors import AuthenticationError
+
+        quick = dataclasses.replace(self.loaded, retry_budget=0, read_timeout=DOCTOR_READ_TIMEOUT)
+        client = make_client(quick, secret_provider=self._provider, certificate=self._certificate)
+        try:
+            client.token()
+        except AuthenticationError as exc:
+            hint = aadsts_hint(str(exc))
+            if hint is None:
+                raise
+            code, fix = hint
+            raise Problem(f"{str(exc).split(':')[0]} [{code}]", fix=fix) from None
+        host = client.endpoints.login.split("://", 1)[-1]
+        return f"issued by {host} (no file sent)"
+
+    def ingestion(self) -> str:
+        from urllib.parse import urlsplit
+
+        from hrupload.adapters.connector import endpoints, probe
+        from hrupload.adapters.net import proxy_of, resolve
+        from hrupload.app.doctor import Problem
+
+        s = self.loaded
+        url = endpoints(s.cloud, login_url=s.login_url, ingestion_url=s.ingestion_url).ingestion
+        host = urlsplit(url).hostname or ""
+        proxy = proxy_of(url)
+        if proxy:
+            route = f"through the proxy {proxy}"  # the proxy resolves the name
+        else:
+            try:
+                route = f"resolves to {', '.join(resolve(host)[:3])}"
+            except OSError:
+                raise Problem(
+                    f"cannot resolve {host}",
+                    fix=f"check DNS and that the firewall allow-list includes {host}; behind "
+                    "a proxy, set HTTPS_PROXY (README, 'Network')",
+                ) from None
+        status = probe(url + "/")
+        return f"{host} {route}; answered HTTP {status} (no token, no data sent)"

@@ -102,6 +102,8 @@ class _Version:
     content_type: str | None
     tags: Mapping[str, str]
     created: int
+    #: Unix time the secret expires (Key Vault's ``exp`` attribute), if it has one.
+    expires: int | None = None
 
 
 @dataclass
@@ -209,11 +211,18 @@ class KeyVaultStandIn(LoopbackStandIn):
 
     # -- secrets ---------------------------------------------------------------------------
 
-    def set_secret(self, name: str, value: str, *, content_type: str | None = None) -> str:
+    def set_secret(
+        self,
+        name: str,
+        value: str,
+        *,
+        content_type: str | None = None,
+        expires: int | None = None,
+    ) -> str:
         """Add a new version of ``name`` (rotation); returns the version id."""
         if not _SECRET_NAME.match(name):
             raise ValueError(f"invalid Key Vault secret name {name!r}")
-        version = _Version(uuid.uuid4().hex, value, content_type, {}, int(time.time()))
+        version = _Version(uuid.uuid4().hex, value, content_type, {}, int(time.time()), expires)
         with self._lock:
             self._secrets.setdefault(name.lower(), _Secret(name)).versions.append(version)
         return version.version
@@ -313,8 +322,13 @@ class KeyVaultStandIn(LoopbackStandIn):
         if not isinstance(document, dict) or not isinstance(document.get("value"), str):
             return _error(400, "BadParameter", "The request body must give a string 'value'.")
         content_type = document.get("contentType")
+        attributes = document.get("attributes")
+        expires = attributes.get("exp") if isinstance(attributes, dict) else None
         version = self.set_secret(
-            name, document["value"], content_type=content_type if content_type else None
+            name,
+            document["value"],
+            content_type=content_type if content_type else None,
+            expires=expires if isinstance(expires, int) else None,
         )
         self._bump("writes")
         logger.info("secret %s set (version %s)", name, version)
@@ -336,6 +350,8 @@ class KeyVaultStandIn(LoopbackStandIn):
             },
             "tags": dict(version.tags),
         }
+        if version.expires is not None:
+            bundle["attributes"]["exp"] = version.expires
         if version.content_type:
             bundle["contentType"] = version.content_type
         return bundle

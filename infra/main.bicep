@@ -1,17 +1,27 @@
 // hrupload: validate HR CSV exports dropped into storage and upload them to the Microsoft
-// Purview HR data connector. Deploy with `azd up`, or into an existing resource group with
-// `az deployment group create -g <group> -f infra/main.bicep -p ...` (docs/deploy.md).
-// Compile-check with `az bicep build -f infra/main.bicep`.
+// Purview HR data connector. Deploy with `azd up`, or with
+// `az deployment sub create -l <region> -f infra/main.bicep -p ...` (docs/deploy.md). Deployed at
+// subscription scope, as the Azure-Samples azd templates are: it creates the resource group
+// itself, so nothing has to exist first. Compile-check with `az bicep build -f infra/main.bicep`.
 
-targetScope = 'resourceGroup'
+targetScope = 'subscription'
 
 @minLength(1)
 @maxLength(64)
 @description('Name of the environment (azd env name); seeds the resource names.')
 param environmentName string
 
+@minLength(1)
 @description('Region for every resource. Must offer Flex Consumption: `az functionapp list-flexconsumption-locations`.')
-param location string = resourceGroup().location
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create (or update) for everything; empty for rg-<environmentName>. An existing group must be in `location`.')
+param resourceGroupName string = ''
 
 // -- The HR connector (Microsoft Purview > Data connectors > HR) ----------------------------------
 
@@ -69,21 +79,36 @@ param sftpPublicKey string = ''
 // -- Operations -----------------------------------------------------------------------------------
 
 @minLength(3)
-@description('Email address that receives the alerts.')
+@description('Email address that receives the alerts; several separated by commas or semicolons.')
 param alertEmail string
 
-@description('Declare the Event Grid subscription. Needs the code deployed first (scripts/postdeploy.sh sets it).')
-param eventGridSubscription bool = false
+@description('Object ID of the deployer (azd fills it in: AZURE_PRINCIPAL_ID), granted the rights the runbook steps in docs/deploy.md need; empty for none.')
+param principalId string = ''
 
-@description('Object ID of the person deploying, granted the rights the first-run steps need (azd fills it in); empty for none.')
-param operatorPrincipalId string = ''
+@secure()
+@description('Incoming webhook (Teams Workflows, Slack) that also receives the alerts; empty for none.')
+param alertWebhookUrl string
+
+@description('Alert when no file has been uploaded for this many hours: more than the gap between two exports (26 daily, 170 weekly; at most 288).')
+@minValue(1)
+@maxValue(288)
+param noUploadHours int = 26
+
+@description('Alert this many days before the connector secret or certificate in Key Vault expires.')
+@minValue(1)
+@maxValue(90)
+param secretExpiryDays int = 30
 
 @allowed([
   'User'
   'Group'
   'ServicePrincipal'
 ])
-param operatorPrincipalType string = 'User'
+@description('Kind of principal principalId is: ServicePrincipal when a pipeline provisions (azd fills it in: AZURE_PRINCIPAL_TYPE).')
+param principalType string = 'User'
+
+@description('Event Grid system topic that already exists on the HR storage account (Defender for Storage creates one), to adopt instead of creating egst-hrupload-...; empty to create it. See docs/deploy.md.')
+param existingSystemTopicName string = ''
 
 @allowed([
   '3.11'
@@ -100,7 +125,8 @@ param maximumInstanceCount int = 40
 
 // -- Names ----------------------------------------------------------------------------------------
 
-var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
   application: 'hrupload'
@@ -118,20 +144,28 @@ var runsTableName = 'hruploadruns'
 var blobFunctionName = 'process_incoming_blob'
 
 var names = {
-  identity: 'id-hrupload-${token}'
-  hrStorage: take('sthr${token}', 24)
-  hostStorage: take('stfn${token}', 24)
-  keyVault: take('kv-hr-${token}', 24)
-  logAnalytics: 'log-hrupload-${token}'
-  appInsights: 'appi-hrupload-${token}'
-  plan: 'plan-hrupload-${token}'
-  functionApp: 'func-hrupload-${token}'
-  systemTopic: 'evgt-hrupload-${token}'
-  actionGroup: 'ag-hrupload-${token}'
+  resourceGroup: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  identity: '${abbrs.managedIdentityUserAssignedIdentities}hrupload-${resourceToken}'
+  hrStorage: take('${abbrs.storageStorageAccounts}hr${resourceToken}', 24)
+  hostStorage: take('${abbrs.storageStorageAccounts}fn${resourceToken}', 24)
+  keyVault: take('${abbrs.keyVaultVaults}hr-${resourceToken}', 24)
+  logAnalytics: '${abbrs.operationalInsightsWorkspaces}hrupload-${resourceToken}'
+  appInsights: '${abbrs.insightsComponents}hrupload-${resourceToken}'
+  plan: '${abbrs.webServerFarms}hrupload-${resourceToken}'
+  functionApp: '${abbrs.webSitesFunctions}hrupload-${resourceToken}'
+  systemTopic: !empty(existingSystemTopicName) ? existingSystemTopicName : '${abbrs.eventGridSystemTopics}hrupload-${resourceToken}'
+  actionGroup: '${abbrs.insightsActionGroups}hrupload-${resourceToken}'
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
 }
 
 module identity 'app/identity.bicep' = {
   name: 'identity'
+  scope: rg
   params: {
     name: names.identity
     location: location
@@ -141,6 +175,7 @@ module identity 'app/identity.bicep' = {
 
 module monitoring 'app/monitoring.bicep' = {
   name: 'monitoring'
+  scope: rg
   params: {
     logAnalyticsName: names.logAnalytics
     applicationInsightsName: names.appInsights
@@ -151,6 +186,7 @@ module monitoring 'app/monitoring.bicep' = {
 
 module storage 'app/storage.bicep' = {
   name: 'storage'
+  scope: rg
   params: {
     name: names.hrStorage
     location: location
@@ -171,6 +207,7 @@ module storage 'app/storage.bicep' = {
 
 module keyVault 'app/keyvault.bicep' = {
   name: 'keyvault'
+  scope: rg
   params: {
     name: names.keyVault
     location: location
@@ -181,6 +218,7 @@ module keyVault 'app/keyvault.bicep' = {
 
 module functionApp 'app/function.bicep' = {
   name: 'function'
+  scope: rg
   params: {
     name: names.functionApp
     planName: names.plan
@@ -213,6 +251,7 @@ module functionApp 'app/function.bicep' = {
 
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
+  scope: rg
   params: {
     principalId: identity.outputs.principalId
     hrStorageName: storage.outputs.name
@@ -220,51 +259,81 @@ module rbac 'app/rbac.bicep' = {
     hostStorageName: functionApp.outputs.hostStorageName
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    operatorPrincipalId: operatorPrincipalId
-    operatorPrincipalType: operatorPrincipalType
+    topicPrincipalId: eventGrid.outputs.principalId
+    deadLetterContainerName: deadLetterContainerName
+    failedContainerName: failedContainerName
+    runsTableName: runsTableName
+    poisonQueueName: storage.outputs.poisonQueueName
+    operatorPrincipalId: principalId
+    operatorPrincipalType: principalType
   }
 }
 
 module eventGrid 'app/eventgrid.bicep' = {
   name: 'eventgrid'
+  scope: rg
   params: {
     name: names.systemTopic
     location: location
     tags: tags
     storageAccountName: storage.outputs.name
-    identityId: identity.outputs.id
-    createSubscription: eventGridSubscription
-    functionAppName: functionApp.outputs.name
-    functionName: blobFunctionName
-    incomingContainerName: incomingContainerName
-    deadLetterContainerName: deadLetterContainerName
   }
-  // Dead-lettering writes with the identity: its storage role must exist first.
-  dependsOn: [
-    rbac
-  ]
 }
 
 module alerts 'app/alerts.bicep' = {
   name: 'alerts'
+  scope: rg
   params: {
     location: location
     tags: tags
     actionGroupName: names.actionGroup
-    alertEmail: alertEmail
+    // Addresses hold no spaces: dropping them lets 'a@x.org; b@x.org' through.
+    alertEmails: split(replace(replace(alertEmail, ' ', ''), ';', ','), ',')
+    alertWebhookUrl: alertWebhookUrl
+    jobId: connectorJobId
+    noUploadHours: noUploadHours
+    secretExpiryDays: secretExpiryDays
     workspaceId: monitoring.outputs.workspaceId
     hrStorageId: storage.outputs.id
     systemTopicId: eventGrid.outputs.id
   }
 }
 
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    jobId: connectorJobId
+  }
+}
+
+module diagnostics 'app/diagnostics.bicep' = {
+  name: 'diagnostics'
+  scope: rg
+  params: {
+    workspaceId: monitoring.outputs.workspaceId
+    functionAppName: functionApp.outputs.name
+    systemTopicName: eventGrid.outputs.name
+    hrStorageName: storage.outputs.name
+    hostStorageName: functionApp.outputs.hostStorageName
+  }
+}
+
 // Read by azd (and so by scripts/postdeploy.sh) as environment values. No secrets here.
 output AZURE_LOCATION string = location
-output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_IDENTITY_ID string = identity.outputs.id
 output AZURE_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output HR_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+// For `hrupload status` / `hrupload doctor` from the deployer's machine (docs/deploy.md).
+output HR_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
+output HR_STORAGE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
+output HR_FAILED_CONTAINER string = failedContainerName
+output HR_POISON_QUEUE_NAME string = storage.outputs.poisonQueueName
 output HR_INCOMING_CONTAINER string = incomingContainerName
 output HR_DEAD_LETTER_CONTAINER string = deadLetterContainerName
 output HR_EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name

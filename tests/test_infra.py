@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -27,6 +28,7 @@ FUNCTION = INFRA / "app" / "function.bicep"
 RBAC = INFRA / "app" / "rbac.bicep"
 PARAMETERS = INFRA / "main.parameters.json"
 POSTDEPLOY = ROOT / "scripts" / "postdeploy.sh"
+POSTDEPLOY_PS1 = ROOT / "scripts" / "postdeploy.ps1"
 
 DEPLOYED = [s for s in SETTINGS if s.deployed]
 LAPTOP_ONLY = [s for s in SETTINGS if not s.deployed]
@@ -329,6 +331,191 @@ def test_every_module_exists_and_gets_its_required_parameters():
             assert required <= passed, f"{m.group(1)}: missing params {required - passed}"
 
 
+# -- azd conventions (as in the Azure-Samples Flex Consumption templates) --------------------------
+
+ABBREVIATIONS = INFRA / "abbreviations.json"
+AZD_VARIABLES = {
+    "environmentName": "AZURE_ENV_NAME",
+    "location": "AZURE_LOCATION",
+    "resourceGroupName": "AZURE_RESOURCE_GROUP",
+    "principalId": "AZURE_PRINCIPAL_ID",
+    "principalType": "AZURE_PRINCIPAL_TYPE",
+}
+
+
+def test_main_bicep_is_at_subscription_scope_and_creates_the_resource_group():
+    text = MAIN.read_text(encoding="utf-8")
+    assert re.search(r"^targetScope = 'subscription'$", text, re.M)
+    (rg,) = _resources(text, "Microsoft.Resources/resourceGroups")
+    assert "name: names.resourceGroup" in rg
+    assert re.search(
+        r"resourceGroup: !empty\(resourceGroupName\) \? resourceGroupName : "
+        r"'\$\{abbrs\.resourcesResourceGroups\}\$\{environmentName\}'",
+        text,
+    )
+    assert "resourceGroup()" not in text, "no resource group exists before this deployment"
+    modules = re.findall(r"^module (\w+) '[^']+' = \{\n((?:  .*\n)+?)\}", text, re.M)
+    assert modules
+    unscoped = [name for name, body in modules if "\n  scope: rg\n" not in "\n" + body]
+    assert not unscoped, f"modules not deployed into the resource group: {unscoped}"
+
+
+def test_resource_names_are_an_abbreviation_plus_the_resource_token():
+    text = MAIN.read_text(encoding="utf-8")
+    assert (
+        "var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))"
+        in text
+    )
+    abbrs = json.loads(ABBREVIATIONS.read_text(encoding="utf-8"))
+    used = set(re.findall(r"abbrs\.(\w+)", text))
+    assert used <= set(abbrs), f"not in infra/abbreviations.json: {used - set(abbrs)}"
+    assert set(abbrs) <= used, f"unused in main.bicep: {set(abbrs) - used}"
+    start = text.index("var names = {") + len("var names = {") - 1
+    names = text[start + 1 : _closing_brace(text, start)]
+    for key, value in _flat_entries(names).items():
+        if key == "resourceGroup":
+            continue
+        assert "abbrs." in value and "resourceToken" in value, f"names.{key} = {value}"
+
+
+def test_the_parameter_file_maps_every_parameter_and_the_azd_variables():
+    declared = _params(MAIN.read_text(encoding="utf-8"))
+    params = json.loads(PARAMETERS.read_text(encoding="utf-8"))["parameters"]
+    assert set(params) == set(declared), (
+        f"main.bicep parameters the file does not map: {set(declared) - set(params)}"
+    )
+    for name, variable in AZD_VARIABLES.items():
+        assert re.fullmatch(rf"\$\{{{variable}(=[^}}]*)?\}}", params[name]["value"]), name
+    assert params["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+    assert params["resourceGroupName"]["value"] == "${AZURE_RESOURCE_GROUP=}"
+
+
+AZURE_YAML = ROOT / "azure.yaml"
+
+
+def test_azure_yaml_has_a_hook_for_posix_and_windows_shells():
+    text = AZURE_YAML.read_text(encoding="utf-8")
+    hooks = text[text.index("\nhooks:\n") :]
+    for shell, script in (("posix", "sh"), ("windows", "pwsh")):
+        m = re.search(rf"^    {shell}:\n((?:      .*\n)+)", hooks, re.M)
+        assert m, f"no {shell} postdeploy hook in azure.yaml"
+        assert f"      shell: {script}\n" in m.group(1)
+    assert "run: ./scripts/postdeploy.sh" in hooks and "run: ./scripts/postdeploy.ps1" in hooks
+    assert POSTDEPLOY.is_file() and POSTDEPLOY_PS1.is_file()
+
+
+def _hook_steps(text: str) -> list[str]:
+    """The az calls a hook makes, in order, as their first words."""
+    calls = re.findall(
+        r"\baz (account show(?: --subscription)?|eventgrid system-topic list|functionapp keys list"
+        r"|deployment group create)|'(account)', 'show'(, '--subscription')?"
+        r"|'(eventgrid)', 'system-topic', 'list'|'(functionapp)', 'keys', 'list'"
+        r"|'(deployment)', 'group', 'create'",
+        text,
+    )
+    steps = []
+    for sh, acc, accsub, eg, fa, dep in calls:
+        steps.append(
+            sh
+            or (acc and "account show" + (" --subscription" if accsub else ""))
+            or (eg and "eventgrid system-topic list")
+            or (fa and "functionapp keys list")
+            or (dep and "deployment group create")
+        )
+    return steps
+
+
+def test_the_windows_hook_does_the_same_steps_as_the_posix_one():
+    sh = POSTDEPLOY.read_text(encoding="utf-8")
+    ps1 = POSTDEPLOY_PS1.read_text(encoding="utf-8")
+    assert (
+        _hook_steps(sh)
+        == _hook_steps(ps1)
+        == [
+            "account show",
+            "account show --subscription",
+            "eventgrid system-topic list",
+            "functionapp keys list",
+            "deployment group create",
+        ]
+    )
+    for text in (sh, ps1):
+        # the same messages for the same failures, the same parameters to the same template
+        for needle in (
+            "is not signed in: run 'az login'",
+            "is not one the Azure CLI's sign-in can use",
+            "(AuthorizationFailed): it needs Contributor there",
+            "has no Event Grid system topic",
+            "no blobs_extension key after",
+            "HRUPLOAD_EXISTING_SYSTEM_TOPIC_NAME",
+            "infra/app/eventgrid-subscription.bicep",
+            "hrupload-eventgrid-subscription",
+            "systemKeys.blobs_extension != `null`",
+            "code=***",
+        ):
+            assert needle in text, f"{needle!r} missing from one of the hooks"
+        call = text[
+            text.rindex(
+                "'deployment', 'group', 'create'" if text is ps1 else "az deployment group create"
+            ) :
+        ]
+        call = call[: call.index("--output")]
+        params = set(re.findall(r"^\s+\"?(\w+)=\"?\$", call, re.M))
+        assert params == {
+            "systemTopicName",
+            "functionAppName",
+            "functionName",
+            "storageAccountName",
+            "incomingContainerName",
+            "deadLetterContainerName",
+        }, params
+
+
+@pytest.mark.skipif(not shutil.which("pwsh"), reason="pwsh is not installed here")
+def test_the_windows_hook_parses():
+    proc = subprocess.run(
+        [
+            "pwsh",
+            "-NoProfile",
+            "-Command",
+            f"$null = [System.Management.Automation.Language.Parser]::ParseFile('{POSTDEPLOY_PS1}',"
+            " [ref]$null, [ref]$e); if ($e) { $e; exit 1 }",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_provision_time_toggle_for_the_event_grid_subscription():
+    """The hook alone owns the subscription: nothing in provisioning may declare it."""
+    for path, text in _infra_texts().items():
+        assert "HRUPLOAD_EVENTGRID_SUBSCRIPTION" not in text, path
+        assert "eventGridSubscription" not in text, path
+    deploy_md = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "HRUPLOAD_EVENTGRID_SUBSCRIPTION" not in deploy_md
+    assert "eventGridSubscription" not in deploy_md
+    owners = [
+        str(p.relative_to(ROOT))
+        for p in _bicep_files()
+        if re.search(
+            r"^module \w+ '[^']*eventgrid-subscription\.bicep'", p.read_text(encoding="utf-8"), re.M
+        )
+        or _resources(
+            p.read_text(encoding="utf-8"), "Microsoft.EventGrid/systemTopics/eventSubscriptions"
+        )
+    ]
+    assert owners == ["infra/app/eventgrid-subscription.bicep"], owners
+
+
+def test_deploy_md_needs_no_resource_group_first():
+    text = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "az group create" not in text
+    assert "az deployment group create -g rg-hrupload-prod -f infra/main.bicep" not in text
+
+
 # The app's identity, role by role: what tells a reviewer "least privilege" at a glance.
 APP_ROLES = {
     ("hrStorage", "storageBlobDataOwner"),
@@ -358,6 +545,107 @@ def test_role_assignments_name_their_role_and_scope():
         if principal.group(1) == "principalId":
             app_roles.add((scope.group(1), role.group(1)))
     assert app_roles == APP_ROLES
+
+
+def _assignments_of(principal: str) -> dict[tuple[str, str], str]:
+    """(scope, role) -> the assignment's body, for one principal parameter of rbac.bicep."""
+    found = {}
+    for body in _resources(
+        RBAC.read_text(encoding="utf-8"), "Microsoft.Authorization/roleAssignments"
+    ):
+        if re.search(rf"^\s*principalId: {principal}$", body, re.M):
+            scope = re.search(r"^\s*scope: (\w+)$", body, re.M).group(1)
+            role = re.search(r"roleDefinitions', roles\.(\w+)\)", body).group(1)
+            found[(scope, role)] = body
+    return found
+
+
+def test_the_event_grid_topic_has_its_own_identity_with_only_the_dead_letter_role():
+    topic = (INFRA / "app" / "eventgrid.bicep").read_text(encoding="utf-8")
+    (body,) = _resources(topic, "Microsoft.EventGrid/systemTopics")
+    assert "type: 'SystemAssigned'" in _object_after(body, "identity")
+    assert "output principalId string = topic.identity.principalId" in topic
+    assert set(_assignments_of("topicPrincipalId")) == {
+        ("hrDeadLetter", "storageBlobDataContributor")
+    }
+    rbac = RBAC.read_text(encoding="utf-8")
+    assert "name: '${hrStorageName}/default/${deadLetterContainerName}'" in rbac
+    main = MAIN.read_text(encoding="utf-8")
+    assert "topicPrincipalId: eventGrid.outputs.principalId" in main
+    sub = (INFRA / "app" / "eventgrid-subscription.bicep").read_text(encoding="utf-8")
+    dead_letter = _object_after(sub, "deadLetterWithResourceIdentity")
+    assert "type: 'SystemAssigned'" in _object_after(dead_letter, "identity")
+    assert "UserAssigned" not in sub and "identityId" not in sub
+
+
+# The deployer, one role per runbook step in docs/deploy.md: (scope, role) -> what the doc says.
+OPERATOR_ROLES = {
+    ("vault", "keyVaultSecretsOfficer"): "Key Vault Secrets Officer",
+    ("vault", "keyVaultCertificatesOfficer"): "Key Vault Certificates Officer",
+    ("hrIncoming", "storageBlobDataContributor"): "Storage Blob Data Contributor",
+    ("hrFailed", "storageBlobDataReader"): "Storage Blob Data Reader",
+    ("hrRunsTable", "storageTableDataReader"): "Storage Table Data Reader",
+    ("hrPoisonQueue", "storageQueueDataContributor"): "Storage Queue Data Contributor",
+}
+
+
+def test_the_deployer_gets_one_narrow_role_per_runbook_step_as_its_principal_type():
+    found = _assignments_of("operatorPrincipalId")
+    assert set(found) == set(OPERATOR_ROLES)
+    for (scope, role), body in found.items():
+        assert "principalType: operatorPrincipalType" in body, f"{scope}/{role}"
+    rbac = RBAC.read_text(encoding="utf-8")
+    for scope, path in (
+        ("hrFailed", "blobServices/containers@"),
+        ("hrRunsTable", "tableServices/tables@"),
+        ("hrPoisonQueue", "queueServices/queues@"),
+    ):
+        assert re.search(
+            rf"^resource {scope} 'Microsoft\.Storage/storageAccounts/{path}", rbac, re.M
+        )
+    main = MAIN.read_text(encoding="utf-8")
+    assert (
+        "operatorPrincipalId: principalId\n" in main
+        and "operatorPrincipalType: principalType\n" in main
+    )
+    doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    for name in OPERATOR_ROLES.values():
+        assert f"| {name} |" in doc, f"docs/deploy.md's role table lacks {name}"
+        assert doc.count(name) >= 2, f"no runbook step in docs/deploy.md names {name}"
+
+
+def test_the_poison_queue_the_deployer_may_clear_is_created():
+    storage = (INFRA / "app" / "storage.bicep").read_text(encoding="utf-8")
+    (queue,) = _resources(storage, "Microsoft.Storage/storageAccounts/queueServices/queues")
+    assert "name: poisonQueueName" in queue
+    assert "param poisonQueueName string = 'webjobs-blobtrigger-poison'" in storage
+
+
+def test_deploy_md_shows_status_and_doctor_with_the_variables_the_cli_reads():
+    from hrupload.settings import load
+
+    doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Status and doctor from your machine") :]
+    section = section[: section.index("\n## ", 5)]
+    exported = dict(re.findall(r'^export (\w+)="\$(\w+)"$', section, re.M))
+    assert exported == {
+        "HR_STORAGE__blobServiceUri": "HR_STORAGE_BLOB_ENDPOINT",
+        "HR_STORAGE__tableServiceUri": "HR_STORAGE_TABLE_ENDPOINT",
+    }
+    outputs = set(re.findall(r"^output (\w+) ", MAIN.read_text(encoding="utf-8"), re.M))
+    assert set(exported.values()) <= outputs
+    assert "hrupload status" in section and "hrupload doctor" in section
+    # what the CLI makes of exactly those variables: identity-based storage, no client ID
+    env = {
+        name: f"https://sthr.{kind}.core.windows.net/"
+        for name, kind in (
+            ("HR_STORAGE__blobServiceUri", "blob"),
+            ("HR_STORAGE__tableServiceUri", "table"),
+        )
+    }
+    storage = load(env).require_storage()
+    assert storage.table_url == env["HR_STORAGE__tableServiceUri"]
+    assert storage.client_id is None
 
 
 # -- the Event Grid subscription and the function it feeds ---------------------------------------
@@ -400,7 +688,6 @@ def test_every_checkov_skip_gives_its_reason():
 HOOK_ENV = {
     "AZURE_RESOURCE_GROUP": "rg-hr",
     "AZURE_FUNCTION_APP_NAME": "func-hr",
-    "AZURE_IDENTITY_ID": "/subscriptions/s/resourceGroups/rg-hr/providers/x/id-hr",
     "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
     "HR_STORAGE_ACCOUNT_NAME": "sthr",
     "HR_INCOMING_CONTAINER": "hr-incoming",
@@ -410,17 +697,45 @@ HOOK_ENV = {
     "HRUPLOAD_KEY_WAIT_SECONDS": "0",
 }
 
+# A stand-in for az (and azd) that logs each call and answers as the FAKE_* variables say:
+# signed out, the subscription unknown, a call denied (FAKE_DENY, a pattern of the call), the
+# HR account's system topic (FAKE_TOPIC), the key appearing after FAKE_KEY_AFTER looks.
 FAKE_AZ = """#!/bin/sh
 echo "$*" >> "$FAKE_LOG"
+denied() {
+    echo "ERROR: (AuthorizationFailed) The client 'x' does not have authorization" >&2
+    exit 1
+}
 case "$*" in
+  *"$FAKE_DENY"*) [ -n "$FAKE_DENY" ] && denied ;;
+esac
+case "$*" in
+  "account show --subscription"*)
+    if [ -n "$FAKE_NO_SUBSCRIPTION" ]; then
+        echo "ERROR: Subscription '00000000' not found." >&2
+        exit 1
+    fi
+    echo 00000000-0000-0000-0000-000000000001 ;;
+  "account show"*)
+    if [ -n "$FAKE_SIGNED_OUT" ]; then
+        echo "ERROR: Please run 'az login' to setup account." >&2
+        exit 1
+    fi
+    echo 00000000-0000-0000-0000-000000000001 ;;
+  *"system-topic list"*) [ -n "$FAKE_TOPIC" ] && echo "$FAKE_TOPIC" ;;
   *"functionapp keys list"*)
     n=$(cat "$FAKE_STATE" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$FAKE_STATE"
+    if [ "$n" -le "${FAKE_KEY_ERRORS:-0}" ]; then
+        echo "ERROR: ${FAKE_KEY_ERROR_TEXT:-Operation returned an invalid status 'Bad Request'}" >&2
+        exit 1
+    fi
     if [ "$n" -gt "$FAKE_KEY_AFTER" ]; then echo true; else echo false; fi ;;
 esac
+exit 0
 """
 
 
-def _run_hook(tmp_path: Path, *, key_after: int, attempts: int = 5, **env: str):
+def _run_hook(tmp_path: Path, *, key_after: int = 0, attempts: int = 5, **env: str):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for tool in ("az", "azd"):
@@ -433,6 +748,10 @@ def _run_hook(tmp_path: Path, *, key_after: int, attempts: int = 5, **env: str):
         "FAKE_LOG_AZD": str(tmp_path / "azd.log"),
         "FAKE_STATE": str(tmp_path / "state"),
         "FAKE_KEY_AFTER": str(key_after),
+        "FAKE_TOPIC": "evgt-hr",
+        "FAKE_DENY": "",
+        "FAKE_SIGNED_OUT": "",
+        "FAKE_NO_SUBSCRIPTION": "",
         "HRUPLOAD_KEY_WAIT_ATTEMPTS": str(attempts),
         **HOOK_ENV,
         **env,
@@ -452,12 +771,17 @@ def _run_hook(tmp_path: Path, *, key_after: int, attempts: int = 5, **env: str):
     return proc, logs
 
 
-def test_postdeploy_waits_for_the_key_then_deploys_the_subscription(tmp_path):
+def test_postdeploy_checks_first_then_waits_for_the_key_then_deploys_the_subscription(tmp_path):
     proc, logs = _run_hook(tmp_path, key_after=2, AZURE_ENV_NAME="prod")
     assert proc.returncode == 0, proc.stderr
     calls = logs["az"].splitlines()
-    assert [c for c in calls if "keys list" in c] == calls[:3], "three looks at the key first"
+    assert calls[0].startswith("account show --query id")
+    assert calls[1].startswith("account show --subscription 00000000-")
+    assert calls[2].startswith("eventgrid system-topic list --subscription 00000000-")
+    assert "--resource-group rg-hr" in calls[2] and "'/sthr'" in calls[2]
+    assert [c for c in calls[3:] if "keys list" in c] == calls[3:6], "three looks at the key"
     deploy = calls[-1]
+    assert len(calls) == 7
     assert deploy.startswith("deployment group create --subscription 00000000-")
     assert "infra/app/eventgrid-subscription.bicep" in deploy
     for param in (
@@ -467,11 +791,106 @@ def test_postdeploy_waits_for_the_key_then_deploys_the_subscription(tmp_path):
         "storageAccountName=sthr",
         "incomingContainerName=hr-incoming",
         "deadLetterContainerName=hr-eventgrid-deadletter",
-        "identityId=/subscriptions/s/",
     ):
         assert param in deploy
+    assert "identityId" not in deploy, "the topic dead-letters with its own identity"
     assert "code=" not in logs["az"], "the key must stay inside ARM"
-    assert logs["azd"].strip() == "env set --environment prod HRUPLOAD_EVENTGRID_SUBSCRIPTION true"
+    assert logs["azd"] == "", "the hook owns the subscription: no toggle for provisioning"
+
+
+def test_postdeploy_run_again_deploys_the_same_subscription(tmp_path):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    first, logs = _run_hook(tmp_path / "1")
+    second, again = _run_hook(tmp_path / "2")
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert logs["az"].splitlines()[-1] == again["az"].splitlines()[-1]
+    assert "--name hrupload-eventgrid-subscription" in again["az"].splitlines()[-1]
+
+
+def test_postdeploy_says_at_once_when_az_is_not_signed_in(tmp_path):
+    proc, logs = _run_hook(tmp_path, FAKE_SIGNED_OUT="1")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "postdeploy: the Azure CLI is not signed in: run 'az login' (a pipeline: 'az login "
+        "--service-principal ...'), then run 'azd hooks run postdeploy'."
+    ]
+    assert len(logs["az"].splitlines()) == 1, "nothing else is tried"
+
+
+def test_postdeploy_says_at_once_when_the_subscription_is_not_available(tmp_path):
+    proc, logs = _run_hook(tmp_path, FAKE_NO_SUBSCRIPTION="1")
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert (
+        "subscription 00000000-0000-0000-0000-000000000001" in line and "az login --tenant" in line
+    )
+    assert "keys list" not in logs["az"]
+
+
+def test_postdeploy_without_a_subscription_id_uses_the_current_one_and_says_so(tmp_path):
+    proc, logs = _run_hook(tmp_path, AZURE_SUBSCRIPTION_ID="")
+    assert proc.returncode == 0, proc.stderr
+    assert "using the Azure CLI's current subscription" in proc.stdout
+    assert "--subscription" not in logs["az"]
+
+
+@pytest.mark.parametrize(
+    "denied,action",
+    [
+        ("system-topic list", "read Event Grid topics"),
+        ("functionapp keys list", "read the function app's keys"),
+        ("deployment group create", "deploy the Event Grid subscription"),
+    ],
+)
+def test_postdeploy_names_a_missing_permission_at_once(tmp_path, denied, action):
+    proc, logs = _run_hook(tmp_path, key_after=0, FAKE_DENY=denied)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"postdeploy: the signed-in account may not {action} ")
+    assert "AuthorizationFailed" in last and "Contributor" in last
+    assert "blobs_extension key" not in proc.stderr, "not blamed on the key"
+    assert logs["az"].count("keys list") <= 1, "no waiting when denied"
+
+
+def test_postdeploy_says_to_provision_when_the_topic_is_missing(tmp_path):
+    proc, logs = _run_hook(tmp_path, FAKE_TOPIC="")
+    assert proc.returncode == 1
+    assert "has no Event Grid system topic" in proc.stderr and "azd provision" in proc.stderr
+    assert "keys list" not in logs["az"]
+
+
+def test_postdeploy_subscribes_on_a_system_topic_defender_made_and_records_it(tmp_path):
+    proc, logs = _run_hook(tmp_path, FAKE_TOPIC="sthr-defender-topic", AZURE_ENV_NAME="prod")
+    assert proc.returncode == 0, proc.stderr
+    assert "systemTopicName=sthr-defender-topic" in logs["az"].splitlines()[-1]
+    assert logs["azd"].strip() == (
+        "env set --environment prod HRUPLOAD_EXISTING_SYSTEM_TOPIC_NAME sthr-defender-topic"
+    )
+    assert "HRUPLOAD_EXISTING_SYSTEM_TOPIC_NAME" in PARAMETERS.read_text(encoding="utf-8")
+
+
+def test_postdeploy_waits_out_a_host_that_is_still_starting(tmp_path):
+    proc, logs = _run_hook(tmp_path, key_after=3, FAKE_KEY_ERRORS="2")
+    assert proc.returncode == 0, proc.stderr
+    assert logs["az"].count("functionapp keys list") == 4
+    assert logs["az"].splitlines()[-1].startswith("deployment group create")
+
+
+def test_postdeploy_says_to_provision_when_the_function_app_is_gone(tmp_path):
+    # keys list answers as ARM does for an app that is not there
+    proc, logs = _run_hook(
+        tmp_path,
+        FAKE_KEY_ERRORS="99",
+        FAKE_KEY_ERROR_TEXT="(ResourceNotFound) The Resource 'Microsoft.Web/sites/func-hr' ...",
+    )
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(
+        "postdeploy: Function app func-hr does not exist in resource group rg-hr"
+    )
+    assert "azd provision" in line
+    assert logs["az"].count("functionapp keys list") == 1
 
 
 def test_postdeploy_gives_up_when_the_key_never_comes(tmp_path):
@@ -491,6 +910,7 @@ def test_postdeploy_names_what_azd_did_not_pass(tmp_path):
 
 def test_postdeploy_reads_outputs_main_bicep_declares():
     outputs = set(re.findall(r"^output (\w+) ", MAIN.read_text(encoding="utf-8"), re.M))
-    used = set(re.findall(r"\b((?:AZURE|HR)_[A-Z_]+)\b", POSTDEPLOY.read_text(encoding="utf-8")))
     from_azd = {"AZURE_SUBSCRIPTION_ID", "AZURE_ENV_NAME"}  # azd's own, not outputs
-    assert used - from_azd <= outputs, f"postdeploy.sh reads undeclared outputs: {used - outputs}"
+    for hook in (POSTDEPLOY, POSTDEPLOY_PS1):
+        used = set(re.findall(r"\b((?:AZURE|HR)_[A-Z_]+)\b", hook.read_text(encoding="utf-8")))
+        assert used - from_azd <= outputs, f"{hook.name} reads undeclared outputs: {used - outputs}"

@@ -118,8 +118,15 @@ def _request_id(exc: HttpResponseError) -> str:
 
 def translate(exc: AzureError, action: str, where: str, *, blob: bool) -> StorageError:
     """The hrupload error for an Azure SDK error; ``where`` names container/blob or table."""
-    from azure.core.exceptions import HttpResponseError
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
+    if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
+        # The credential found no sign-in (DefaultAzureCredential tried them all): no
+        # request went out, so this is not the service failing to answer.
+        return StorageError(
+            f"could not {action} {where}: no Azure sign-in to use for storage; sign in "
+            "(az login, azd auth login) or give HR_STORAGE a connection string"
+        )
     if not isinstance(exc, HttpResponseError) or exc.status_code is None:
         return StorageUnavailable(
             f"could not {action} {where}: storage did not answer ({type(exc).__name__}); "

@@ -112,6 +112,27 @@ def endpoints(
     )
 
 
+def aadsts_hint(message: str) -> tuple[str, str] | None:
+    """The AADSTS code a token refusal names (``[AADSTS7000215]``) and its hint from the
+    table above, or None: for a caller that shows the fix apart from the message."""
+    match = re.search(r"\[(AADSTS\d+)\]", message)
+    hint = _AADSTS_HINTS.get(match.group(1)) if match else None
+    return (match.group(1), hint) if match and hint else None
+
+
+def probe(url: str, *, timeout: float = CONNECT_TIMEOUT) -> int:
+    """Whether ``url``'s host answers, as an upload would reach it (the proxy settings, the
+    TLS checks): one GET with no token and no data. The HTTP status, whatever it is, for
+    any answer means the host is reachable; ConnectorError when none came."""
+    session = _session()
+    try:
+        return _send(session, "GET", url, timeout=(timeout, timeout)).status_code
+    except _Retryable as exc:
+        raise ConnectorError(str(exc), transient=True) from None
+    finally:
+        session.close()
+
+
 class AppCredential(Protocol):
     """How the app proves itself to the token endpoint."""
 
@@ -634,51 +655,57 @@ class ConnectorClient:
         return self._refusal(message, status=status, systemic=status not in CONTENT_STATUS)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One request, never redirected, never through a proxy to loopback; transport
-        failures translated here, in one table."""
-        host = urlsplit(url).hostname
-        try:
-            return self._session.request(
-                method,
-                url,
-                timeout=self.timeout,
-                allow_redirects=False,
-                proxies=proxies_for(url),
-                **kwargs,
-            )
-        except requests.exceptions.SSLError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in str(exc).lower():
-                # Trying again cannot fix a certificate; every file would fail the same way.
-                raise ConnectorError(
-                    f"the TLS certificate of {host} is not trusted: a proxy that inspects TLS "
-                    "may be in between (give its CA with REQUESTS_CA_BUNDLE, or exempt "
-                    f"{host} from inspection), or the URL points at the wrong host",
-                    systemic=True,
-                ) from None
-            raise _Retryable(f"the TLS handshake with {host} failed") from None
-        except requests.exceptions.ProxyError:
-            raise _Retryable(
-                f"the proxy for {host} refused or could not be reached: check HTTPS_PROXY "
-                "and NO_PROXY"
+        return _send(self._session, method, url, timeout=self.timeout, **kwargs)
+
+
+def _send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: tuple[float, float],
+    **kwargs: Any,
+) -> requests.Response:
+    """One request, never redirected, never through a proxy to loopback; transport
+    failures translated here, in one table."""
+    host = urlsplit(url).hostname
+    try:
+        return session.request(
+            method,
+            url,
+            timeout=timeout,
+            allow_redirects=False,
+            proxies=proxies_for(url),
+            **kwargs,
+        )
+    except requests.exceptions.SSLError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in str(exc).lower():
+            # Trying again cannot fix a certificate; every file would fail the same way.
+            raise ConnectorError(
+                f"the TLS certificate of {host} is not trusted: a proxy that inspects TLS "
+                "may be in between (give its CA with REQUESTS_CA_BUNDLE, or exempt "
+                f"{host} from inspection), or the URL points at the wrong host",
+                systemic=True,
             ) from None
-        except requests.ReadTimeout:
+        raise _Retryable(f"the TLS handshake with {host} failed") from None
+    except requests.exceptions.ProxyError:
+        raise _Retryable(
+            f"the proxy for {host} refused or could not be reached: check HTTPS_PROXY and NO_PROXY"
+        ) from None
+    except requests.ReadTimeout:
+        raise _Retryable(f"no answer from {host} within {timeout[1]:g}s", overload=True) from None
+    except requests.Timeout:
+        raise _Retryable(f"no connection to {host} within {timeout[0]:g}s") from None
+    except requests.exceptions.ChunkedEncodingError:
+        raise _Retryable(f"the connection to {host} broke in the middle of the answer") from None
+    except requests.ConnectionError as exc:
+        text = str(exc)
+        if "NameResolutionError" in text or "Name or service not known" in text:
             raise _Retryable(
-                f"no answer from {host} within {self.timeout[1]:g}s", overload=True
+                f"cannot resolve {host}: check DNS, proxy settings and that the firewall "
+                f"allow-list includes {host}"
             ) from None
-        except requests.Timeout:
-            raise _Retryable(f"no connection to {host} within {self.timeout[0]:g}s") from None
-        except requests.exceptions.ChunkedEncodingError:
-            raise _Retryable(
-                f"the connection to {host} broke in the middle of the answer"
-            ) from None
-        except requests.ConnectionError as exc:
-            text = str(exc)
-            if "NameResolutionError" in text or "Name or service not known" in text:
-                raise _Retryable(
-                    f"cannot resolve {host}: check DNS, proxy settings and that the firewall "
-                    f"allow-list includes {host}"
-                ) from None
-            raise _Retryable(f"connection to {host} failed before any answer") from None
+        raise _Retryable(f"connection to {host} failed before any answer") from None
 
 
 class _Unauthorized(ConnectorError):

@@ -132,7 +132,12 @@ class KeyVaultSecret:
         if not secret.value:
             raise SecretError(f"{where} is empty: set the app's client secret as its value")
         self.content_type = secret.properties.content_type
-        log.info("read the connector secret from Key Vault", extra={"secret_name": self.name})
+        # The expiry (empty when the secret has none) feeds the secret-expiry alert (alerts.bicep).
+        expires = secret.properties.expires_on
+        log.info(
+            "read the connector secret from Key Vault",
+            extra={"secret_name": self.name, "expires": expires.isoformat() if expires else ""},
+        )
         return secret.value
 
 

@@ -33,3 +33,25 @@ def is_loopback(host: str | None) -> bool:
 def proxies_for(url: str) -> dict[str, str | None] | None:
     """:data:`DIRECT` for a loopback URL; None (the environment decides) for any other."""
     return dict(DIRECT) if is_loopback(urlsplit(url).hostname) else None
+
+
+def proxy_of(url: str) -> str | None:
+    """The proxy a request to ``url`` goes through, as ``host:port`` (never the proxy's
+    user or password); None when it goes direct (loopback, NO_PROXY, no proxy set)."""
+    if proxies_for(url) is not None:
+        return None
+    from requests.utils import get_environ_proxies, select_proxy
+
+    proxy = select_proxy(url, get_environ_proxies(url))
+    if not proxy:
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+def resolve(host: str) -> list[str]:
+    """The addresses ``host`` resolves to, in the resolver's order; OSError when none."""
+    import socket
+
+    found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in found))

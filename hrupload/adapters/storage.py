@@ -364,19 +364,22 @@ class HrStorage:
         failed: str,
         runs_table: str,
         credential: TokenCredential | None = None,
+        client_options: Mapping[str, Any] | None = None,
     ) -> HrStorage:
         """Clients from HR_STORAGE: a connection string (Azurite, laptops) or identity.
 
         With service URLs, ``credential`` is used when given, else a
         ``DefaultAzureCredential`` that prefers the user-assigned identity named by
-        ``HR_STORAGE__clientId``.
+        ``HR_STORAGE__clientId``. ``client_options`` go to both SDK clients (``hrupload
+        doctor`` asks for no retries, so a dead endpoint fails at once).
         """
+        options = dict(client_options or {})
         from azure.data.tables import TableServiceClient
         from azure.storage.blob import BlobServiceClient
 
         if storage.connection_string:
-            blob = BlobServiceClient.from_connection_string(storage.connection_string)
-            table = TableServiceClient.from_connection_string(storage.connection_string)
+            blob = BlobServiceClient.from_connection_string(storage.connection_string, **options)
+            table = TableServiceClient.from_connection_string(storage.connection_string, **options)
         else:
             if not storage.blob_url or not storage.table_url:
                 raise ConfigError(
@@ -387,8 +390,8 @@ class HrStorage:
                 from azure.identity import DefaultAzureCredential
 
                 credential = DefaultAzureCredential(managed_identity_client_id=storage.client_id)
-            blob = BlobServiceClient(storage.blob_url, credential=credential)
-            table = TableServiceClient(storage.table_url, credential=credential)
+            blob = BlobServiceClient(storage.blob_url, credential=credential, **options)
+            table = TableServiceClient(storage.table_url, credential=credential, **options)
         return cls(
             blob,
             table,
@@ -441,6 +444,12 @@ class HrStorage:
             with translated("create table", self.runs_table, blob=False):
                 self.table_service.create_table_if_not_exists(self.runs_table)
             self._ensured = True
+
+    def container_exists(self, container: str) -> bool:
+        """Whether ``container`` exists; an answer either way shows storage is reachable."""
+        client = self.blob_service.get_container_client(container)
+        with translated("check container", container, blob=False):
+            return bool(client.exists())
 
     # ---------------------------------------------------------------- reading
 

@@ -11,6 +11,8 @@ Partitions of the runs table:
 ``run``
     History: one entity per run, RowKey = inverted start time + run id, so a plain
     query lists the newest runs first and a time window is a RowKey range.
+``doctor``
+    ``hrupload doctor``'s test entity, deleted as soon as it is written.
 ``ckpt-<key>``
     One entity per delivered chunk of an upload in progress, so a retry on another
     instance resumes without re-sending.
@@ -42,6 +44,8 @@ MAX_ERROR_CHARS = 2000
 
 LEDGER_PARTITION = "blob"
 HISTORY_PARTITION = "run"
+#: Where ``hrupload doctor`` writes (and at once deletes) its test entity.
+PROBE_PARTITION = "doctor"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TICKS = 10**19 - 1  # microseconds; 19 digits keep RowKeys the same length
 _KINDS = frozenset(RunKind)
@@ -171,6 +175,14 @@ class RunLog:
     def __init__(self, table_client: TableClient) -> None:
         self._table = table_client
         self._where = f"table {table_client.table_name}"
+
+    def probe(self, row: str) -> None:
+        """Write and delete one entity outside the run log's partitions: proves the table
+        exists and this identity may write to it (``hrupload doctor``)."""
+        entity = {"PartitionKey": PROBE_PARTITION, "RowKey": row}
+        with translated("write a test entity to", self._where, blob=False):
+            self._table.upsert_entity(entity)
+            self._table.delete_entity(PROBE_PARTITION, row)
 
     def ledger_get(self, blob: str, etag: str) -> RunRecord | None:
         """The latest record for this blob version, or None if it was never seen."""

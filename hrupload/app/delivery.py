@@ -188,7 +188,7 @@ def deliver(
     input or connector failures: they end in the outcome.
     """
     dry_run = client is None
-    scanned = facts if facts is not None else _scan(open_stream, plan.max_bytes)
+    scanned = facts if facts is not None else _scan(open_stream, plan)
     if isinstance(scanned, FileError):
         return _unusable(name, scanned, dry_run)
     outcome = Outcome(new_report(name, scanned), key=plan.key(scanned.sha256), dry_run=dry_run)
@@ -204,11 +204,11 @@ def deliver(
     return outcome
 
 
-def _scan(open_stream: Callable[[], BinaryIO], max_bytes: int | None) -> FileFacts | FileError:
-    """The file's facts (size, encoding, SHA-256), or why it cannot be used."""
+def _scan(open_stream: Callable[[], BinaryIO], plan: Plan) -> FileFacts | FileError:
+    """The file's facts (size, encoding, delimiter, SHA-256), or why it cannot be used."""
     try:
         with open_stream() as stream:
-            return csvread.scan(stream, max_bytes=max_bytes)
+            return csvread.scan(stream, max_bytes=plan.max_bytes, dialect=plan.profile.dialect())
     except FileProblem as problem:
         return problem.error
     except OSError as exc:

@@ -389,12 +389,20 @@ class _Run:
         )
 
 
+#: How Data Lake (hierarchical namespace) marks a folder: a zero-byte blob with this
+#: metadata. ``hrupload doctor`` writes its test blobs so, so one a crash leaves behind
+#: is passed over like any folder, never taken for an HR file.
+FOLDER_METADATA = {"hdi_isfolder": "true"}
+
+
 def is_folder_marker(info: BlobInfo) -> bool:
-    """A directory entry, not a file: Data Lake (hierarchical namespace) lists folders as
-    zero-byte blobs with ``hdi_isfolder=true``, and some tools create ``name/`` blobs."""
+    """A directory entry, not a file: Data Lake lists folders as zero-byte blobs with
+    :data:`FOLDER_METADATA`, and some tools create ``name/`` blobs."""
     if info.size:
         return False
-    return info.name.endswith("/") or info.metadata.get("hdi_isfolder", "").lower() == "true"
+    return info.name.endswith("/") or all(
+        info.metadata.get(key, "").lower() == value for key, value in FOLDER_METADATA.items()
+    )
 
 
 def is_being_written(info: BlobInfo, now: datetime) -> bool:
@@ -593,7 +601,7 @@ def _scan(services: Services, run: _Run, plan: Plan) -> FileFacts | FileResult:
     try:
         csvread.check_size(run.info.size, plan.max_bytes)
         with services.storage.open_read(settings.incoming, run.name, etag=run.info.etag) as f:
-            return csvread.scan(f, max_bytes=plan.max_bytes)
+            return csvread.scan(f, max_bytes=plan.max_bytes, dialect=plan.profile.dialect())
     except FileProblem as problem:
         report = new_report(run.name)
         report.bytes = run.info.size
@@ -724,12 +732,24 @@ def _retry_or_give_up(run: _Run, exc: BaseException | None, outcome: Outcome | N
     raise RetryLater(reason, outage=_outage(exc))
 
 
+#: The per-file event's name: a custom event (AppEvents, customEvents) in App Insights. The
+#: alert and workbook queries (infra/app/alerts.bicep, infra/app/workbook/) read it and its
+#: fields; tests/test_telemetry_queries.py checks they read only fields emitted here.
+FILE_EVENT = "hrupload.file"
+
+
 def _emit(rec: RunRecord) -> None:
-    """One structured event per file: App Insights picks it up as ``hrupload.file``."""
+    """One structured event per file, with the job it went to and why it failed, if it did
+    (the reason is already free of row values: see RunRecord.error)."""
     log.info(
-        "hrupload.file",
+        FILE_EVENT,
         extra=_fields(rec)
-        | {"event": "hrupload.file", "microsoft.custom_event.name": "hrupload.file"},
+        | {
+            "job_id": rec.job_id or "",
+            "error": rec.error or "",
+            "event": FILE_EVENT,
+            "microsoft.custom_event.name": FILE_EVENT,
+        },
     )
 
 

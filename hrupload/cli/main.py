@@ -23,6 +23,7 @@ from hrupload.cli.options import cloud_option, setting_option
 from hrupload.cli.output import (
     EXIT_FAILED,
     EXIT_USAGE,
+    STDIN_NAME,
     count,
     exit_code_of,
     load_profile_option,
@@ -31,6 +32,7 @@ from hrupload.cli.output import (
     print_json,
     print_report,
     print_rows,
+    stdin_spooled,
     worst,
 )
 from hrupload.core.errors import ConfigError, HrUploadError
@@ -123,8 +125,12 @@ def main(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+    # The Azure SDK's warnings (a credential chain's page-long "failed to retrieve a
+    # token") repeat what our one line says; -v shows them.
     for noisy in ("azure", "urllib3"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+        logging.getLogger(noisy).setLevel(
+            logging.ERROR if not verbose else max(level, logging.WARNING)
+        )
 
 
 @main.command()
@@ -134,22 +140,26 @@ def main(verbose: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_max_file_option
 @_max_chunk_option
+@options.dialect_options
 def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opts: Any) -> None:
-    """Check FILES row by row and say exactly what to fix. Sends nothing.
+    """Check FILES row by row and say exactly what to fix. Sends nothing. '-' reads
+    standard input.
 
     Exit 0: every row valid; 3: some rows rejected; 1: the file is unusable.
     """
     from hrupload.core.validate import validate_path
 
     loaded = options.load_or_exit(opts)
-    prof = load_profile_option(loaded.profile)
+    prof = load_profile_option(loaded.profile, opts)
     reports = []
-    for path in files:
-        reports.append(
-            _validate_one(
+    with stdin_spooled(files, loaded.max_file_mb << 20) as (paths, stdin):
+        for path in paths:
+            report = _validate_one(
                 path, prof, scenario, loaded.max_file_mb, validate_path, loaded.max_chunk_bytes
             )
-        )
+            if path == stdin:
+                report.file = STDIN_NAME
+            reports.append(report)
     if as_json:
         print_json("validate", {"files": [r.to_dict() for r in reports]})
     else:
@@ -236,8 +246,10 @@ def _validate_one(
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @_max_file_option
 @_max_chunk_option
+@options.dialect_options
 def upload(files: tuple[Path, ...], **opts: Any) -> None:
-    """Validate FILES and upload their valid rows to the HR connector, in chunks.
+    """Validate FILES and upload their valid rows to the HR connector, in chunks ('-' reads
+    standard input; its reports go to the current directory).
 
     Rerunning after a failure sends only the chunks not yet delivered (a chunk the service
     took but never confirmed is sent again: delivery is at least once).
@@ -479,3 +491,9 @@ def dev() -> None:
 
 # Commands that live in modules of their own are registered below, one line each
 # (``from hrupload.cli.x import x`` then ``main.add_command(x)``).
+from hrupload.cli.doctor import doctor  # noqa: E402
+
+main.add_command(doctor)
+from hrupload.cli.profile import profile  # noqa: E402
+
+main.add_command(profile)

@@ -62,6 +62,25 @@ def cloud_option(func: Callable) -> Callable:
     return setting_option("--cloud", metavar="[" + "|".join(settings.CLOUDS) + "]")(func)
 
 
+def dialect_options(func: Callable) -> Callable:
+    """--encoding and --delimiter: how the files are read, over the profile's choice (not
+    settings: a profile says it, per kind of export; ``output.load_profile_option`` applies
+    them)."""
+    func = click.option(
+        "--delimiter",
+        metavar="CHAR",
+        help="The character between fields: , ; | or tab (default: detected from the header "
+        'line; a profile\'s "delimiter" says it for every file).',
+    )(func)
+    return click.option(
+        "--encoding",
+        metavar="NAME",
+        help="A legacy encoding the files are in, such as cp1252 (Windows-1252) or latin-1 "
+        '(default: UTF-8, or UTF-16 with a byte order mark; a profile\'s "encoding" says it '
+        "for every file). A byte order mark still wins.",
+    )(func)
+
+
 def overrides(params: Mapping[str, Any]) -> dict[str, Any]:
     """The settings the command line set, from a command's parameters (None: not given)."""
     return {

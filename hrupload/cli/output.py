@@ -4,6 +4,9 @@ of file-derived text, the report table, private report files."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +78,22 @@ def worst(codes: list[int]) -> int:
     return EXIT_OK
 
 
-def load_profile_option(spec: str | None):
+def load_profile_option(spec: str | None, params: dict[str, Any] | None = None):
+    """The profile ``--profile`` names, with ``--encoding`` and ``--delimiter`` (in a
+    command's ``params``) over its own; a bad one is a usage error naming the option."""
     from hrupload.core.profile import load_profile
 
     try:
-        return load_profile(spec)
+        profile = load_profile(spec)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="'--profile'") from None
+    for option in ("encoding", "delimiter"):
+        given = (params or {}).get(option)
+        try:
+            profile = profile.reading(**{option: given})
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"'--{option}'") from None
+    return profile
 
 
 def private_write(path: Path, data: bytes | Any) -> None:
@@ -119,6 +131,9 @@ def print_report(report: Report, console) -> None:
         f"{'[/]' if report.rejected else ''}, {report.blank} blank",
         soft_wrap=True,
     )
+    how = read_as(report)
+    if how:
+        console.print(f"  [dim]{how}[/]", soft_wrap=True)
     if report.scenarios:
         table = Table(box=None, padding=(0, 2), show_edge=False)
         table.add_column("scenario")
@@ -139,6 +154,18 @@ def print_report(report: Report, console) -> None:
         total = sum(report.error_counts.values())
         if total > SHOW_ERRORS:
             console.print(f"[dim]… {total - SHOW_ERRORS} more errors; --json lists them all[/]")
+
+
+def read_as(report: Report) -> str | None:
+    """How a file not in comma-separated UTF-8 was read, or None."""
+    from hrupload.core.dialect import DELIMITERS, OUTPUT_DELIMITER
+
+    parts = []
+    if report.encoding not in (None, "utf-8", "utf-8-sig"):
+        parts.append(f"read as {report.encoding}")
+    if report.delimiter not in (None, OUTPUT_DELIMITER):
+        parts.append(f"fields separated by {DELIMITERS[report.delimiter]}")
+    return ", ".join(parts) + " (rows go out as comma-separated UTF-8)" if parts else None
 
 
 def plain(text: object) -> str:
@@ -167,3 +194,35 @@ def print_json(kind: str, data: Any) -> None:
 
     doc = {"schema": JSON_SCHEMA, "version": JSON_VERSION, "kind": kind, "data": data}
     click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False, default=str)))
+
+
+#: How a file read from standard input (given as ``-``) is named in reports and output.
+STDIN_NAME = "<stdin>"
+
+
+@contextmanager
+def stdin_spooled(
+    files: Sequence[Path], max_bytes: int
+) -> Iterator[tuple[list[Path], Path | None]]:
+    """FILES with ``-`` replaced by a private copy of standard input, and that copy (None
+    when no ``-`` was given). A copy, not the stream: validation reads a file twice (the
+    scan, then the rows) and an upload once more to resume. It lives in a directory only
+    the user can read (it holds HR data) and is deleted afterwards. Reading stops just past
+    ``max_bytes``, so an endless or huge stream is refused as too large without filling
+    the disk."""
+    if not any(str(f) == "-" for f in files):
+        yield list(files), None
+        return
+    if [str(f) for f in files].count("-") > 1:
+        raise click.BadParameter("standard input ('-') can be read only once", param_hint="FILES")
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hrupload-stdin-") as folder:  # mode 0700
+        copy = Path(folder) / "stdin.csv"
+        stream = sys.stdin.buffer
+        with copy.open("xb") as out:
+            copied = 0
+            while copied <= max_bytes and (block := stream.read(1 << 20)):
+                out.write(block)
+                copied += len(block)
+        yield [copy if str(f) == "-" else f for f in files], copy

@@ -18,12 +18,15 @@ from hrupload.app.runs import Status
 from hrupload.cli import options
 from hrupload.cli.output import (
     EXIT_FAILED,
+    STDIN_NAME,
     count,
     load_profile_option,
     plain,
     print_json,
     print_report,
     private_write,
+    read_as,
+    stdin_spooled,
     worst,
 )
 from hrupload.core.report import FileError, Report
@@ -116,25 +119,42 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     dry = opts["dry_run"]
     loaded = options.load(opts) if dry else upload_settings(opts, err)
     local = compose.build_local_upload(loaded, certificate=opts["certificate"], send=not dry)
-    profile = load_profile_option(loaded.profile)
+    profile = load_profile_option(loaded.profile, opts)
     opts = _resolved(opts, loaded)
     codes, summaries = [], []
-    for path in files:
-        outcome = _upload_file(path, opts, local, profile, err)
-        if isinstance(outcome, UploadBusy):
-            # Nothing sent, no report written (the running upload writes them).
-            err.print(f"[red]✗ not uploaded:[/] {plain(outcome)}")
-            summaries.append({"file": str(path), "status": Status.BUSY, "error": str(outcome)})
-            codes.append(EXIT_FAILED)
-            continue
-        summaries.append(outcome.summary())
-        codes.append(outcome.exit_code())
-        if not opts["as_json"]:
-            report_dir = opts["report_dir"] or path.parent
-            _print_outcome(outcome, out, report_dir, report_name(path.name))
+    with stdin_spooled(files, opts["max_file_mb"] << 20) as (paths, stdin):
+        for path in paths:
+            _upload_path(path, opts | {"stdin": stdin}, local, profile, out, err, codes, summaries)
     if opts["as_json"]:
         print_json("upload", {"files": summaries})
     return worst(codes)
+
+
+def _upload_path(path: Path, opts, local, profile, out, err, codes, summaries) -> None:
+    """One file of the command line uploaded, its summary and exit code collected."""
+    outcome = _upload_file(path, opts, local, profile, err)
+    if isinstance(outcome, UploadBusy):
+        # Nothing sent, no report written (the running upload writes them).
+        err.print(f"[red]✗ not uploaded:[/] {plain(outcome)}")
+        summaries.append({"file": _shown(path, opts), "status": Status.BUSY, "error": str(outcome)})
+        codes.append(EXIT_FAILED)
+        return
+    summaries.append(outcome.summary())
+    codes.append(outcome.exit_code())
+    if not opts["as_json"]:
+        _print_outcome(outcome, out, _report_dir(path, opts), report_name(path.name))
+
+
+def _shown(path: Path, opts: dict[str, Any]) -> str:
+    return STDIN_NAME if path == opts.get("stdin") else str(path)
+
+
+def _report_dir(path: Path, opts: dict[str, Any]) -> Path:
+    """--report-dir, else beside the file; standard input's reports go to the current
+    directory (its private copy's folder is deleted at the end)."""
+    if opts["report_dir"]:
+        return opts["report_dir"]
+    return Path.cwd() if path == opts.get("stdin") else path.parent
 
 
 def _upload_file(
@@ -143,7 +163,7 @@ def _upload_file(
     """One file uploaded, its reports written; or the busy lock that stopped it."""
     client, checkpoints = local.client, local.checkpoints
     max_bytes = opts["max_file_mb"] << 20
-    report_dir = opts["report_dir"] or path.parent
+    report_dir = _report_dir(path, opts)
     try:
         # The lock covers the reports too: they are the upload's, not a waiter's.
         with _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) as facts:
@@ -162,7 +182,7 @@ def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> 
     at once cannot both send every chunk (``--force`` forgets the earlier checkpoints here,
     under the lock). A dry run sends nothing and takes no lock, nor does a file that
     cannot be scanned (deliver() reports it and sends nothing)."""
-    facts = _scan(path, max_bytes) if client is not None else None
+    facts = _scan(path, max_bytes, profile) if client is not None else None
     if facts is None:
         yield None
         return
@@ -184,13 +204,13 @@ def _one_at_a_time(path, opts, client, profile, checkpoints, max_bytes, err) -> 
             f"waiting up to {opts['lock_wait']} s for it to finish…"
         )
 
-    with checkpoints.hold(key, file=str(path), wait=opts["lock_wait"], on_wait=waiting):
+    with checkpoints.hold(key, file=_shown(path, opts), wait=opts["lock_wait"], on_wait=waiting):
         if opts["force"]:  # under the lock: a running upload's checkpoints are its own
             checkpoints.clear(key)
         yield facts
 
 
-def _scan(path: Path, max_bytes: int):
+def _scan(path: Path, max_bytes: int, profile):
     """The file's facts (its content hash), or None when it is too large or cannot be
     read as CSV: deliver() then reports the problem properly and sends nothing."""
     from hrupload.core import csvread
@@ -199,7 +219,7 @@ def _scan(path: Path, max_bytes: int):
         if path.stat().st_size > max_bytes:
             return None
         with path.open("rb") as stream:
-            return csvread.scan(stream, max_bytes=max_bytes)
+            return csvread.scan(stream, max_bytes=max_bytes, dialect=profile.dialect())
     except Exception:
         return None
 
@@ -208,11 +228,11 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
     try:
         size = path.stat().st_size
     except OSError as exc:
-        report = Report(file=str(path))
+        report = Report(file=_shown(path, opts))
         report.file_error = FileError("unreadable", f"cannot read the file: {exc.strerror}")
         return Outcome(report, dry_run=client is None)
     if size > max_bytes:
-        report = Report(file=str(path), bytes=size)
+        report = Report(file=_shown(path, opts), bytes=size)
         report.file_error = FileError(
             "file-too-large", f"the file is {size >> 20} MB, over the limit; split it"
         )
@@ -235,7 +255,7 @@ def _upload_one(path, opts, client, profile, checkpoints, max_bytes, err, facts)
     )
     with progress:
         outcome = deliver(lambda: path.open("rb"), plan, **kwargs)
-    outcome.report.file = str(path)
+    outcome.report.file = _shown(path, opts)
     if (
         client is not None
         and outcome.key
@@ -323,6 +343,9 @@ def _print_outcome(outcome: Outcome, console, report_dir: Path, name: str) -> No
         )
     else:
         console.print(f"[bold green]Upload Successful[/] {file}")
+        how = read_as(r)
+        if how:
+            console.print(f"  [dim]{how}[/]")
         resumed = f" ({outcome.resumed} delivered by an earlier run)" if outcome.resumed else ""
         console.print(
             f"  {count(outcome.uploaded, 'record')} uploaded in "

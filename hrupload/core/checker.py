@@ -14,6 +14,7 @@ from typing import Protocol
 
 from hrupload.core.csvread import Record
 from hrupload.core.csvwrite import csv_line
+from hrupload.core.dialect import OUTPUT_DELIMITER, PLURALS
 from hrupload.core.profile import DEFAULT_PROFILE, Profile
 from hrupload.core.report import (
     FileProblem,
@@ -74,8 +75,10 @@ class Checker:
         scenario: str | None = None,
         fallback_scenario: str | None = None,
         max_chunk_bytes: int | None = None,
+        delimiter: str = OUTPUT_DELIMITER,
     ) -> None:
         self.header = header
+        self.delimiter = delimiter
         self.width = len(header)
         self.profile = profile
         #: the most a row may take in an upload chunk (the chunk holds the header too);
@@ -124,7 +127,7 @@ class Checker:
             return self.profile.scenario_column
         # With no profile at all, Microsoft's own HRScenario name makes a multi-scenario file;
         # a profile without scenario_column says the file is single-scenario.
-        if self.profile == DEFAULT_PROFILE and DEFAULT_SCENARIO_COLUMN.lower() in self._index:
+        if self.profile.maps_nothing and DEFAULT_SCENARIO_COLUMN.lower() in self._index:
             return DEFAULT_SCENARIO_COLUMN
         return None
 
@@ -265,7 +268,7 @@ class Checker:
                     None,
                     "extra-fields",
                     f"the row has {len(source)} fields but the header has {self.width}: remove "
-                    "the extra values, or quote values that contain commas",
+                    f"the extra values, or quote values that contain {PLURALS[self.delimiter]}",
                 )
             )
             fields = source[: self.width]
@@ -441,6 +444,8 @@ def start_checker(run: Wants, header: Record | None) -> Checker | None:
             scenario=run.scenario,
             fallback_scenario=run.fallback_scenario,
             max_chunk_bytes=run.max_chunk_bytes,
+            # what the scan found (the fast engine reads comma files only)
+            delimiter=report.delimiter or OUTPUT_DELIMITER,
         )
     except FileProblem as problem:
         report.file_error = problem.error

@@ -1,7 +1,8 @@
 """Reading HR CSV files as a stream: encoding, fingerprint, and records with line numbers.
 
 A file is read twice. The first pass (``scan``) is cheap and native-speed: it
-checks the encoding and NUL bytes and computes the SHA-256 that keys resume state
+checks the encoding and NUL bytes, finds the delimiter from the header line
+(:mod:`hrupload.core.dialect`) and computes the SHA-256 that keys resume state
 and de-duplication. Only a file that passes it is parsed, so a bad byte near the
 end can never leave half a file uploaded.
 """
@@ -15,6 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from hrupload.core.dialect import (
+    DEFAULT_DIALECT,
+    DELIMITERS,
+    ENCODING_FIELD,
+    Dialect,
+    detect_delimiter,
+)
 from hrupload.core.report import FileProblem
 
 BLOCK = 1 << 20
@@ -49,9 +57,13 @@ class FileFacts:
     #: None when the scan was asked not to hash (``hrupload validate``)
     sha256: str | None
     encoding: str
+    #: one of ``dialect.DELIMITERS``: the dialect's, or detected from the header line
+    delimiter: str = ","
 
 
-def detect_encoding(head: bytes) -> str:
+def detect_encoding(head: bytes, chosen: str | None = None) -> str:
+    """What the byte order mark says, else the ``chosen`` legacy encoding, else UTF-8. A
+    mark wins over a choice: it is unambiguous, and a profile serves many exports."""
     for bom, codec in _BOMS:
         if head.startswith(bom):
             if codec is None:
@@ -60,13 +72,19 @@ def detect_encoding(head: bytes) -> str:
                     "the file is UTF-32; save it as UTF-8 (in Excel: 'CSV UTF-8') and try again",
                 )
             return codec
-    return "utf-8"
+    return chosen or "utf-8"
 
 
-def scan(stream: BinaryIO, *, max_bytes: int | None = None, fingerprint: bool = True) -> FileFacts:
-    """Check that the whole file decodes and holds no NUL bytes; hash it on the way (unless
-    ``fingerprint`` is false: then ``sha256`` is None)."""
-    scanner = Scanner(max_bytes=max_bytes, fingerprint=fingerprint)
+def scan(
+    stream: BinaryIO,
+    *,
+    max_bytes: int | None = None,
+    fingerprint: bool = True,
+    dialect: Dialect = DEFAULT_DIALECT,
+) -> FileFacts:
+    """Check that the whole file decodes and holds no NUL bytes, and find its delimiter;
+    hash it on the way (unless ``fingerprint`` is false: then ``sha256`` is None)."""
+    scanner = Scanner(max_bytes=max_bytes, fingerprint=fingerprint, dialect=dialect)
     while block := stream.read(BLOCK):
         scanner.feed(block)
     return scanner.finish()
@@ -85,8 +103,15 @@ class Scanner:
     file order, so any problem is still reported exactly as ``scan`` words it.
     """
 
-    def __init__(self, *, max_bytes: int | None = None, fingerprint: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int | None = None,
+        fingerprint: bool = True,
+        dialect: Dialect = DEFAULT_DIALECT,
+    ) -> None:
         self._max_bytes = max_bytes
+        self._dialect = dialect
         self._digest: Any = None  # hashlib's SHA-256 object, when wanted
         if fingerprint:  # hashlib loads OpenSSL's libcrypto: ~4 MB of RSS a check can spare
             import hashlib
@@ -94,6 +119,12 @@ class Scanner:
             self._digest = hashlib.sha256()
         self._decoder: codecs.IncrementalDecoder | None = None
         self.encoding = "utf-8"
+        #: the dialect's, or detected once the header line has been read (None until then,
+        #: and when the header leaves it open: ``finish`` then says so)
+        self.delimiter: str | None = dialect.delimiter
+        self._head: bytes | None = None if dialect.delimiter else b""  # reads, to the header
+        #: why no delimiter was found, reported once the whole file is known to decode
+        self._undecided: FileProblem | None = None
         self._offset = 0  # bytes noted
         self._checked = 0  # bytes checked or vouched for
         self._lines = 1
@@ -134,8 +165,30 @@ class Scanner:
 
     def _start(self, block: bytes | memoryview) -> None:
         if self._decoder is None:
-            self.encoding = detect_encoding(bytes(block[:4]))
+            self.encoding = detect_encoding(bytes(block[:4]), self._dialect.encoding)
             self._decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        if self._head is not None:
+            self._head += bytes(block[: _HEADER_BYTES - len(self._head)])
+            self._find_delimiter(final=len(self._head) >= _HEADER_BYTES)
+
+    def _find_delimiter(self, *, final: bool) -> None:
+        """Detect the delimiter once the first reads hold the header line (or as much of
+        it as a header may take). Bytes that do not decode are the scan's to report, and
+        win over a header that leaves the delimiter open (a binary file's first "line")."""
+        assert self._head is not None
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
+        text = decoder.decode(self._head, final=final).removeprefix("\ufeff")
+        end = min((i for i in (text.find("\n"), text.find("\r")) if i >= 0), default=-1)
+        if end < 0 and not final:
+            return
+        self._head = None
+        try:
+            self.delimiter = detect_delimiter(
+                text[:end] if end >= 0 else text, self._dialect.columns
+            )
+        except FileProblem as problem:
+            # without its traceback, whose frames would keep the caller's read buffer
+            self._undecided = problem.with_traceback(None)
 
     def _count(self, block: bytes | memoryview) -> None:
         if self._digest is not None:
@@ -154,11 +207,16 @@ class Scanner:
         if self._decoder is None:
             raise FileProblem("empty-file", "the file is empty: expected a header line and rows")
         assert self._checked == self._offset, "every byte read is checked or vouched for"
+        if self._head is not None:  # the file is one line
+            self._find_delimiter(final=True)
         if self._over_at is not None:  # the file ended before a whole read past the limit
             raise FileProblem("file-too-large", _too_large(self._offset, self._max_bytes))
         self._check(b"", final=True)
+        if self._undecided is not None:
+            raise self._undecided
+        assert self.delimiter is not None
         digest = self._digest.hexdigest() if self._digest is not None else None
-        return FileFacts(self._offset, digest, self.encoding)
+        return FileFacts(self._offset, digest, self.encoding, self.delimiter)
 
     def _check(self, block: bytes | bytearray | memoryview, *, final: bool) -> None:
         assert self._decoder is not None
@@ -167,7 +225,13 @@ class Scanner:
             text = self._decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:
             raise _undecodable(
-                self.encoding, state, bytes(block), exc, self._checked, self._lines
+                self.encoding,
+                state,
+                bytes(block),
+                exc,
+                self._checked,
+                self._lines,
+                chosen=self.encoding == self._dialect.encoding,  # not a mark's
             ) from None
         if "\x00" in text:
             where = self._lines + text[: text.index("\x00")].count("\n")
@@ -186,9 +250,12 @@ def _undecodable(
     exc: UnicodeDecodeError,
     offset: int,
     lines: int,
+    *,
+    chosen: bool = False,
 ) -> FileProblem:
-    """Say where the first bad byte is. ``exc`` counts from the bytes the decoder held back
-    from the previous block (a character split across blocks), not from ``block``."""
+    """Say where the first bad byte is, and which option chooses the encoding (``chosen``:
+    a profile or option named this one). ``exc`` counts from the bytes the decoder held
+    back from the previous block (a character split across blocks), not from ``block``."""
     pending = state[0]
     data = pending + block
     bad = offset - len(pending) + exc.start
@@ -196,22 +263,30 @@ def _undecodable(
     replay = codecs.getincrementaldecoder(encoding)(errors="replace")
     replay.setstate(state)
     where = lines + replay.decode(block[: max(exc.start - len(pending), 0)]).count("\n")
-    save = "Save it as UTF-8 (in Excel: 'CSV UTF-8 (Comma delimited)')."
+    if chosen:
+        code, save = "undecodable", f"Check {ENCODING_FIELD}: the export may be in another one."
+    else:
+        code, save = (
+            "not-utf8",
+            "Save it as UTF-8 (in Excel: 'CSV UTF-8 (Comma delimited)'); if the export is "
+            'Windows-1252 or Latin-1, set the profile\'s "encoding" (or --encoding cp1252).',
+        )
     if not block:  # only the held-back bytes were left: an incomplete last character
         return FileProblem(
-            "not-utf8",
+            code,
             f"the file is not valid {_label(encoding)}: it ends in the middle of a character "
             f"at offset {bad} (line {where}); it may be truncated. {save}",
         )
+    what = f"not valid {_label(encoding)}" if chosen else "not UTF-8 or UTF-16"
     return FileProblem(
-        "not-utf8",
-        f"the file is not UTF-8 or UTF-16: undecodable byte 0x{data[exc.start]:02X} at offset "
+        code,
+        f"the file is {what}: undecodable byte 0x{data[exc.start]:02X} at offset "
         f"{bad} (line {where}). {save}",
     )
 
 
 def _label(encoding: str) -> str:
-    return "UTF-16" if encoding == "utf-16" else "UTF-8"
+    return {"utf-16": "UTF-16", "utf-8": "UTF-8", "utf-8-sig": "UTF-8"}.get(encoding, encoding)
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -235,17 +310,20 @@ class Record:
     problem: str | None = None
 
 
-def records(stream: BinaryIO, encoding: str, *, first_line: int = 1) -> Iterator[Record]:
+def records(
+    stream: BinaryIO, encoding: str, *, delimiter: str = ",", first_line: int = 1
+) -> Iterator[Record]:
     """Yield every record with the physical line it starts on (the header is line 1).
 
     ``first_line`` numbers a stream that starts further into a file (at a record start).
     """
+    assert delimiter in DELIMITERS
     buffered = io.BufferedReader(_Unclosable(stream), BLOCK)
     text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
     lines = _Lines(text)
     lines.count = first_line - 1
     allow_long_fields()
-    reader = csv.reader(lines, strict=True)
+    reader = csv.reader(lines, strict=True, delimiter=delimiter)
     while True:
         start = lines.count + 1
         lines.record = 0
@@ -262,6 +340,10 @@ def records(stream: BinaryIO, encoding: str, *, first_line: int = 1) -> Iterator
         else:
             yield Record(start, fields)
 
+
+#: The most of a file's start read to find its header line (and the delimiter in it): a
+#: header of ``checker.MAX_COLUMNS`` long names fits many times over.
+_HEADER_BYTES = 1 << 16
 
 #: A physical line longer than this is rejected without ever being held whole, so a file
 #: with no line breaks (or a 10-million-comma line) cannot exhaust memory.
@@ -330,7 +412,7 @@ def _describe(csv_message: str) -> str:
             "swallowing the lines after it"
         )
     if "expected after" in csv_message:
-        return "a quoted field is followed by more text before the next comma (stray quote)"
+        return "a quoted field is followed by more text before the next delimiter (stray quote)"
     return f"malformed CSV ({csv_message})"
 
 

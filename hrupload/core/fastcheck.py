@@ -56,6 +56,7 @@ from hrupload.core.arrow import pa, pacsv, pc
 from hrupload.core.checker import Bound, Checked, Checker, start_checker
 from hrupload.core.csvread import FIELD_LIMIT, FileFacts, Record, Scanner
 from hrupload.core.csvwrite import Chunk, csv_line
+from hrupload.core.dialect import OUTPUT_DELIMITER
 from hrupload.core.profile import Profile
 from hrupload.core.report import FileProblem, Report
 from hrupload.core.rules import NONBLANK_RE, RULES
@@ -128,8 +129,10 @@ def _int8s(values: list[int]) -> pa.Int8Array:
     return pa.Array.from_buffers(pa.int8(), len(values), [None, pa.py_buffer(raw)])
 
 
-def available_for(encoding: str) -> bool:
-    return encoding in ENCODINGS
+def available_for(encoding: str, delimiter: str | None) -> bool:
+    """Files this engine reads: comma-separated UTF-8 (its expressions, and the raw bytes
+    it puts in chunks, are that); the reference engine reads the others."""
+    return encoding in ENCODINGS and delimiter == OUTPUT_DELIMITER
 
 
 # -- what the engine hands back ------------------------------------------------------------
@@ -1008,7 +1011,8 @@ class _Chain(io.RawIOBase):
 class FastRun:
     """The fast engine over one stream: the header, then events in file order.
 
-    ``encoding`` None: take it from ``scanner`` (a fused scan) once the first bytes are read.
+    ``encoding`` and ``delimiter`` None: take them from ``scanner`` (a fused scan) once
+    the first bytes are read.
     """
 
     stream: BinaryIO
@@ -1022,8 +1026,10 @@ class FastRun:
     checker: Checker | None = None
     #: the upload chunk limit, as ``Validation.max_chunk_bytes``
     max_chunk_bytes: int | None = None
+    delimiter: str | None = None
     #: "fast" (every block proven), "mixed" (the reference took over), "reference"
-    #: (the whole file), "unsupported" (an encoding this engine leaves to the reference)
+    #: (the whole file), "unsupported" (an encoding or delimiter this engine leaves to
+    #: the reference)
     path: str = ""
 
     def events(self) -> Iterator[Event]:
@@ -1032,7 +1038,9 @@ class FastRun:
         source.fill(BLOCK_BYTES)
         if self.encoding is None:
             self.encoding = self.scanner.encoding if self.scanner is not None else "utf-8"
-        if not available_for(self.encoding):
+        if self.delimiter is None:  # None from the scanner too: the header leaves it open
+            self.delimiter = self.scanner.delimiter if self.scanner is not None else ","
+        if not available_for(self.encoding, self.delimiter):
             self.path = "unsupported"
             source.drain()
             return
@@ -1286,7 +1294,9 @@ def validate_fused(
     """
     try:
         with open_stream() as stream:
-            scanner = Scanner(max_bytes=max_bytes, fingerprint=fingerprint)
+            scanner = Scanner(
+                max_bytes=max_bytes, fingerprint=fingerprint, dialect=profile.dialect()
+            )
             run = FastRun(
                 stream,
                 None,
@@ -1303,5 +1313,5 @@ def validate_fused(
         fresh = Report(file=report.file)
         fresh.file_error = problem.error
         return fresh, None
-    report.bytes, report.sha256, report.encoding = facts.size, facts.sha256, facts.encoding
+    report.note(facts)
     return report, (facts if run.path == "unsupported" else None)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from hrupload.core.dialect import SCENARIO_COLUMNS, Dialect, delimiter_named, encoding_named
 from hrupload.core.errors import ProfileError
 from hrupload.core.rules import from_formats
-from hrupload.core.scenarios import SCENARIOS, scenario_named
+from hrupload.core.scenarios import DEFAULT_SCENARIO_COLUMN, SCENARIOS, scenario_named
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class Profile:
     #: Scenarios the profile mentions; empty means "all, with default values".
     scenarios: dict[str, ScenarioMapping] = field(default_factory=dict)
     date_formats: tuple[str, ...] = ()
+    #: a legacy encoding (normalised, see dialect.encoding_named); None: UTF-8, or what a
+    #: byte order mark says
+    encoding: str | None = None
+    #: one of dialect.DELIMITERS; None: detected from the header line
+    delimiter: str | None = None
     source: str = "(defaults)"
 
     def mapping(self, scenario: str) -> ScenarioMapping:
@@ -40,6 +47,32 @@ class Profile:
 
     def active_scenarios(self) -> list[str]:
         return list(self.scenarios) or list(SCENARIOS)
+
+    @property
+    def maps_nothing(self) -> bool:
+        """No column mapping: no profile at all, or one that only says how files are read
+        (``encoding``, ``delimiter``, or ``--encoding``/``--delimiter`` alone)."""
+        return not (self.scenario_column or self.scenarios or self.date_formats)
+
+    def reading(self, *, encoding: str | None = None, delimiter: str | None = None) -> Profile:
+        """This profile with the command line's ``--encoding``/``--delimiter`` (None: the
+        profile's own); raises ValueError saying why a name cannot be used."""
+        return replace(
+            self,
+            encoding=encoding_named(encoding) if encoding else self.encoding,
+            delimiter=delimiter_named(delimiter) if delimiter else self.delimiter,
+        )
+
+    def dialect(self) -> Dialect:
+        """How files under this profile are read: its encoding and delimiter, and the
+        column names that tell one delimiter from another."""
+        columns = {
+            self.mapping(name).columns.get(f.name, f.name).lower()
+            for name in self.active_scenarios()
+            for f in SCENARIOS[name].fields
+        }
+        columns.add((self.scenario_column or DEFAULT_SCENARIO_COLUMN).lower())
+        return Dialect(self.encoding, self.delimiter, frozenset(columns) | SCENARIO_COLUMNS)
 
     def fingerprint(self) -> str:
         """Stable hash of what changes validation results (part of the resume key)."""
@@ -50,6 +83,11 @@ class Profile:
             },
             "date_formats": list(self.date_formats),
         }
+        # only when set: the resume keys of profiles made before these keys still match
+        if self.encoding is not None:
+            doc["encoding"] = self.encoding
+        if self.delimiter is not None:
+            doc["delimiter"] = self.delimiter
         import hashlib  # not at import: OpenSSL's libcrypto is ~4 MB of RSS
 
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
@@ -66,7 +104,7 @@ MAX_PROFILE_DEPTH = 16
 _SETTING = "HRUPLOAD_PROFILE (--profile)"
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKET = re.compile(r"[\[\]{}]")
-_TOP_KEYS = {"scenario_column", "scenarios", "date_formats", "description"}
+_TOP_KEYS = {"scenario_column", "scenarios", "date_formats", "description", "encoding", "delimiter"}
 _SCENARIO_KEYS = {"value", "columns"}
 
 
@@ -185,8 +223,23 @@ def parse_profile(doc: Any, *, source: str = "profile") -> Profile:
         scenario_column=scenario_column.strip() if scenario_column else None,
         scenarios=scenarios,
         date_formats=tuple(formats),
+        encoding=_named(doc, "encoding", encoding_named, source),
+        delimiter=_named(doc, "delimiter", delimiter_named, source),
         source=source,
     )
+
+
+def _named(doc: dict, key: str, normalise: Callable[[str], str], source: str) -> str | None:
+    """``doc[key]`` as ``normalise`` returns it (None when absent), or a ProfileError."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProfileError(f"profile {source}: {key} must be a string")
+    try:
+        return normalise(value)
+    except ValueError as exc:
+        raise ProfileError(f"profile {source}: {exc}") from None
 
 
 def _check_date_format(fmt: str, source: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 #: Reports keep at most this many row errors; the rejected-rows CSV always has all.
 MAX_REPORT_ERRORS = 10_000
@@ -23,8 +23,10 @@ FILE_CODES: dict[str, str] = {
     "file-too-large": "the file is over the size limit",
     "binary-file": "the file holds NUL bytes: it is not a CSV export",
     "not-utf8": "the file is neither UTF-8 nor UTF-16 with a BOM",
+    "undecodable": "the file is not in the encoding the profile or --encoding names",
     "unsupported-encoding": "the file is in an encoding the connector cannot take (UTF-32)",
     "no-header": "the first line is empty or unreadable",
+    "ambiguous-delimiter": "the header line could be split by more than one delimiter",
     "too-many-columns": "the header has more columns than an HR export may have",
     "header-too-large": "the header alone fills an upload chunk",
     "duplicate-header": "two columns have the same name, ignoring case",
@@ -111,6 +113,15 @@ class FileProblem(Exception):
         self.error = FileError(code, message)
 
 
+class Facts(Protocol):
+    """What a scan finds (``csvread.FileFacts``, which reads files and so is not here)."""
+
+    size: int
+    sha256: str | None
+    encoding: str
+    delimiter: str
+
+
 @dataclass
 class Report:
     """What one file holds and what is wrong with it. Its counts change only through its
@@ -121,6 +132,8 @@ class Report:
     bytes: int = 0
     sha256: str | None = None
     encoding: str | None = None
+    #: the delimiter the file was read with (its chunks are always comma-separated)
+    delimiter: str | None = None
     header: list[str] = field(default_factory=list)
     rejected: int = 0
     blank: int = 0
@@ -139,6 +152,11 @@ class Report:
     @property
     def rows(self) -> int:
         return self.valid + self.rejected
+
+    def note(self, facts: Facts) -> None:
+        """What the scan found: size, fingerprint, and how the file is read."""
+        self.bytes, self.sha256 = facts.size, facts.sha256
+        self.encoding, self.delimiter = facts.encoding, facts.delimiter
 
     def see(self, scenario: str) -> dict[str, int]:
         """The scenario's counts, made (in file order) when it is first met."""
@@ -184,6 +202,7 @@ class Report:
             "bytes": self.bytes,
             "sha256": self.sha256,
             "encoding": self.encoding,
+            "delimiter": self.delimiter,
             # a header that looks like data is a record of personal data: not shown at all
             "header": []
             if header_looks_like_data(self.header)

@@ -20,6 +20,7 @@ from hrupload.core import csvread
 from hrupload.core.checker import Checked, Checker, start_checker
 from hrupload.core.csvread import FileFacts
 from hrupload.core.csvwrite import Chunk, ChunkBuilder
+from hrupload.core.dialect import OUTPUT_DELIMITER
 from hrupload.core.profile import DEFAULT_PROFILE, Profile
 from hrupload.core.report import FileProblem, Report
 from hrupload.core.scenarios import scenario_named
@@ -50,7 +51,7 @@ class Validation:
 
     def __iter__(self) -> Iterator[Checked]:
         report = self.report
-        reader = csvread.records(self.stream, self.facts.encoding)
+        reader = csvread.records(self.stream, self.facts.encoding, delimiter=self.facts.delimiter)
         self.checker = start_checker(self, next(reader, None))
         if self.checker is None:
             return
@@ -67,7 +68,7 @@ class Validation:
         """Upload chunks of up to ``records_per_call`` valid rows and ``max_chunk_bytes``
         (each a complete CSV: the header line, then the rows as ``ChunkBuilder`` writes
         them) and the rejected rows, both in file order; the report fills as they come."""
-        if engine == "auto" and _fast_engine_for(self.facts.encoding):
+        if engine == "auto" and _fast_engine_for(self.facts.encoding, self.facts.delimiter):
             from hrupload.core import fastcheck
 
             run = fastcheck.FastRun(
@@ -78,6 +79,7 @@ class Validation:
                 self.scenario,
                 self.fallback_scenario,
                 max_chunk_bytes=self.max_chunk_bytes,
+                delimiter=self.facts.delimiter,
             )
             try:
                 yield from fastcheck.run_chunks(run, records_per_call, self.max_chunk_bytes)
@@ -100,16 +102,22 @@ class Validation:
                 yield Chunk(data, builder.flushed)
 
 
-def _fast_engine_for(encoding: str) -> bool:
-    """The native engine reads UTF-8 files, with pyarrow (looked up, not imported: the
-    engine chooses pyarrow's allocator before the first import)."""
-    return encoding in ("utf-8", "utf-8-sig") and importlib.util.find_spec("pyarrow") is not None
+def _fast_engine_for(encoding: str, delimiter: str | None) -> bool:
+    """The native engine reads comma-separated UTF-8 files (its expressions and the raw
+    bytes it puts in chunks are that; ``delimiter`` None: not known yet, the engine finds
+    out, as ``fastcheck.available_for``), with pyarrow (looked up, not imported: the engine
+    chooses pyarrow's allocator before the first import)."""
+    return (
+        encoding in ("utf-8", "utf-8-sig")
+        and delimiter in (None, OUTPUT_DELIMITER)
+        and importlib.util.find_spec("pyarrow") is not None
+    )
 
 
 def new_report(name: str, facts: FileFacts | None = None) -> Report:
     report = Report(file=name)
     if facts is not None:
-        report.bytes, report.sha256, report.encoding = facts.size, facts.sha256, facts.encoding
+        report.note(facts)
     return report
 
 
@@ -137,7 +145,7 @@ def validate_stream(
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
     report = new_report(name)
-    if on_row is None and engine == "auto" and _fast_engine_for("utf-8"):
+    if on_row is None and engine == "auto" and _fast_engine_for("utf-8", None):
         from hrupload.core import fastcheck
 
         try:
@@ -170,12 +178,14 @@ def validate_stream(
         return report
     try:
         with _open(open_stream) as stream:
-            facts = csvread.scan(stream, max_bytes=max_bytes, fingerprint=fingerprint)
+            facts = csvread.scan(
+                stream, max_bytes=max_bytes, fingerprint=fingerprint, dialect=profile.dialect()
+            )
         stream = _open(open_stream)
     except FileProblem as problem:
         report.file_error = problem.error
         return report
-    report.bytes, report.sha256, report.encoding = facts.size, facts.sha256, facts.encoding
+    report.note(facts)
     with stream:
         validation = Validation(
             stream, facts, report, profile, scenario, fallback_scenario, max_chunk_bytes

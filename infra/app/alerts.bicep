@@ -1,14 +1,29 @@
-// What someone should hear about, by email: invocations that failed or files the pipeline
-// rejected, blobs the trigger gave up on (the poison queue), events Event Grid could not
-// deliver (dead letters), and silence: no file uploaded for noUploadHours.
+// What someone should hear about: invocations that failed or files the pipeline rejected,
+// files uploaded with some rows rejected (partial), blobs the trigger gave up on (the poison
+// queue), events Event Grid could not deliver (dead letters), silence (no file uploaded for
+// noUploadHours) and a connector secret or certificate about to expire in Key Vault. Every
+// alert's name and description name the connector job. docs/deploy.md says what each means.
+//
+// The log alerts read the app's own telemetry (hrupload/app/pipeline.py FILE_EVENT and its
+// fields, hrupload/adapters/keyvault.py); tests/test_telemetry_queries.py checks every field
+// they read is one the app emits.
 
 param location string
 param tags object = {}
 
 param actionGroupName string
 
-@description('Where alert emails go, for example the HR systems team mailbox.')
-param alertEmail string
+@minLength(1)
+@description('Where alert emails go, for example the HR systems team mailbox; one or more.')
+param alertEmails array
+
+@secure()
+@description('Incoming webhook that also receives every alert (common alert schema JSON), for example a Teams Workflows or Slack webhook URL; empty for none.')
+param alertWebhookUrl string
+
+@minLength(1)
+@description('Job ID of the HR connector this deployment uploads to: named by every alert.')
+param jobId string
 
 @description('Log Analytics workspace behind Application Insights.')
 param workspaceId string
@@ -18,10 +33,19 @@ param hrStorageId string
 
 param systemTopicId string
 
-@description('Alert when no file has been uploaded (or partly uploaded) for this many hours.')
+@description('Alert when no file has been uploaded (or partly uploaded) for this many hours. Longer than the gap between two exports: 26 for a daily export, 170 for a weekly one.')
 @minValue(1)
-@maxValue(47)
+@maxValue(288)
 param noUploadHours int = 26
+
+@description('Alert this many days before the connector secret (or certificate) in Key Vault expires.')
+@minValue(1)
+@maxValue(90)
+param secretExpiryDays int = 30
+
+var job = 'job ${jobId}'
+// Resource names allow the job id (a GUID); the name says which job an alert is for.
+var alertName = 'hrupload-${jobId}'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
@@ -30,10 +54,15 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   properties: {
     groupShortName: 'hrupload'
     enabled: true
-    emailReceivers: [
+    emailReceivers: [for (email, i) in alertEmails: {
+      name: 'hrupload-operator-${i}'
+      emailAddress: email
+      useCommonAlertSchema: true
+    }]
+    webhookReceivers: empty(alertWebhookUrl) ? [] : [
       {
-        name: 'hrupload-operators'
-        emailAddress: alertEmail
+        name: 'hrupload-webhook'
+        serviceUri: alertWebhookUrl
         useCommonAlertSchema: true
       }
     ]
@@ -41,7 +70,8 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
 }
 
 // The pipeline logs one `hrupload.file` entry per file with its outcome in `status`; as a
-// custom event it lands in AppEvents, as a log record in AppTraces. Both are read.
+// custom event it lands in AppEvents, as a log record in AppTraces. Both are read. Fields
+// arrive as strings in Properties (customDimensions in the classic App Insights tables).
 var fileEvents = '''
 union isfuzzy=true
     (AppEvents | where Name == 'hrupload.file'),
@@ -61,9 +91,25 @@ let failedInvocations = AppRequests
     | project TimeGenerated, What = strcat('invocation failed: ', Name);
 let rejectedFiles = __FILE_EVENTS__
     | where status == 'failed'
-    | project TimeGenerated, What = 'file moved to the failed container';
+    | project TimeGenerated, What = strcat('file moved to the failed container: ', tostring(Properties.error));
 union isfuzzy=true failedInvocations, rejectedFiles
 '''
+
+// Uploaded, but some rows were rejected: the rest went to the connector, the rejected rows
+// are in the failed container. Not an outage, but someone has to fix the HR data.
+var partialQuery = '''
+__FILE_EVENTS__
+| where status == 'partial'
+| project TimeGenerated, Blob = tostring(Properties.blob), Rejected = toint(Properties.rejected), Rows = toint(Properties.rows)
+'''
+
+// Log search alerts look back two days at most (whatever ago() says), so silence longer than
+// 48 hours is counted in 2-day windows: it alerts when every one of the last
+// ceil(noUploadHours / 48) windows saw no upload. Up to 48 hours, one look back over two days
+// with the query's own ago() bound.
+var silenceInWindows = noUploadHours > 48
+var silenceWindows = silenceInWindows ? (noUploadHours + 47) / 48 : 1
+var silenceHours = silenceInWindows ? silenceWindows * 48 : noUploadHours
 
 var noUploadQuery = '''
 __FILE_EVENTS__
@@ -72,14 +118,32 @@ __FILE_EVENTS__
 | summarize Uploads = count()
 '''
 
+var uploadsQuery = '''
+__FILE_EVENTS__
+| where status in ('uploaded', 'partial')
+| project TimeGenerated
+'''
+
+// The app logs the connector secret's expiry (empty when it has none) each time it reads it
+// from Key Vault; a certificate is read as the secret of the same name, with the
+// certificate's expiry. Only the latest read counts, so a rotated secret ends the alert.
+var secretExpiryQuery = '''
+AppTraces
+| where Message == 'read the connector secret from Key Vault'
+| summarize arg_max(TimeGenerated, *) by Secret = tostring(Properties.secret_name)
+| extend Expires = todatetime(tostring(Properties.expires))
+| where isnotnull(Expires) and Expires < now() + __DAYS__d
+| project TimeGenerated, Secret, Expires
+'''
+
 resource failuresAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
-  name: 'hrupload-failures'
+  name: '${alertName}-failures'
   location: location
   tags: tags
   kind: 'LogAlert'
   properties: {
-    displayName: 'hrupload: failed invocation or rejected file'
-    description: 'A function invocation failed, or a file was moved to the failed container. Its report (*.report.json) in the failed container says why.'
+    displayName: 'hrupload (${job}): failed invocation or rejected file'
+    description: 'HR connector ${job}: a function invocation failed, or a file was moved to the failed container. Its report (*.report.json) in the failed container says why.'
     severity: 1
     enabled: true
     scopes: [
@@ -112,16 +176,79 @@ resource failuresAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
-// summarize count() always returns a row, so "no events at all" is 0, not an empty result.
-// The query looks back two days (the most allowed), so its own ago() bound is what applies.
-resource noUploadAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
-  name: 'hrupload-no-upload'
+resource partialAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertName}-partial-files'
   location: location
   tags: tags
   kind: 'LogAlert'
   properties: {
-    displayName: 'hrupload: no successful upload in ${noUploadHours} hours'
-    description: 'No file was uploaded to the HR connector in ${noUploadHours} hours. Check that the HR system still exports, the incoming container, and the failed container. Fires on a new deployment until the first upload.'
+    displayName: 'hrupload (${job}): file uploaded with rows rejected'
+    description: 'HR connector ${job}: a file was uploaded but some of its rows were rejected. The rejected rows and why are in the failed container (*.rejected.csv next to the date folder); fix them in the HR system so the next export carries them.'
+    severity: 3
+    enabled: true
+    scopes: [
+      workspaceId
+    ]
+    // A new workspace has no App* rows yet; do not fail the deployment on that.
+    skipQueryValidation: true
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: replace(partialQuery, '__FILE_EVENTS__', fileEvents)
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+var silenceCountedInWindows = {
+  query: replace(uploadsQuery, '__FILE_EVENTS__', fileEvents)
+  timeAggregation: 'Count'
+  operator: 'LessThan'
+  threshold: 1
+  failingPeriods: {
+    numberOfEvaluationPeriods: silenceWindows
+    minFailingPeriodsToAlert: silenceWindows
+  }
+}
+
+var silenceCountedOnce = {
+  query: replace(replace(noUploadQuery, '__FILE_EVENTS__', fileEvents), '__HOURS__', string(noUploadHours))
+  timeAggregation: 'Total'
+  metricMeasureColumn: 'Uploads'
+  operator: 'LessThan'
+  threshold: 1
+  failingPeriods: {
+    numberOfEvaluationPeriods: 1
+    minFailingPeriodsToAlert: 1
+  }
+}
+
+// summarize count() always returns a row, so "no events at all" is 0, not an empty result.
+// In 2-day windows the rows are counted per window instead: a window with none counts 0.
+resource noUploadAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertName}-no-upload'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'hrupload (${job}): no successful upload in ${silenceHours} hours'
+    description: 'HR connector ${job}: no file was uploaded in ${silenceHours} hours (noUploadHours is ${noUploadHours}). Check that the HR system still exports, the incoming container, and the failed container. Fires on a new deployment until the first upload.'
     severity: 2
     enabled: true
     scopes: [
@@ -130,16 +257,49 @@ resource noUploadAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     // A new workspace has no App* rows yet; do not fail the deployment on that.
     skipQueryValidation: true
     evaluationFrequency: 'PT1H'
-    windowSize: 'PT1H'
+    windowSize: silenceInWindows ? 'P2D' : 'PT1H'
+    overrideQueryTimeRange: silenceInWindows ? null : 'P2D'
+    criteria: {
+      allOf: [
+        silenceInWindows ? silenceCountedInWindows : silenceCountedOnce
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// Evaluated every six hours over the last two days: the app reads the secret at least once a
+// day (the sweep's token), and a rotation clears the alert at the next read.
+resource secretExpiryAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertName}-secret-expiry'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'hrupload (${job}): connector secret expires within ${secretExpiryDays} days'
+    description: 'HR connector ${job}: the app registration\'s client secret (or certificate) in Key Vault expires within ${secretExpiryDays} days. Create a new one on the app registration, store it in Key Vault with its expiry (--expires), and the app picks it up. Only fires when the Key Vault secret has an expiry date.'
+    severity: 2
+    enabled: true
+    scopes: [
+      workspaceId
+    ]
+    // A new workspace has no App* rows yet; do not fail the deployment on that.
+    skipQueryValidation: true
+    evaluationFrequency: 'PT6H'
+    windowSize: 'PT6H'
     overrideQueryTimeRange: 'P2D'
     criteria: {
       allOf: [
         {
-          query: replace(replace(noUploadQuery, '__FILE_EVENTS__', fileEvents), '__HOURS__', string(noUploadHours))
-          timeAggregation: 'Total'
-          metricMeasureColumn: 'Uploads'
-          operator: 'LessThan'
-          threshold: 1
+          query: replace(secretExpiryQuery, '__DAYS__', string(secretExpiryDays))
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
           failingPeriods: {
             numberOfEvaluationPeriods: 1
             minFailingPeriodsToAlert: 1
@@ -160,11 +320,11 @@ resource noUploadAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
 // app keeps no other queue in the HR account, so any message there is a poison message.
 // Queue capacity metrics are published about hourly, hence the six-hour window.
 resource poisonQueueAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
-  name: 'hrupload-poison-queue'
+  name: '${alertName}-poison-queue'
   location: 'global'
   tags: tags
   properties: {
-    description: 'Blobs in the webjobs-blobtrigger-poison queue of the HR storage account: the blob trigger gave up on them. Look at the failed invocations, fix the cause, then drop the file again.'
+    description: 'HR connector ${job}: blobs in the webjobs-blobtrigger-poison queue of the HR storage account: the blob trigger gave up on them. Look at the failed invocations, fix the cause, then drop the file again.'
     severity: 1
     enabled: true
     scopes: [
@@ -197,11 +357,11 @@ resource poisonQueueAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
 }
 
 resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
-  name: 'hrupload-eventgrid-dead-letters'
+  name: '${alertName}-eventgrid-dead-letters'
   location: 'global'
   tags: tags
   properties: {
-    description: 'Event Grid could not deliver a new-file event to the function and dead-lettered it. The daily sweep picks the file up; the event is in the dead-letter container.'
+    description: 'HR connector ${job}: Event Grid could not deliver a new-file event to the function and dead-lettered it. The daily sweep picks the file up; the event is in the dead-letter container.'
     severity: 2
     enabled: true
     scopes: [

@@ -1,8 +1,10 @@
 // BlobCreated events for the incoming container, delivered to the function's blob extension
 // webhook. Deploy this only after the code is on the function app: the webhook key
 // (blobs_extension) is created by the Functions host when it first loads the blob trigger, and
-// Event Grid validates the endpoint when the subscription is created. scripts/postdeploy.sh
-// runs it after `azd deploy`; it can also be deployed by hand (docs/deploy.md).
+// Event Grid validates the endpoint when the subscription is created. The post-deploy hook
+// (scripts/postdeploy.sh, scripts/postdeploy.ps1) is its only owner: it deploys this after every
+// `azd deploy` (idempotent: the same name, the same properties), and main.bicep never declares
+// it, so provisioning never depends on the key. It can also be deployed by hand (docs/deploy.md).
 
 param systemTopicName string
 param functionAppName string
@@ -13,9 +15,6 @@ param functionName string = 'process_incoming_blob'
 param storageAccountName string
 param incomingContainerName string
 param deadLetterContainerName string
-
-@description('Resource ID of the user-assigned identity on the system topic, used to write dead letters.')
-param identityId string
 
 @description('Delivery attempts before an event is dead-lettered.')
 @minValue(1)
@@ -81,9 +80,9 @@ resource webhookSubscription 'Microsoft.EventGrid/systemTopics/eventSubscription
       eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
     }
     deadLetterWithResourceIdentity: {
+      // The topic's own identity: Storage Blob Data Contributor on this container only (rbac.bicep).
       identity: {
-        type: 'UserAssigned'
-        userAssignedIdentity: identityId
+        type: 'SystemAssigned'
       }
       deadLetterDestination: {
         endpointType: 'StorageBlob'

@@ -1,6 +1,7 @@
 // The one user-assigned identity the app uses for everything: host storage, HR storage,
-// Key Vault, Application Insights ingestion and Event Grid dead-lettering. One identity
-// means one principal to review, and roles that survive the function app being recreated.
+// Key Vault and Application Insights ingestion. One identity means one principal to review, and
+// roles that survive the function app being recreated. (Event Grid dead-letters with the system
+// topic's own identity instead: eventgrid.bicep.)
 
 @description('Name of the user-assigned managed identity.')
 param name string

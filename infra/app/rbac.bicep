@@ -1,6 +1,7 @@
-// Every role the app's identity holds, each on the narrowest scope that works, named
-// guid(scope, principal, role) so a redeploy finds the same assignment. Optionally, the person
-// running the deployment gets what the first-run steps in docs/deploy.md need.
+// Every role the app's identity, the Event Grid topic's identity and the deployer hold, each on
+// the narrowest scope that works, named guid(scope, principal, role) so a redeploy finds the
+// same assignment. The deployer (principalId in main.bicep) gets what each runbook step in
+// docs/deploy.md needs, and docs/deploy.md names the role beside each step.
 
 @description('Principal (object) ID of the app\'s user-assigned identity.')
 param principalId string
@@ -11,7 +12,15 @@ param hostStorageName string
 param keyVaultName string
 param applicationInsightsName string
 
-@description('Object ID of the operator who sets the secret and drops the first test file; empty for none.')
+@description('Principal ID of the Event Grid system topic\'s own (system-assigned) identity.')
+param topicPrincipalId string
+
+param deadLetterContainerName string
+param failedContainerName string
+param runsTableName string
+param poisonQueueName string
+
+@description('Object ID of the deployer/operator who follows docs/deploy.md; empty for none.')
 param operatorPrincipalId string = ''
 
 @allowed([
@@ -19,16 +28,20 @@ param operatorPrincipalId string = ''
   'Group'
   'ServicePrincipal'
 ])
+@description('ServicePrincipal when a pipeline provisions (AZURE_PRINCIPAL_TYPE); used by every deployer assignment.')
 param operatorPrincipalType string = 'User'
 
 // Built-in role definition IDs, the same in every subscription.
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  storageTableDataReader: '76199698-9eea-4c19-bc75-cec21354c6b6'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  keyVaultCertificatesOfficer: 'a4417e6f-fecd-4de8-b567-7b0420556985'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
@@ -38,6 +51,22 @@ resource hrStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 
 resource hrIncoming 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   name: '${hrStorageName}/default/${incomingContainerName}'
+}
+
+resource hrDeadLetter 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${hrStorageName}/default/${deadLetterContainerName}'
+}
+
+resource hrFailed 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${hrStorageName}/default/${failedContainerName}'
+}
+
+resource hrRunsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${hrStorageName}/default/${runsTableName}'
+}
+
+resource hrPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  name: '${hrStorageName}/default/${poisonQueueName}'
 }
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -52,9 +81,9 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-// HR storage: the blob trigger reads new files, the pipeline moves them between containers and
-// Event Grid dead-letters with this identity (Blob Data Owner: the blob trigger with an
-// identity needs it); the blob trigger keeps its poison queue here (Queue Data Contributor);
+// HR storage: the blob trigger reads new files and the pipeline moves them between containers
+// (Blob Data Owner: the blob trigger with an identity needs it); the blob trigger keeps its
+// poison queue here (Queue Data Contributor);
 // the run log and ledger are a table (Table Data Contributor).
 resource hrBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(hrStorage.id, principalId, roles.storageBlobDataOwner)
@@ -141,9 +170,21 @@ resource appInsightsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// The operator: sets the connector secret in the vault, and drops a test file into the incoming
-// container (shared keys are off, so `az storage blob upload --auth-mode login` needs a data
-// role). Only that container: processed and failed HR files stay out of the operator's reach.
+// The Event Grid system topic's own identity: writes undeliverable events to the dead-letter
+// container (deadLetterWithResourceIdentity in eventgrid-subscription.bicep), nothing else.
+resource topicDeadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hrDeadLetter.id, topicPrincipalId, roles.storageBlobDataContributor)
+  scope: hrDeadLetter
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: topicPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The deployer/operator, one role per runbook step in docs/deploy.md, each on the one vault,
+// container, table or queue that step touches. Processed HR files stay out of reach.
+// Set the connector secret (az keyvault secret set).
 resource operatorSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
   name: guid(vault.id, operatorPrincipalId, roles.keyVaultSecretsOfficer)
   scope: vault
@@ -154,11 +195,57 @@ resource operatorSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04
   }
 }
 
+// Import the connector's certificate instead (az keyvault certificate import).
+resource operatorCertificatesOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(vault.id, operatorPrincipalId, roles.keyVaultCertificatesOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCertificatesOfficer)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+// Drop a test file, or a fixed file again (shared keys are off, so
+// `az storage blob upload --auth-mode login` needs a data role).
 resource operatorBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
   name: guid(hrIncoming.id, operatorPrincipalId, roles.storageBlobDataContributor)
   scope: hrIncoming
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+// Read a failed file and its <name>.report.json.
+resource operatorFailedReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(hrFailed.id, operatorPrincipalId, roles.storageBlobDataReader)
+  scope: hrFailed
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+// Read the run log (`hrupload status`, Storage browser > Tables).
+resource operatorRunsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(hrRunsTable.id, operatorPrincipalId, roles.storageTableDataReader)
+  scope: hrRunsTable
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataReader)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+// Look at and clear the blob trigger's poison queue (az storage message peek / clear).
+resource operatorPoisonQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(hrPoisonQueue.id, operatorPrincipalId, roles.storageQueueDataContributor)
+  scope: hrPoisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
     principalId: operatorPrincipalId
     principalType: operatorPrincipalType
   }

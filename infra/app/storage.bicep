@@ -23,6 +23,9 @@ param failedContainerName string
 param deadLetterContainerName string
 param runsTableName string
 
+@description('The blob trigger\'s poison queue, as the Functions host names it.')
+param poisonQueueName string = 'webjobs-blobtrigger-poison'
+
 @description('Days after which processed files move to the cool tier.')
 @minValue(1)
 param coolAfterDays int = 30
@@ -139,6 +142,20 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
 resource runsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
   parent: tableService
   name: runsTableName
+}
+
+// The blob trigger's poison queue: the Functions host puts a blob it failed on five times here,
+// in the triggering blob's account (HR_STORAGE has a queue endpoint). Created up front so the
+// operator's role on it (rbac.bicep: clearing it is a runbook step) has a scope to sit on, and
+// the poison-queue alert watches this account's queues.
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: poisonQueueName
 }
 
 // HR data should not live forever: processed files cool after coolAfterDays, and processed
@@ -260,3 +277,4 @@ output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output queueEndpoint string = account.properties.primaryEndpoints.queue
 output tableEndpoint string = account.properties.primaryEndpoints.table
+output poisonQueueName string = poisonQueue.name

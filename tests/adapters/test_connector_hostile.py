@@ -504,6 +504,55 @@ def test_the_loopback_key_vault_is_reached_directly_despite_a_proxy(
     assert recording_proxy.seen == []
 
 
+def test_the_doctors_probe_goes_through_the_proxy_with_no_credentials(
+    recording_proxy: Hostile,
+) -> None:
+    from hrupload.adapters.connector import probe
+
+    with pytest.raises(ConnectorError) as failed:
+        probe("https://webhook.example.test/", timeout=2)
+
+    assert [(s.method, s.path) for s in recording_proxy.seen] == [
+        ("CONNECT", "webhook.example.test:443")
+    ]
+    assert not any("authorization" in (k.lower() for k in s.headers) for s in recording_proxy.seen)
+    assert "HTTPS_PROXY" in str(failed.value)
+
+
+def test_the_doctors_probe_takes_any_answer_as_reachable(
+    connector_standin: ConnectorStandIn,
+) -> None:
+    from hrupload.adapters.connector import probe
+
+    assert probe(connector_standin.url + "/") == 404
+    assert connector_standin.uploads == [] and connector_standin.token_requests == []
+
+
+def test_the_proxy_a_url_goes_through_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hrupload.adapters.net import proxy_of
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    assert proxy_of("https://webhook.ingestion.office.com") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://alice:s3cret@proxy.corp.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+
+    assert proxy_of("https://webhook.ingestion.office.com") == "proxy.corp.example:3128"
+    assert proxy_of("https://api.internal.example") is None
+    assert proxy_of("http://127.0.0.1:8080") is None
+
+
+def test_the_aadsts_hint_comes_from_the_one_table() -> None:
+    from hrupload.adapters.connector import _AADSTS_HINTS, aadsts_hint
+
+    message = "token request refused (401 invalid_client): whatever [AADSTS7000215]"
+    assert aadsts_hint(message) == ("AADSTS7000215", _AADSTS_HINTS["AADSTS7000215"])
+    assert aadsts_hint("token request refused (400 ): AADSTS90100: unparsable") is None
+
+
 # -- 15. the read timeout ---------------------------------------------------------------------
 
 

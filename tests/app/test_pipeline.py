@@ -865,3 +865,38 @@ def test_chunks_sent_never_pass_the_chunk_limit(hr_storage, connector_standin):
     sizes = [u.size for u in connector_standin.uploads]
     assert len(sizes) >= 3 and max(sizes) <= 1 << 20
     assert sum(u.records or 0 for u in connector_standin.uploads) == 12_000
+
+
+def test_the_profiles_encoding_and_delimiter_are_honoured(hr_storage, connector_standin):
+    """A European Excel export (";", Windows-1252) under a profile naming its encoding:
+    the connector gets comma-separated UTF-8, the report says how the file was read."""
+    from hrupload.core.profile import load_profile
+
+    services = make_services(hr_storage, connector_standin)
+    services.profile = load_profile(SAMPLES / "excel-semicolon-cp1252.profile.json")
+    storage = services.storage
+    data = (SAMPLES / "excel-semicolon-cp1252.csv").read_bytes()
+    drop(storage, "employees.csv", data)
+
+    result = pipeline.process_blob(services, "employees.csv")
+
+    assert result.status == "partial", result.message
+    rows = received_rows(connector_standin)
+    assert len(rows) == 3 and all(len(r) == 12 for r in rows)
+    assert ["Jonas", "Müller"] in [r[1:3] for r in rows]
+    assert read(storage, storage.processed, f"{today()}/employees.csv") == data  # kept as sent
+    report = json.loads(read(storage, storage.processed, f"{today()}/employees.csv.report.json"))
+    assert (report["encoding"], report["delimiter"]) == ("cp1252", ";")
+    rejected = read(storage, storage.failed, f"{today()}/employees.csv.rejected.csv").decode()
+    assert "Ærø" in rejected
+
+
+def test_without_the_profiles_encoding_the_message_names_it(services, connector_standin):
+    storage = services.storage
+    drop(storage, "employees.csv", (SAMPLES / "excel-semicolon-cp1252.csv").read_bytes())
+
+    result = pipeline.process_blob(services, "employees.csv")
+
+    assert result.status == "failed"
+    assert 'the profile\'s "encoding"' in result.message
+    assert connector_standin.uploads == []

@@ -7,8 +7,6 @@ Against real Azurite and the connector stand-in; the CLI runs as a user runs it,
 
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 from pathlib import Path
 
@@ -16,32 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from hrupload.cli.main import main
-from hrupload_dev.azurite import Azurite
-from hrupload_dev.connector import ConnectorStandIn
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("HRUPLOAD_", "HR_STORAGE")):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def env(azurite: Azurite, connector_standin: ConnectorStandIn, clean_env) -> dict[str, str]:
-    """Settings for fresh storage: containers and a table no run has created yet."""
-    suffix = secrets.token_hex(3)
-    return connector_standin.env(include_secret=True) | {
-        "HR_STORAGE": azurite.connection_string,
-        "HRUPLOAD_INCOMING_CONTAINER": f"in-{suffix}",
-        "HRUPLOAD_PROCESSED_CONTAINER": f"done-{suffix}",
-        "HRUPLOAD_FAILED_CONTAINER": f"failed-{suffix}",
-        "HRUPLOAD_RUNS_TABLE": f"runs{suffix}",
-        "HRUPLOAD_RETRY_BUDGET": "2",
-        "COLUMNS": "80",
-    }
+def env(fresh_env: dict[str, str]) -> dict[str, str]:
+    return fresh_env | {"HRUPLOAD_RETRY_BUDGET": "2", "COLUMNS": "80"}
 
 
 def run(*args: str, env: dict[str, str]):
@@ -145,3 +124,23 @@ def test_status_off_a_terminal_is_one_whole_line_per_run(env: dict[str, str]) ->
     assert len(mine) > 80  # whole: not wrapped, not cut
     assert mine.split("\t")[1] == "uploaded"
     assert "─" not in result.stdout and "│" not in result.stdout  # no table drawing
+
+
+def test_no_azure_sign_in_is_named_as_such(env: dict[str, str], tmp_path: Path) -> None:
+    """Identity-based storage with no sign-in anywhere: DefaultAzureCredential finds none,
+    no request goes out, and the line says to sign in (not that storage did not answer)."""
+    url = f"https://127.0.0.1:{closed_port()}/devstoreaccount1"
+    env = {k: v for k, v in env.items() if k != "HR_STORAGE"} | {
+        "HR_STORAGE__blobServiceUri": url,
+        "HR_STORAGE__tableServiceUri": url,
+        "HOME": str(tmp_path),  # no az or azd sign-in cached there
+        "AZURE_CLIENT_ID": None,
+        "AZURE_CLIENT_SECRET": None,
+        "AZURE_TENANT_ID": None,
+        "IDENTITY_ENDPOINT": None,
+        "MSI_ENDPOINT": None,
+    }
+    result = run("status", env=env)
+    assert result.exit_code == 1, result.output
+    assert "no Azure sign-in" in result.stderr and "az login" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # the SDK's page-long warning hidden

@@ -515,3 +515,133 @@ def test_progress_off_a_terminal_is_a_plain_line_per_tenth(tmp_path: Path) -> No
     assert lines[-1].startswith("resignation.csv: 100% read"), result.stderr
     assert 2 <= len(lines) <= 10
     assert "\r" not in result.stderr and "━" not in result.stderr  # no bar off a terminal
+
+
+# -- how files are written: whatever the export, the connector gets comma-separated UTF-8 ----
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def received_records(standin: ConnectorStandIn) -> list[list[str]]:
+    """Every chunk's records, header included, read as the connector reads them: UTF-8
+    (strictly), comma-separated; each chunk's header is checked to be the same."""
+    import csv
+    import io
+
+    header, rows = None, []
+    for upload in sorted(standin.uploads, key=lambda u: (u.filename, u.seq)):
+        text = upload.content.decode("utf-8")  # strict: any other encoding fails here
+        assert not text.startswith("\ufeff")
+        records = list(csv.reader(io.StringIO(text, newline="")))
+        assert header in (None, records[0])
+        header = records[0]
+        rows.extend(records[1:])
+    return [header, *rows] if header else []
+
+
+def test_a_semicolon_windows_1252_export_arrives_as_comma_separated_utf8(
+    connector_standin: ConnectorStandIn, tmp_path: Path
+) -> None:
+    source = tmp_path / "export.csv"
+    source.write_bytes((SAMPLES / "excel-semicolon-cp1252.csv").read_bytes())
+    env = standin_env(connector_standin)
+
+    result = upload(source, "--encoding", "cp1252", "--records-per-call", "2", env=env)
+
+    assert result.exit_code == 3, result.output
+    assert "3 records uploaded in 2 chunks; 1 rejected" in result.stdout
+    assert "read as cp1252, fields separated by ';'" in result.stdout
+    records = received_records(connector_standin)
+    assert records[0][:3] == ["EmailAddress", "EmployeeFirstName", "EmployeeLastName"]
+    assert len(records[0]) == 12
+    by_email = {r[0]: r for r in records[1:]}
+    assert sorted(by_email) == [
+        "francois.lefevre@contoso.com",
+        "ines.garcia@contoso.com",
+        "jonas.mueller@contoso.com",
+    ]
+    assert by_email["jonas.mueller@contoso.com"][2:4] == ["Müller", "Hauptstraße 5"]
+    assert by_email["ines.garcia@contoso.com"][4] == "Piso 3; puerta B"  # quoted ";" kept
+    assert by_email["francois.lefevre@contoso.com"][3] == "12, rue de l'Église"
+    assert by_email["francois.lefevre@contoso.com"][11] == "Développeur – senior"
+    chunk = connector_standin.uploads[0].content
+    assert b";" not in chunk.split(b"\r\n", 1)[0]  # the header line is comma-separated
+    assert "Müller".encode() in b"".join(u.content for u in connector_standin.uploads)
+    report, rejected = reports(tmp_path, "export.csv")
+    doc = json.loads(report.read_text())
+    assert (doc["encoding"], doc["delimiter"]) == ("cp1252", ";")
+    rejected_text = rejected.read_bytes().decode("utf-8")  # people's copy: UTF-8 as well
+    assert "Søren" in rejected_text and "[invalid-email]" in rejected_text
+
+    again = upload(source, "--encoding", "cp1252", "--records-per-call", "2", env=env)
+    assert again.exit_code == 3, again.output
+    assert "Already uploaded" in again.stdout  # the same choice resumes the same chunks
+    assert len(connector_standin.uploads) == 2
+    assert_no_secrets(result, report, rejected)
+
+
+def test_excel_unicode_text_arrives_as_comma_separated_utf8(
+    connector_standin: ConnectorStandIn, tmp_path: Path
+) -> None:
+    source = tmp_path / "resignation.txt"
+    source.write_bytes((SAMPLES / "excel-unicode-text.txt").read_bytes())
+
+    result = upload(source, env=standin_env(connector_standin))
+
+    assert result.exit_code == 3, result.output
+    assert received_records(connector_standin) == [
+        ["EmailAddress", "ResignationDate", "LastWorkingDate"],
+        ["sarad@contoso.com", "2026-04-23T15:18:02+02:00", "2026-04-30T17:00:00+02:00"],
+        ["björn.lind@contoso.com", "2026-05-02T09:00:00Z", "2026-05-29T16:30:00Z"],
+    ]
+    doc = json.loads(reports(tmp_path, "resignation.txt")[0].read_text())
+    assert (doc["encoding"], doc["delimiter"], doc["upload"]["status"]) == (
+        "utf-16",
+        "\t",
+        "partial",
+    )
+
+
+def test_an_ambiguous_export_is_not_sent_until_its_columns_or_delimiter_are_named(
+    connector_standin: ConnectorStandIn, tmp_path: Path
+) -> None:
+    source = tmp_path / "resignation.csv"
+    source.write_bytes(
+        b"Work Email;Notice Date;Last Day, if known\r\n"
+        b"a@contoso.com;2026-11-02T09:30:00Z;2026-11-30T00:00:00Z\r\n"
+    )
+    env = standin_env(connector_standin)
+    result = upload(source, "--json", env=env)
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)["data"]["files"][0]
+    assert summary["file_error"]["code"] == "ambiguous-delimiter"
+    assert 'the profile\'s "delimiter" (or --delimiter)' in summary["file_error"]["message"]
+    assert connector_standin.uploads == []
+
+    # the profile's column names settle it; --delimiter would too
+    columns = {
+        "EmailAddress": "Work Email",
+        "ResignationDate": "Notice Date",
+        "LastWorkingDate": "Last Day, if known",
+    }
+    profile = json.dumps({"scenarios": {"resignation": {"columns": columns}}})
+    mapped = upload(source, "--json", "--profile", profile, env=env)
+    assert mapped.exit_code == 0, mapped.output
+    assert received_records(connector_standin) == [
+        ["Work Email", "Notice Date", "Last Day, if known"],
+        ["a@contoso.com", "2026-11-02T09:30:00Z", "2026-11-30T00:00:00Z"],
+    ]
+    named = upload(source, "--json", "--profile", profile, "--delimiter", ";", env=env)
+    assert named.exit_code == 0, named.output
+    assert len(connector_standin.uploads) == 2  # a new plan: the named delimiter is in its key
+
+
+def test_an_unknown_encoding_sends_nothing(
+    connector_standin: ConnectorStandIn, tmp_path: Path
+) -> None:
+    source = tmp_path / "resignation.csv"
+    source.write_bytes(resignations(2)[0])
+    result = upload(source, "--encoding", "klingon", env=standin_env(connector_standin))
+    assert result.exit_code == 2
+    assert "'--encoding'" in result.output and "unknown encoding 'klingon'" in result.output
+    assert connector_standin.uploads == []

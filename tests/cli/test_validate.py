@@ -269,3 +269,95 @@ def test_a_hostile_profile_exits_2_naming_the_setting_without_a_traceback(
         )
         assert done.returncode == 2, done.stderr
         assert "HRUPLOAD_PROFILE" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- how files are written: delimiters and legacy encodings ----------------------------------
+
+EUROPE = SAMPLES / "excel-semicolon-cp1252.csv"
+UNICODE_TEXT = SAMPLES / "excel-unicode-text.txt"
+
+
+def test_a_windows_1252_export_is_refused_naming_the_encoding_option() -> None:
+    result = hrupload(EUROPE)
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.stdout.split())
+    assert "not UTF-8 or UTF-16: undecodable byte 0xFC" in out and "(line 2)" in out
+    assert 'set the profile\'s "encoding" (or --encoding cp1252)' in out
+    assert "[not-utf8]" in out
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        ["--encoding", "cp1252"],
+        ["--encoding", "Windows-1252", "--delimiter", ";"],
+        ["--profile", str(SAMPLES / "excel-semicolon-cp1252.profile.json")],
+    ],
+    ids=["option", "both-options", "profile"],
+)
+def test_a_semicolon_windows_1252_export_validates_by_choice(how: list[str]) -> None:
+    code, doc = as_json(EUROPE, *how)
+    assert code == 3
+    assert (doc["encoding"], doc["delimiter"]) == ("cp1252", ";")
+    assert (doc["rows"], doc["valid"], doc["rejected"]) == (4, 3, 1)
+    assert doc["scenarios"] == {"employee-profile": {"valid": 3, "rejected": 1}}
+    assert [(e["line"], e["code"]) for e in doc["errors"]] == [(5, "invalid-email")]
+    assert "EmployeeAddressLine2" in doc["header"]
+
+
+def test_excel_unicode_text_validates_as_it_is() -> None:
+    code, doc = as_json(UNICODE_TEXT)
+    assert code == 3
+    assert (doc["encoding"], doc["delimiter"]) == ("utf-16", "\t")
+    assert (doc["valid"], doc["rejected"]) == (2, 1)
+    assert doc["header"] == ["EmailAddress", "ResignationDate", "LastWorkingDate"]
+    text = hrupload(UNICODE_TEXT).stdout
+    assert "read as utf-16, fields separated by tab" in text
+    assert "read as" not in hrupload(SAMPLES / "resignation.csv").stdout
+
+
+def test_an_ambiguous_header_says_so_and_names_the_delimiter_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "Work Email,Site;Notice Date\r\na@contoso.com,x;y\r\n")
+    result = hrupload(path)
+    assert result.exit_code == 1
+    out = " ".join(result.stdout.split())
+    assert "could be separated by ',' and ';'" in out
+    assert 'the profile\'s "delimiter" (or --delimiter)' in out
+    assert "[ambiguous-delimiter]" in out
+    code, doc = as_json(path, "--delimiter", ";", "--scenario", "resignation")
+    assert code == 1
+    assert doc["delimiter"] == ";" and doc["file_error"]["code"] == "missing-column"
+    assert doc["header"] == ["Work Email,Site", "Notice Date"]
+
+
+def test_a_quoted_semicolon_in_a_comma_file_does_not_fool_the_detection(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f'{RESIGNATION},"Notes; free text"\r\n'
+        f'a@contoso.com,{D1},{D1},"one; two; three"\r\nb@contoso.com,{D1},{D1},x;y\r\n',
+    )
+    code, doc = as_json(path)
+    assert code == 0, doc
+    assert (doc["delimiter"], doc["valid"]) == (",", 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "hint", "words"),
+    [
+        (["--encoding", "klingon"], "'--encoding'", "unknown encoding 'klingon'"),
+        (["--encoding", "rot13"], "'--encoding'", "cannot read a CSV export"),
+        (["--delimiter", ":"], "'--delimiter'", "delimiter must be one of"),
+        (["--profile", '{"encoding": "ebcdic-x"}'], "'--profile'", "unknown encoding"),
+    ],
+)
+def test_an_unusable_encoding_or_delimiter_is_a_usage_error(args, hint: str, words: str) -> None:
+    result = hrupload(SAMPLES / "resignation.csv", *args)
+    assert result.exit_code == 2
+    assert hint in result.output and words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_choosing_how_files_are_read_keeps_the_hrscenario_column() -> None:
+    code, doc = as_json(SAMPLES / "multi-scenario.csv", "--encoding", "utf-8", "--delimiter", ",")
+    assert code == 3
+    assert len(doc["scenarios"]) == 4

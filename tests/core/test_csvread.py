@@ -9,6 +9,7 @@ import io
 import pytest
 
 from hrupload.core import csvread
+from hrupload.core.dialect import ENCODING_FIELD, Dialect
 from hrupload.core.report import FileProblem
 
 
@@ -22,8 +23,8 @@ def scan_problem(data: bytes, **kwargs) -> FileProblem:
     return caught.value
 
 
-def records(data: bytes, encoding: str = "utf-8") -> list[csvread.Record]:
-    return list(csvread.records(io.BytesIO(data), encoding))
+def records(data: bytes, encoding: str = "utf-8", delimiter: str = ",") -> list[csvread.Record]:
+    return list(csvread.records(io.BytesIO(data), encoding, delimiter=delimiter))
 
 
 TEXT = "EmailAddress,Remarks\nsarad@contoso.com,Café – naïve\n"
@@ -201,3 +202,89 @@ def test_a_record_of_many_short_quoted_lines_is_cut_at_the_record_limit() -> Non
     cut = next(got)
     assert (cut.line, cut.fields) == (2, []) and "longer than 4 MiB" in (cut.problem or "")
     assert list(got)[-1].fields == ["c", "d"]  # reading goes on
+
+
+# -- scan: the dialect (a legacy encoding by choice, the delimiter) ----------------------------
+
+EUROPE = "EmailAddress;EmployeeLastName\r\njonas@contoso.com;Müller\r\nines@contoso.com;García\r\n"
+
+
+def test_a_legacy_encoding_by_choice_reads_what_utf8_refuses() -> None:
+    data = EUROPE.encode("cp1252")
+    assert scan_problem(data).error.code == "not-utf8"
+    facts = scan(data, dialect=Dialect(encoding="cp1252"))
+    assert (facts.encoding, facts.delimiter) == ("cp1252", ";")
+    fields = [r.fields for r in records(data, "cp1252", delimiter=";")]
+    assert fields[1:] == [["jonas@contoso.com", "Müller"], ["ines@contoso.com", "García"]]
+
+
+def test_the_utf8_message_names_the_encoding_option() -> None:
+    message = scan_problem(EUROPE.encode("cp1252")).error.message
+    assert "line 2" in message
+    assert 'set the profile\'s "encoding" (or --encoding cp1252)' in message
+
+
+def test_a_chosen_encoding_that_does_not_decode_names_it_and_its_option() -> None:
+    data = b"EmailAddress;Remarks\r\na@contoso.com;ok\r\nb@contoso.com;\x81\r\n"  # undefined
+    problem = scan_problem(data, dialect=Dialect(encoding="cp1252"))
+    assert problem.error.code == "undecodable"
+    message = problem.error.message
+    assert "not valid cp1252" in message and "0x81" in message and "(line 3)" in message
+    assert ENCODING_FIELD in message
+
+
+@pytest.mark.parametrize(
+    ("bom", "codec", "read_as"),
+    [(codecs.BOM_UTF8, "utf-8", "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16")],
+)
+def test_a_byte_order_mark_wins_over_a_chosen_encoding(
+    bom: bytes, codec: str, read_as: str
+) -> None:
+    data = bom + EUROPE.encode(codec)
+    facts = scan(data, dialect=Dialect(encoding="cp1252"))
+    assert facts.encoding == read_as
+    assert records(data, facts.encoding, delimiter=facts.delimiter)[1].fields[1] == "Müller"
+
+
+def test_a_bad_byte_under_a_mark_that_overrode_the_choice_is_the_marks_problem() -> None:
+    data = codecs.BOM_UTF8 + b"EmailAddress;Remarks\r\na@contoso.com;\xff\r\n"
+    problem = scan_problem(data, dialect=Dialect(encoding="cp1252"))
+    assert problem.error.code == "not-utf8"  # the file says it is UTF-8: cp1252 is not why
+
+
+def test_utf16_by_choice_reads_a_file_without_a_mark() -> None:
+    data = EUROPE.replace(";", "\t").encode("utf-16-be")
+    facts = scan(data, dialect=Dialect(encoding="utf-16-be"))
+    assert (facts.encoding, facts.delimiter) == ("utf-16-be", "\t")
+
+
+def test_excel_unicode_text_is_utf16_with_tabs() -> None:
+    data = codecs.BOM_UTF16_LE + EUROPE.replace(";", "\t").encode("utf-16-le")
+    facts = scan(data)
+    assert (facts.encoding, facts.delimiter) == ("utf-16", "\t")
+    assert records(data, "utf-16", delimiter="\t")[1].fields == ["jonas@contoso.com", "Müller"]
+
+
+def test_a_named_delimiter_skips_the_detection() -> None:
+    data = b"Name,Town;Zip\r\na,b;c\r\n"
+    assert scan_problem(data).error.code == "ambiguous-delimiter"
+    assert scan(data, dialect=Dialect(delimiter=";")).delimiter == ";"
+    assert [r.fields for r in records(data, "utf-8", delimiter=";")][1] == ["a,b", "c"]
+
+
+def test_the_header_is_found_across_reads_and_without_a_line_break() -> None:
+    class Trickle(io.BytesIO):  # a stream that returns a few bytes a read
+        def read(self, size: int = -1) -> bytes:
+            return super().read(min(size, 5) if size > 0 else 5)
+
+    data = EUROPE.encode()
+    facts = csvread.scan(Trickle(data))  # type: ignore[arg-type]
+    assert facts.delimiter == ";"
+    assert scan(b"EmailAddress|EmployeeLastName").delimiter == "|"
+
+
+def test_a_problem_decoding_wins_over_a_header_that_leaves_the_delimiter_open() -> None:
+    # a binary file's first "line" holds every candidate: its bytes are what is wrong
+    data = b"\x1f\x8b,;\t|" + bytes(range(128, 256)) + b"\n"
+    assert scan_problem(data).error.code == "not-utf8"
+    assert scan_problem(b"a,b;c\n\x00\n").error.code == "binary-file"

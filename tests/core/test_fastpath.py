@@ -62,8 +62,10 @@ def report_of(data: bytes, engine: str, **kwargs) -> dict:
 def upload_of(data: bytes, size: int, engine: str, **kwargs) -> tuple[dict, list, list]:
     """What an upload sees: the report, the chunks, and the rejected rows, in order."""
     report = new_report("t.csv")
-    try:
-        facts = csvread.scan(io.BytesIO(data))
+    try:  # as delivery scans: with the profile's encoding and delimiter
+        facts = csvread.scan(
+            io.BytesIO(data), dialect=kwargs.get("profile", DEFAULT_PROFILE).dialect()
+        )
     except Exception as problem:  # a file error: nothing to chunk
         return {"error": str(problem)}, [], []
     validation = Validation(io.BytesIO(data), facts, report, **kwargs)
@@ -637,6 +639,7 @@ def test_generated_file_reads_fast(tmp_path: Path, seed: int) -> None:
         "bytes": 0,
         "sha256": None,
         "encoding": None,
+        "delimiter": None,
     }
 
 
@@ -800,3 +803,71 @@ def _same_quickly(data: bytes, block: int, **kwargs) -> None:
 
 def _report_equal(a: Report, b: Report) -> bool:  # pragma: no cover - debugging aid
     return a.to_dict() == b.to_dict()
+
+
+# -- other delimiters and encodings: the reference reads them, the chunks are the same ---------
+
+EUROPE = load_profile(SAMPLES / "excel-semicolon-cp1252.profile.json")
+
+
+@pytest.mark.parametrize(
+    ("name", "profile"),
+    [
+        ("excel-semicolon-cp1252.csv", EUROPE),
+        ("excel-semicolon-cp1252.csv", EUROPE.reading(delimiter=";")),
+        ("excel-unicode-text.txt", DEFAULT_PROFILE),
+        ("excel-unicode-text.txt", DEFAULT_PROFILE.reading(delimiter="tab")),
+    ],
+)
+def test_excel_dialect_samples(name: str, profile: Profile) -> None:
+    data = (SAMPLES / name).read_bytes()
+    assert report_of(data, "auto", profile=profile)["file_error"] is None
+    assert_same(data, profile=profile, chunk_sizes=[1, 5000])
+
+
+def _rewritten(data: bytes, delimiter: str, encoding: str) -> bytes:
+    """The same records written with another delimiter and encoding (as Excel would)."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    text = out.getvalue()
+    return (
+        (codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+        if encoding == "utf-16"
+        else (text.encode(encoding))
+    )
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "encoding", "profile"),
+    [
+        (";", "utf-8", DEFAULT_PROFILE),
+        (";", "cp1252", parse_profile({"encoding": "cp1252"})),
+        ("\t", "utf-16", DEFAULT_PROFILE),
+        ("|", "utf-8", parse_profile({"delimiter": "|"})),
+    ],
+    ids=["semicolon", "semicolon-cp1252", "unicode-text", "pipe"],
+)
+def test_a_file_in_another_dialect_makes_the_chunks_of_its_comma_utf8_twin(
+    tmp_path: Path, delimiter: str, encoding: str, profile: Profile
+) -> None:
+    """What the connector receives does not depend on how the file was written: the
+    reference reading a dialect sends the bytes the fast engine makes of the same records
+    written as comma-separated UTF-8, and rejects the same rows."""
+    data = generate(tmp_path / "g.csv", 800, seed=5).read_bytes()
+    if encoding == "cp1252":  # what Windows-1252 can hold: the generator writes some CJK
+        data = data.decode().encode("cp1252", "replace").decode("cp1252").encode()
+    twin = _rewritten(data, delimiter, encoding)
+    as_read = {"bytes", "sha256", "encoding", "delimiter"}
+    original = report_of(data, "auto")
+    other = report_of(twin, "auto", profile=profile)
+    assert other["delimiter"] == delimiter and other["encoding"] != "utf-16-le"
+    assert {k: v for k, v in other.items() if k not in as_read} == {
+        k: v for k, v in original.items() if k not in as_read
+    }
+    assert original["rejected"] and original["valid"]
+    for size in (7, 5000):
+        _, want_chunks, want_rejected = upload_of(data, size, "auto")
+        _, chunks, rejected = upload_of(twin, size, "auto", profile=profile)
+        assert chunks == want_chunks
+        assert rejected == want_rejected

@@ -215,3 +215,67 @@ def test_formats_reading_a_value_as_two_dates_are_refused(
 )
 def test_formats_that_never_disagree_are_kept(formats: list[str]) -> None:
     assert parse_profile({"date_formats": formats}).date_formats == tuple(formats)
+
+
+# -- how files are read: encoding and delimiter ------------------------------------------------
+
+
+def test_encoding_and_delimiter_are_read_and_normalised() -> None:
+    profile = parse_profile({"encoding": "Windows-1252", "delimiter": "tab"})
+    assert (profile.encoding, profile.delimiter) == ("cp1252", "\t")
+    dialect = profile.dialect()
+    assert (dialect.encoding, dialect.delimiter) == ("cp1252", "\t")
+    assert parse_profile({"delimiter": ";"}).delimiter == ";"
+    assert (DEFAULT_PROFILE.encoding, DEFAULT_PROFILE.delimiter) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ({"encoding": "klingon"}, "p.json: unknown encoding 'klingon'"),
+        ({"encoding": "base64"}, "encoding 'base64' cannot read a CSV export"),
+        ({"encoding": 1252}, "encoding must be a string"),
+        ({"delimiter": ":"}, "delimiter must be one of , ; | or a tab"),
+        ({"delimiter": ["|"]}, "delimiter must be a string"),
+    ],
+)
+def test_unknown_encodings_and_delimiters_are_refused_naming_the_field(doc, expected) -> None:
+    assert expected in refused(doc)
+
+
+def test_the_profiles_column_names_settle_the_delimiter() -> None:
+    profile = load_profile(SAMPLES / "hr-system.profile.json")
+    columns = profile.dialect().columns
+    assert {"work email", "notice date", "event type", "emailaddress"} <= columns
+
+
+def test_the_command_line_reads_over_the_profile() -> None:
+    profile = parse_profile({"encoding": "latin-1", "delimiter": ";"}, source="p.json")
+    assert profile.reading(encoding="cp1252").encoding == "cp1252"
+    assert profile.reading(delimiter="|").delimiter == "|"
+    assert profile.reading() == profile
+    with pytest.raises(ValueError, match="unknown encoding"):
+        profile.reading(encoding="nope")
+    # how files are read maps no column: Microsoft's HRScenario column still makes a multi file
+    assert DEFAULT_PROFILE.reading(encoding="cp1252", delimiter=";").maps_nothing
+    assert profile.maps_nothing
+    assert not parse_profile(ISSUE_EXAMPLE).reading(encoding="cp1252").maps_nothing
+    assert not parse_profile({"date_formats": ["%d.%m.%Y"], "delimiter": ";"}).maps_nothing
+
+
+def test_fingerprint_follows_how_files_are_read_and_keeps_older_keys() -> None:
+    base = parse_profile(ISSUE_EXAMPLE)
+    # the resume keys of profiles made before encoding and delimiter existed still match
+    assert DEFAULT_PROFILE.fingerprint() == "464dc787944056a9"
+    assert base.fingerprint() == "f5d5967f84acf334"
+    fingerprints = {
+        base.fingerprint(),
+        parse_profile(dict(ISSUE_EXAMPLE, encoding="cp1252")).fingerprint(),
+        parse_profile(dict(ISSUE_EXAMPLE, encoding="latin-1")).fingerprint(),
+        parse_profile(dict(ISSUE_EXAMPLE, delimiter=";")).fingerprint(),
+        base.reading(delimiter="tab").fingerprint(),
+    }
+    assert len(fingerprints) == 5
+    assert parse_profile(dict(ISSUE_EXAMPLE, encoding="windows-1252")).fingerprint() == (
+        parse_profile(dict(ISSUE_EXAMPLE, encoding="cp1252")).fingerprint()
+    )

@@ -15,10 +15,15 @@ _RAISED = re.compile(
 )
 
 
+#: A code chosen first and raised after: ``code, save = "not-utf8", ...``.
+_CHOSEN = re.compile(r'\bcode(?:, \w+)? = \(?\s*"([a-z0-9]+(?:-[a-z0-9]+)*)"')
+
+
 def raised() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in (ROOT / "hrupload").rglob("*.py"):
-        for match in _RAISED.finditer(path.read_text(encoding="utf-8")):
+        text = path.read_text(encoding="utf-8")
+        for match in [*_RAISED.finditer(text), *_CHOSEN.finditer(text)]:
             found.setdefault(match.group(1), set()).add(str(path.relative_to(ROOT)))
     return found
 

@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -948,6 +949,16 @@ def test_versions_and_rotation(keyvault_standin: KeyVaultStandIn) -> None:
     assert keyvault_standin.writes == 1
     assert keyvault_standin.secret_versions(SECRET_NAME)[-1] == written.properties.version
     assert client.get_secret(SECRET_NAME).value == "set-by-client"
+
+
+def test_a_secret_keeps_the_expiry_it_was_set_with(keyvault_standin: KeyVaultStandIn) -> None:
+    client = keyvault_standin.secret_client(retry_total=0)
+    expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert client.get_secret(SECRET_NAME).properties.expires_on is None
+
+    client.set_secret(SECRET_NAME, "with-expiry", expires_on=expires)
+
+    assert client.get_secret(SECRET_NAME).properties.expires_on == expires
 
 
 def test_certificate_secret_has_its_content_type(keyvault_standin: KeyVaultStandIn) -> None:
