@@ -215,3 +215,8 @@ def test_the_flex_app_declares_its_runtime_and_package_store_where_flex_reads_th
         "WEBSITE_CONTENTSHARE",
     ):
         assert legacy not in infra, legacy
+
+
+def test_the_parameter_file_defaults_to_the_python_requirements_are_locked_for() -> None:
+    params = json.loads((ROOT / "infra" / "main.parameters.json").read_text())["parameters"]
+    assert params["pythonVersion"]["value"] == f"${{HRUPLOAD_PYTHON_VERSION={DEPLOY_PYTHON}}}"
