@@ -48,7 +48,23 @@ def _setup_logging(settings: Settings) -> None:
         except ImportError:
             log.warning("azure-monitor-opentelemetry is not installed; no App Insights telemetry")
             return
-        configure_azure_monitor(logger_name="hrupload")
+        credential = telemetry_credential(settings)
+        signed_in = {} if credential is None else {"credential": credential}
+        configure_azure_monitor(
+            connection_string=settings.app_insights, logger_name="hrupload", **signed_in
+        )
+
+
+def telemetry_credential(settings: Settings) -> Any:
+    """What the App Insights exporter signs in with: the app's managed identity
+    (AZURE_CLIENT_ID). The component has local auth off (infra/app/monitoring.bicep), so an
+    exporter without it is refused and no alert built on the telemetry would fire. None where
+    no identity is set (a laptop's connection string, local auth on)."""
+    if not settings.managed_identity_client_id:
+        return None
+    from azure.identity import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
 
 
 def blob_name(trigger: Any) -> str:

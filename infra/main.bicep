@@ -110,6 +110,14 @@ param principalType string = 'User'
 @description('Event Grid system topic that already exists on the HR storage account (Defender for Storage creates one), to adopt instead of creating egst-hrupload-...; empty to create it. See docs/deploy.md.')
 param existingSystemTopicName string = ''
 
+@allowed([
+  '3.11'
+  '3.12'
+  '3.13'
+])
+@description('Python version of the function app (Flex Consumption supports these). requirements.txt is locked for the default: change both together (docs/deploy.md).')
+param pythonVersion string = '3.11'
+
 @description('Upper bound on function instances (40 to 1000).')
 @minValue(40)
 @maxValue(1000)
@@ -237,6 +245,7 @@ module functionApp 'app/function.bicep' = {
     profile: profile
     schedule: schedule
     maximumInstanceCount: maximumInstanceCount
+    pythonVersion: pythonVersion
   }
 }
 

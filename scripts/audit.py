@@ -1,7 +1,7 @@
-"""pip-audit over requirements.lock, with PyPI as the vulnerability source.
+"""pip-audit over requirements.txt (the pinned set that deploys), PyPI as the source.
 
 Run with the interpreter of pip-audit's own venv (``make audit``); the arguments are
-pip-audit's, e.g. ``-r requirements.lock --strict --no-deps --disable-pip``.
+pip-audit's, e.g. ``-r requirements.txt --strict --no-deps --disable-pip``.
 
 pip-audit's PyPI service asks ``/pypi/<name>/<version>/json`` for each pin. Some PyPI
 mirrors and proxies serve only the project document ``/pypi/<name>/json``, which
@@ -100,7 +100,7 @@ class LatestReleaseFallback:
         log.warning(
             "%s %s is checked only against the vulnerabilities of its latest release (%s): "
             "the index serves vulnerability data only for the latest release. Refresh "
-            "requirements.lock (python3 scripts/lock.py), or mark the pin "
+            "requirements.txt (make lock), or mark the pin "
             "'# unverifiable: <reason>' if it cannot move.",
             name,
             pinned,

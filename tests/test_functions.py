@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 import pytest
@@ -14,9 +21,11 @@ from azure.functions.timer import TimerRequest
 
 from hrupload import functions
 from hrupload.app import pipeline
+from hrupload.settings import load
 from hrupload_dev.connector import Fault
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
 
 
 def fresh_app(monkeypatch, **env):
@@ -175,3 +184,110 @@ def test_a_container_scan_leaves_a_file_still_being_written(app_env, monkeypatch
     container = storage.incoming if where == "incoming" else storage.failed
     assert any(b.name.endswith("resignation/upload.csv") for b in storage.list_blobs(container))
     assert standin.uploads == []
+
+
+# -- telemetry: the exporter signs in with the managed identity --------------------------------
+
+TELEMETRY_PROBE = """
+import gc, json, os, socket, sys
+
+real_connect = socket.socket.connect
+
+def loopback_only(sock, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if not str(host).startswith(("127.", "::1", "localhost")):
+        raise OSError(f"the probe may reach only loopback, not {host}")
+    return real_connect(sock, address)
+
+socket.socket.connect = loopback_only
+
+from azure.monitor.opentelemetry.exporter.export._base import BaseExporter
+from hrupload import functions
+from hrupload.settings import load
+
+functions._setup_logging(load())
+exporters = [o for o in gc.get_objects() if isinstance(o, BaseExporter)]
+credentials = {id(e._credential): e._credential for e in exporters}
+found = {"exporters": sorted(type(e).__name__ for e in exporters),
+         "credentials": sorted(type(c).__name__ for c in credentials.values())}
+if len(credentials) == 1:
+    (credential,) = credentials.values()
+    found["token"] = credential.get_token("https://monitor.azure.com/.default").token
+print(json.dumps(found), flush=True)
+os._exit(0)  # no flush at exit: nothing is exported
+"""
+
+
+class IdentityEndpoint(BaseHTTPRequestHandler):
+    """The App Service managed identity endpoint (IDENTITY_ENDPOINT), on loopback."""
+
+    asked: ClassVar[list[dict]] = []
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        self.asked.append(
+            {k: v[0] for k, v in query.items()} | {"header": self.headers.get("X-IDENTITY-HEADER")}
+        )
+        body = json.dumps(
+            {
+                "access_token": "probe-token",
+                "expires_on": str(int(time.time()) + 3600),
+                "resource": query.get("resource", [""])[0],
+                "token_type": "Bearer",
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_telemetry_signs_in_with_the_managed_identity(tmp_path):
+    """App Insights has local auth off: every exporter configure_azure_monitor builds holds the
+    managed identity named by AZURE_CLIENT_ID, and that is who asks for the token."""
+    pytest.importorskip("azure.monitor.opentelemetry")
+    IdentityEndpoint.asked.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), IdentityEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback = "http://127.0.0.1:9/"  # nothing listens there; nothing is exported anyway
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+        "AZURE_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+            "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+            f"IngestionEndpoint={loopback};LiveEndpoint={loopback}"
+        ),
+        "IDENTITY_ENDPOINT": f"http://127.0.0.1:{server.server_port}/msi/token",
+        "IDENTITY_HEADER": "probe-header",
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", TELEMETRY_PROBE],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"AzureMonitorLogExporter", "AzureMonitorTraceExporter"} <= set(found["exporters"])
+    assert found["credentials"] == ["ManagedIdentityCredential"], found
+    assert found["token"] == "probe-token"
+    assert [a["client_id"] for a in IdentityEndpoint.asked] == [env["AZURE_CLIENT_ID"]]
+    assert IdentityEndpoint.asked[0]["header"] == "probe-header"
+
+
+def test_telemetry_without_an_identity_uses_the_connection_string_alone():
+    assert functions.telemetry_credential(load({})) is None

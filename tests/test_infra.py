@@ -185,6 +185,27 @@ def test_the_bicep_sets_only_settings_the_code_or_platform_reads(app_settings):
     assert not unknown, f"function.bicep sets settings nothing reads (typo?): {unknown}"
 
 
+def test_telemetry_signs_in_as_the_identity_app_insights_trusts(app_settings):
+    """Local auth is off on App Insights: the host reads the authentication string, the
+    code's exporter AZURE_CLIENT_ID (hrupload/functions.py), both the app's identity, which
+    holds Monitoring Metrics Publisher on the component."""
+    monitoring = (INFRA / "app" / "monitoring.bicep").read_text(encoding="utf-8")
+    assert re.search(r"^\s*DisableLocalAuth: true$", monitoring, re.M)
+    assert app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (
+        "'ClientId=${identityClientId};Authorization=AAD'"
+    )
+    assert app_settings["AZURE_CLIENT_ID"] == "identityClientId"
+    publisher = [
+        b
+        for b in _resources(
+            RBAC.read_text(encoding="utf-8"), "Microsoft.Authorization/roleAssignments"
+        )
+        if "roles.monitoringMetricsPublisher" in b
+    ]
+    assert len(publisher) == 1 and "scope: appInsights" in publisher[0]
+    assert "principalId: principalId" in publisher[0]
+
+
 @pytest.mark.parametrize("setting", LAPTOP_ONLY, ids=lambda s: s.name)
 def test_laptop_only_settings_are_nowhere_in_the_deployment(setting):
     pattern = re.compile(rf"\b{re.escape(setting.name)}\b")

@@ -1,4 +1,4 @@
-// The function app on Flex Consumption (FC1, Linux, Python 3.11) and what its host needs: a
+// The function app on Flex Consumption (FC1, Linux, Python at pythonVersion) and what its host needs: a
 // small storage account of its own for the deployment package, timer leases and blob-trigger
 // receipts, kept apart from the HR data. Every setting the code reads is set here, in one
 // block, so tests/test_infra.py can check it against hrupload/settings.py.
@@ -39,6 +39,14 @@ param schedule string
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+@description('Python version of the app (main.bicep\'s pythonVersion).')
+@allowed([
+  '3.11'
+  '3.12'
+  '3.13'
+])
+param pythonVersion string = '3.11'
 
 @allowed([
   512
@@ -149,7 +157,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: pythonVersion
       }
     }
   }
