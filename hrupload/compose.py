@@ -44,12 +44,46 @@ def build_services(
         runs_table=settings.runs_table,
         credential=storage_credential,
     )
-    profile = load_profile(settings.profile)
+    clients = _SharedTokens()
 
-    def client_factory():
-        return make_client(settings, secret_provider=secret_provider)
+    def services_for(own: Settings) -> Services:
+        # The deployment's secret provider (a seam for tests) is the deployment app's:
+        # a connector with an app or secret of its own reads its own.
+        shared = own.app_id == settings.app_id and own.secret_name == settings.secret_name
+        provider = secret_provider if shared else None
+        return Services(
+            own,
+            storage,
+            lambda: clients.client(own, secret_provider=provider),
+            load_profile(own.profile),
+        )
 
-    return Services(settings, storage, client_factory, profile)
+    services = services_for(settings)
+    services.connectors = {
+        c.name: services_for(settings.for_connector(c)) for c in settings.connectors
+    }
+    return services
+
+
+class _SharedTokens:
+    """The connector clients of one process, one per job, sharing one token per app
+    (tenant, app, cloud and login endpoint): the connectors of one app ask once."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._owners: dict[tuple, ConnectorClient] = {}
+
+    def client(
+        self, settings: Settings, *, secret_provider: Callable[[bool], str] | None
+    ) -> ConnectorClient:
+        key = (settings.tenant_id, settings.app_id, settings.cloud, settings.login_url)
+        with self._lock:
+            owner = self._owners.get(key)
+            client = make_client(settings, secret_provider=secret_provider, tokens_from=owner)
+            self._owners.setdefault(key, client)
+            return client
 
 
 @dataclass(frozen=True)
@@ -94,11 +128,13 @@ def make_client(
     *,
     secret_provider: Callable[[bool], str] | None = None,
     certificate: Path | None = None,
+    tokens_from: ConnectorClient | None = None,
 ) -> ConnectorClient:
     """The connector client for these settings, the one place it is built for both front
     doors. ``secret_provider`` is the seam for tests and the local stand-ins;
     ``certificate`` the CLI's certificate file. Without them the secret (or, with
-    HRUPLOAD_CERTIFICATE_NAME, the certificate) comes from HRUPLOAD_APP_SECRET or Key Vault."""
+    HRUPLOAD_CERTIFICATE_NAME, the certificate) comes from HRUPLOAD_APP_SECRET or Key Vault.
+    ``tokens_from``: a client of the same app whose tokens this one shares."""
     from hrupload.adapters.connector import CONNECT_TIMEOUT, ConnectorClient, endpoints
     from hrupload.app.limiter import ConcurrencyGate
 
@@ -114,6 +150,7 @@ def make_client(
         retry_budget=float(settings.retry_budget),
         timeout=(CONNECT_TIMEOUT, float(settings.read_timeout)),
         gate=ConcurrencyGate.adaptive(settings.concurrency),
+        tokens_from=tokens_from,
     )
 
 

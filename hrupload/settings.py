@@ -271,7 +271,7 @@ class Settings:
     #: HRUPLOAD_CONNECTORS' sources, each checked only for its kind and connector so far.
     sources: tuple[Mapping[str, Any], ...] = ()
     #: Set on the settings :meth:`for_connector` derives: the connector they are for.
-    connector_name: str | None = None
+    connector: Connector | None = None
     #: Setting name -> the command-line option that sets it, for messages that name
     #: what the user typed.
     options: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -296,8 +296,12 @@ class Settings:
             cloud=connector.cloud or self.cloud,
             profile=connector.profile or self.profile,
             connectors=(),
-            connector_name=connector.name,
+            connector=connector,
         )
+
+    @property
+    def connector_name(self) -> str | None:
+        return self.connector.name if self.connector else None
 
     @property
     def max_chunk_bytes(self) -> int:

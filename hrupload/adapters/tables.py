@@ -105,6 +105,7 @@ def _to_entity(record: RunRecord, partition: str, row: str) -> dict[str, Any]:
         "blob_etag": record.etag,
         "sha256": record.sha256,
         "job_id": record.job_id,
+        "connector": record.connector,
         "status": str(record.status),
         "scenarios": json.dumps(record.scenarios, sort_keys=True, separators=(",", ":")),
         "error": record.error[:MAX_ERROR_CHARS] if record.error is not None else None,
@@ -151,6 +152,7 @@ def _from_entity(entity: Any) -> RunRecord:
         etag=get("blob_etag", ""),
         sha256=get("sha256"),
         job_id=get("job_id"),
+        connector=get("connector"),
         status=get("status", ""),
         scenarios=parsed,
         error=get("error"),
@@ -264,9 +266,11 @@ class RunLog:
         status: tuple[str, ...] = DELIVERED,
         scenario: str | None = None,
         kind: str | None = None,
+        connector: str | None = None,
     ) -> RunRecord | None:
         """The newest run (by start) with one of ``status``, of ``kind`` if given, and
         with rows of ``scenario`` if given; e.g. the employee-profile file to re-send.
+        ``connector``: only that connector's runs (None: any connector's).
         """
         if not status:
             raise ValueError("latest() needs at least one status")
@@ -275,6 +279,9 @@ class RunLog:
         if kind is not None:
             clauses.append("kind eq @kind")
             parameters["kind"] = str(kind)
+        if connector is not None:
+            clauses.append("connector eq @connector")
+            parameters["connector"] = connector
         query = " and ".join(f"( {clause} )" for clause in clauses)
         for record in self._history(query, parameters, page=100):
             if scenario is None or record.scenarios.get(scenario, 0) > 0:

@@ -102,6 +102,7 @@ class RunLog(Protocol):
         status: tuple[str, ...] = DELIVERED,
         scenario: str | None = None,
         kind: str | None = None,
+        connector: str | None = None,
     ) -> RunRecord | None: ...
 
     def list_runs(
