@@ -228,15 +228,28 @@ class RunLog:
             for entity in entities:
                 yield _from_entity(entity)
 
-    def list_runs(self, since: datetime | None = None, limit: int | None = None) -> list[RunRecord]:
-        """Runs started at or after ``since``, newest first, at most ``limit`` of them."""
+    def list_runs(
+        self,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        connector: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs started at or after ``since``, newest first, at most ``limit`` of them;
+        only ``connector``'s when given (HRUPLOAD_CONNECTORS)."""
         if limit is not None and limit <= 0:
             return []
-        query, parameters = "", {}
+        clauses: list[str] = []
+        parameters: dict[str, Any] = {}
         if since is not None:
             # RowKeys of runs started at `since` begin with its inverted ticks and '_';
             # '~' sorts after '_', so the bound keeps them and drops anything older.
-            query, parameters = "RowKey lt @upto", {"upto": _inverted(_utc(since, "since")) + "~"}
+            clauses.append("RowKey lt @upto")
+            parameters["upto"] = _inverted(_utc(since, "since")) + "~"
+        if connector is not None:
+            clauses.append("connector eq @connector")
+            parameters["connector"] = connector
+        query = " and ".join(clauses)
         runs = []
         page = min(limit, 1000) if limit else 1000
         try:

@@ -106,7 +106,11 @@ class RunLog(Protocol):
     ) -> RunRecord | None: ...
 
     def list_runs(
-        self, since: datetime | None = None, limit: int | None = None
+        self,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        connector: str | None = None,
     ) -> list[RunRecord]: ...
 
 
