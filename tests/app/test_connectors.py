@@ -212,3 +212,21 @@ def test_without_connectors_a_blob_anywhere_goes_to_the_one_job(env, standin):
 
     assert result.status == "uploaded"
     assert [u.job_id for u in standin.uploads] == [JOB_LEAVERS]
+
+
+def test_the_file_event_names_the_connector_and_its_job(services, standin, caplog):
+    drop(services, "workday/resignation.csv", RENAMED)
+    drop(services, "elsewhere/resignation.csv", RESIGNATIONS)
+
+    with caplog.at_level("INFO", logger="hrupload.app.pipeline"):
+        pipeline.sweep(services)
+
+    events = {
+        r.blob.split("/", 1)[1]: (r.status, r.connector, r.job_id)
+        for r in caplog.records
+        if r.getMessage() == "hrupload.file"
+    }
+    assert events == {
+        "workday/resignation.csv": ("uploaded", "workday", JOB_HR),
+        "elsewhere/resignation.csv": ("failed", None, None),
+    }
