@@ -230,3 +230,20 @@ def test_the_file_event_names_the_connector_and_its_job(services, standin, caplo
         "workday/resignation.csv": ("uploaded", "workday", JOB_HR),
         "elsewhere/resignation.csv": ("failed", None, None),
     }
+
+
+def test_doctor_checks_every_connector_and_names_the_one_that_fails(env, standin):
+    from hrupload.app.doctor import run
+
+    checks = {c.name: c for c in run(compose.doctor_checks(lambda: load(env)))}
+
+    assert all(c.ok for c in checks.values()), {n: c.detail for n, c in checks.items()}
+    for name in ("leavers", "reviews", "workday"):
+        assert f"{name}: " in checks["token"].detail
+    assert f"job {JOB_HR}" in checks["connector"].detail
+
+    broken = env | {"WORKDAY_APP_SECRET": "wrong"}
+    checks = {c.name: c for c in run(compose.doctor_checks(lambda: load(broken)))}
+    assert not checks["token"].ok
+    assert "connector 'workday'" in checks["token"].detail
+    assert "wrong" not in checks["token"].detail
