@@ -405,7 +405,10 @@ def _duration(text: str) -> float:
     "--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Most runs shown."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-@click.option("--connector", help="Only this connector's runs (HRUPLOAD_CONNECTORS).")
+@click.option(
+    "--connector",
+    help="Only the runs of this connector of HRUPLOAD_CONNECTORS. [default: every run]",
+)
 def status(since: str, limit: int, as_json: bool, connector: str | None) -> None:
     """Show the run log: one line per processed file, newest first.
 
