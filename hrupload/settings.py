@@ -434,7 +434,18 @@ def fingerprint(env: Mapping[str, str] | None = None) -> tuple:
     env = os.environ if env is None else env
     names = {s.name for s in SETTINGS} | set(PLATFORM)
     names |= {k for k in env if k.startswith("HR_STORAGE")}
+    names |= _secret_envs(setting("HRUPLOAD_CONNECTORS", env) or "", env)
     return tuple((n, env.get(n)) for n in sorted(names))
+
+
+def _secret_envs(raw: str, env: Mapping[str, str]) -> set[str]:
+    """The variables HRUPLOAD_CONNECTORS' ``secret_env`` fields name (none when it does not
+    load: :func:`load` then fails naming the problem)."""
+    try:
+        connectors, _ = load_connectors(raw, env)
+    except ConfigError:
+        return set()
+    return {c.secret_env for c in connectors if c.secret_env}
 
 
 def _check_containers(values: Mapping[str, str]) -> None:

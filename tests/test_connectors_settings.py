@@ -126,3 +126,11 @@ def test_sources_are_kept_for_the_pull_to_come():
     )
     assert settings.sources[0]["drive_id"] == "d"
     assert load({"HRUPLOAD_CONNECTORS": conf(LEAVERS, sources=[])}).sources == ()
+
+
+def test_a_connectors_secret_variable_is_part_of_the_fingerprint():
+    from hrupload.settings import fingerprint
+
+    env = {"HRUPLOAD_CONNECTORS": conf(dict(LEAVERS, secret_env="LEAVERS_SECRET"))}
+    assert fingerprint(env | {"LEAVERS_SECRET": "a"}) != fingerprint(env | {"LEAVERS_SECRET": "b"})
+    assert fingerprint({"HRUPLOAD_CONNECTORS": "{broken"}) is not None
