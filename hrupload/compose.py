@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hrupload.app.pipeline import Services
-from hrupload.core.profile import load_profile
+from hrupload.core.profile import Profile, load_profile
 from hrupload.settings import Settings
 
 if TYPE_CHECKING:  # the adapters load when a client is built, not at import
@@ -55,7 +55,7 @@ def build_services(
             own,
             storage,
             lambda: clients.client(own, secret_provider=provider),
-            load_profile(own.profile),
+            _profile_of(own),
         )
 
     services = services_for(settings)
@@ -63,6 +63,20 @@ def build_services(
         c.name: services_for(settings.for_connector(c)) for c in settings.connectors
     }
     return services
+
+
+def _profile_of(settings: Settings) -> Profile:
+    """The settings' profile, loaded; a connector's that does not load names the connector."""
+    from hrupload.core.errors import ProfileError
+
+    try:
+        return load_profile(settings.profile)
+    except ProfileError as exc:
+        if settings.connector_name is None:
+            raise
+        raise ProfileError(
+            f"connector {settings.connector_name!r} (HRUPLOAD_CONNECTORS): {exc}"
+        ) from None
 
 
 class _SharedTokens:

@@ -269,7 +269,7 @@ class Settings:
     #: HRUPLOAD_CONNECTORS, checked (empty: the single connector the settings above name).
     connectors: tuple[Connector, ...] = ()
     #: HRUPLOAD_CONNECTORS' sources, each checked only for its kind and connector so far.
-    sources: tuple[Mapping[str, Any], ...] = ()
+    sources: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
     #: Set on the settings :meth:`for_connector` derives: the connector they are for.
     connector: Connector | None = None
     #: Setting name -> the command-line option that sets it, for messages that name

@@ -247,3 +247,12 @@ def test_doctor_checks_every_connector_and_names_the_one_that_fails(env, standin
     assert not checks["token"].ok
     assert "connector 'workday'" in checks["token"].detail
     assert "wrong" not in checks["token"].detail
+
+
+def test_a_connectors_profile_that_does_not_load_fails_at_start_naming_it(env):
+    from hrupload.core.errors import ConfigError
+
+    doc = json.loads(env["HRUPLOAD_CONNECTORS"])
+    doc["connectors"][1]["profile"] = {"scenarios": {"no-such-scenario": {}}}
+    with pytest.raises(ConfigError, match="connector 'reviews'"):
+        compose.build_services(load(env | {"HRUPLOAD_CONNECTORS": json.dumps(doc)}))
