@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hrupload.app.pipeline import Services
-from hrupload.core.profile import load_profile
+from hrupload.core.profile import Profile, load_profile
 from hrupload.settings import Settings
 
 if TYPE_CHECKING:  # the adapters load when a client is built, not at import
@@ -44,12 +44,60 @@ def build_services(
         runs_table=settings.runs_table,
         credential=storage_credential,
     )
-    profile = load_profile(settings.profile)
+    clients = _SharedTokens()
 
-    def client_factory():
-        return make_client(settings, secret_provider=secret_provider)
+    def services_for(own: Settings) -> Services:
+        # The deployment's secret provider (a seam for tests) is the deployment app's:
+        # a connector with an app or secret of its own reads its own.
+        shared = own.app_id == settings.app_id and own.secret_name == settings.secret_name
+        provider = secret_provider if shared else None
+        return Services(
+            own,
+            storage,
+            lambda: clients.client(own, secret_provider=provider),
+            _profile_of(own),
+        )
 
-    return Services(settings, storage, client_factory, profile)
+    services = services_for(settings)
+    services.connectors = {
+        c.name: services_for(settings.for_connector(c)) for c in settings.connectors
+    }
+    return services
+
+
+def _profile_of(settings: Settings) -> Profile:
+    """The settings' profile, loaded; a connector's that does not load names the connector."""
+    from hrupload.core.errors import ProfileError
+
+    try:
+        return load_profile(settings.profile)
+    except ProfileError as exc:
+        if settings.connector_name is None:
+            raise
+        raise ProfileError(
+            f"connector {settings.connector_name!r} (HRUPLOAD_CONNECTORS): {exc}"
+        ) from None
+
+
+class _SharedTokens:
+    """The connector clients of one process, one per job, sharing one token per app
+    (tenant, app, cloud and login endpoint): the connectors of one app ask once."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._owners: dict[tuple, ConnectorClient] = {}
+
+    def client(
+        self, settings: Settings, *, secret_provider: Callable[[bool], str] | None
+    ) -> ConnectorClient:
+        key = (settings.tenant_id, settings.app_id, settings.cloud, settings.login_url)
+        with self._lock:
+            owner = self._owners.get(key)
+            client = make_client(settings, secret_provider=secret_provider, tokens_from=owner)
+            self._owners.setdefault(key, client)
+            return client
 
 
 @dataclass(frozen=True)
@@ -94,11 +142,13 @@ def make_client(
     *,
     secret_provider: Callable[[bool], str] | None = None,
     certificate: Path | None = None,
+    tokens_from: ConnectorClient | None = None,
 ) -> ConnectorClient:
     """The connector client for these settings, the one place it is built for both front
     doors. ``secret_provider`` is the seam for tests and the local stand-ins;
     ``certificate`` the CLI's certificate file. Without them the secret (or, with
-    HRUPLOAD_CERTIFICATE_NAME, the certificate) comes from HRUPLOAD_APP_SECRET or Key Vault."""
+    HRUPLOAD_CERTIFICATE_NAME, the certificate) comes from HRUPLOAD_APP_SECRET or Key Vault.
+    ``tokens_from``: a client of the same app whose tokens this one shares."""
     from hrupload.adapters.connector import CONNECT_TIMEOUT, ConnectorClient, endpoints
     from hrupload.app.limiter import ConcurrencyGate
 
@@ -114,6 +164,7 @@ def make_client(
         retry_budget=float(settings.retry_budget),
         timeout=(CONNECT_TIMEOUT, float(settings.read_timeout)),
         gate=ConcurrencyGate.adaptive(settings.concurrency),
+        tokens_from=tokens_from,
     )
 
 
@@ -261,6 +312,8 @@ class _Doctor:
         self._provider = provider
         self._settings: Settings | None = None
         self._storage: Any = None
+        #: The secret provider the secret check settled on, by connector (None: the single).
+        self._providers: dict[str | None, Callable[[bool], str] | None] = {}
 
     @property
     def loaded(self) -> Settings:
@@ -272,16 +325,48 @@ class _Doctor:
         where = "storage set (Function set-up)" if self._settings.storage else "no storage (CLI)"
         return f"read and well-formed; cloud {self._settings.cloud}, {where}"
 
-    def connector(self) -> str:
+    def _each(self, check: Callable[[Settings], str]) -> str:
+        """``check`` on the settings, or on each connector's with HRUPLOAD_CONNECTORS (a
+        failure then names the connector)."""
+        from hrupload.app.doctor import Problem
+        from hrupload.core.errors import HrUploadError
+
         s = self.loaded
-        s.require_connector(certificate=True)  # the IDs only: the secret is its own check
-        return f"tenant {s.tenant_id}, app {s.app_id}, job {s.job_id}"
+        if not s.connectors:
+            return check(s)
+        done = []
+        for c in s.connectors:
+            try:
+                done.append(f"{c.name}: {check(s.for_connector(c))}")
+            except Problem as exc:
+                raise Problem(f"connector {c.name!r}: {exc}", fix=exc.fix) from None
+            except HrUploadError as exc:
+                if not str(exc).startswith("connector "):
+                    exc.args = (f"connector {c.name!r}: {exc}", *exc.args[1:])
+                raise
+        return "; ".join(done)
+
+    def _provider_for(self, s: Settings) -> Callable[[bool], str] | None:
+        """The secret seam given to the doctor is the deployment app's (as in
+        :func:`build_services`); a connector with its own app or secret reads its own."""
+        own = s.app_id != self.loaded.app_id or s.secret_name != self.loaded.secret_name
+        return self._providers.get(s.connector_name, None if own else self._provider)
+
+    def connector(self) -> str:
+        def ids(s: Settings) -> str:
+            s.require_connector(certificate=True)  # the IDs only: the secret is its own check
+            return f"tenant {s.tenant_id}, app {s.app_id}, job {s.job_id}"
+
+        return self._each(ids)
 
     def profile(self) -> str:
-        profile = load_profile(self.loaded.profile)
-        if not self.loaded.profile:
-            return "none set: each scenario's default columns"
-        return f"{profile.source}: valid ({', '.join(profile.active_scenarios())})"
+        def valid(s: Settings) -> str:
+            profile = load_profile(s.profile)
+            if not s.profile:
+                return "none set: each scenario's default columns"
+            return f"{profile.source}: valid ({', '.join(profile.active_scenarios())})"
+
+        return self._each(valid)
 
     def storage(self) -> str:
         from hrupload.adapters.storage import HrStorage
@@ -342,9 +427,11 @@ class _Doctor:
         return f"{name}: present; a test entity was written and deleted"
 
     def secret(self) -> str:
+        return self._each(self._secret)
+
+    def _secret(self, s: Settings) -> str:
         from hrupload.app.doctor import Problem
 
-        s = self.loaded
         if not (self._certificate or s.key_vault_url or s.app_secret):
             raise Problem(
                 "no app secret or certificate is set",
@@ -352,30 +439,37 @@ class _Doctor:
                 "a certificate's in HRUPLOAD_CERTIFICATE_NAME); locally, HRUPLOAD_APP_SECRET "
                 "or --certificate",
             )
-        if self._provider is None and not self._certificate:
+        provider = self._provider_for(s)
+        if provider is None and not self._certificate:
             chosen = secret_provider(s)
-            self._provider = chosen if callable(chosen) else None
-        credential = _credential(s, self._provider, self._certificate)
+            provider = chosen if callable(chosen) else None
+        self._providers[s.connector_name] = provider
+        credential = _credential(s, provider, self._certificate)
         # What a token request would send, built here and thrown away: the secret is read
         # (or the certificate signs), and nothing is sent.
         credential.form("")
         if self._certificate:
             return f"certificate {self._certificate} read"
-        if self._provider is None:
+        if provider is None:
             return "HRUPLOAD_APP_SECRET set in the environment (Key Vault is not read)"
         kind = "certificate" if s.certificate_name else "secret"
         name = s.certificate_name or s.secret_name
         return f"{kind} {name!r} read from {s.key_vault_url}"
 
     def token(self) -> str:
+        return self._each(self._token)
+
+    def _token(self, s: Settings) -> str:
         import dataclasses
 
         from hrupload.adapters.connector import aadsts_hint
         from hrupload.app.doctor import Problem
         from hrupload.core.errors import AuthenticationError
 
-        quick = dataclasses.replace(self.loaded, retry_budget=0, read_timeout=DOCTOR_READ_TIMEOUT)
-        client = make_client(quick, secret_provider=self._provider, certificate=self._certificate)
+        quick = dataclasses.replace(s, retry_budget=0, read_timeout=DOCTOR_READ_TIMEOUT)
+        client = make_client(
+            quick, secret_provider=self._provider_for(s), certificate=self._certificate
+        )
         try:
             client.token()
         except AuthenticationError as exc:

@@ -11,9 +11,10 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from hrupload.core.errors import ConfigError
 
@@ -92,6 +93,13 @@ SETTINGS: tuple[Setting, ...] = (
         deployed=False,
     ),
     Setting("HRUPLOAD_PROFILE", "", "Column mapping profile: a JSON file path or inline JSON."),
+    Setting(
+        "HRUPLOAD_CONNECTORS",
+        "",
+        "Several connectors from one deployment: a JSON file path or inline JSON, "
+        '{"connectors": [{"name", "folder", "job_id", ...}]}; a blob under <folder>/ goes '
+        "to that connector (empty: the single connector HRUPLOAD_JOB_ID names).",
+    ),
     Setting("HRUPLOAD_RECORDS_PER_CALL", "5000", "Records per upload request."),
     Setting(
         "HRUPLOAD_MAX_CHUNK_MB",
@@ -258,9 +266,42 @@ class Settings:
     managed_identity_client_id: str | None = None
     #: APPLICATIONINSIGHTS_CONNECTION_STRING: where telemetry goes (None: nowhere).
     app_insights: str | None = field(default=None, repr=False)
+    #: HRUPLOAD_CONNECTORS, checked (empty: the single connector the settings above name).
+    connectors: tuple[Connector, ...] = ()
+    #: HRUPLOAD_CONNECTORS' sources, each checked only for its kind and connector so far.
+    sources: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    #: Set on the settings :meth:`for_connector` derives: the connector they are for.
+    connector: Connector | None = None
     #: Setting name -> the command-line option that sets it, for messages that name
     #: what the user typed.
     options: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_connector(self, connector: Connector) -> Settings:
+        """These settings as one connector of HRUPLOAD_CONNECTORS sees them: its job, app,
+        secret, profile and cloud over the deployment's own."""
+        own_secret = connector.secret_env or connector.secret_name
+        other_app = connector.app_id not in (None, self.app_id)
+        if connector.secret_env:
+            app_secret = connector.secret
+        elif own_secret or other_app:
+            app_secret = None  # never another app's secret: this one's is in Key Vault
+        else:
+            app_secret = self.app_secret
+        return replace(
+            self,
+            job_id=connector.job_id,
+            app_id=connector.app_id or self.app_id,
+            secret_name=connector.secret_name or self.secret_name,
+            app_secret=app_secret,
+            cloud=connector.cloud or self.cloud,
+            profile=connector.profile or self.profile,
+            connectors=(),
+            connector=connector,
+        )
+
+    @property
+    def connector_name(self) -> str | None:
+        return self.connector.name if self.connector else None
 
     @property
     def max_chunk_bytes(self) -> int:
@@ -290,7 +331,12 @@ class Settings:
             )
         if missing:
             raise ConfigError(
-                "missing "
+                (
+                    f"connector {self.connector_name!r} (HRUPLOAD_CONNECTORS): "
+                    if self.connector_name
+                    else ""
+                )
+                + "missing "
                 + ", ".join(missing)
                 + "; the IDs are in the HR connector's flyout in the Purview portal"
             )
@@ -388,7 +434,18 @@ def fingerprint(env: Mapping[str, str] | None = None) -> tuple:
     env = os.environ if env is None else env
     names = {s.name for s in SETTINGS} | set(PLATFORM)
     names |= {k for k in env if k.startswith("HR_STORAGE")}
+    names |= _secret_envs(setting("HRUPLOAD_CONNECTORS", env) or "", env)
     return tuple((n, env.get(n)) for n in sorted(names))
+
+
+def _secret_envs(raw: str, env: Mapping[str, str]) -> set[str]:
+    """The variables HRUPLOAD_CONNECTORS' ``secret_env`` fields name (none when it does not
+    load: :func:`load` then fails naming the problem)."""
+    try:
+        connectors, _ = load_connectors(raw, env)
+    except ConfigError:
+        return set()
+    return {c.secret_env for c in connectors if c.secret_env}
 
 
 def _check_containers(values: Mapping[str, str]) -> None:
@@ -453,6 +510,7 @@ def load(
     containers = {name: source.text(name) or "" for name in _CONTAINERS}
     _check_containers(containers)
     state_dir = source.text("HRUPLOAD_STATE_DIR")
+    connectors, sources = load_connectors(source.text("HRUPLOAD_CONNECTORS") or "", env)
     return Settings(
         storage=_storage(env),
         tenant_id=source.text("HRUPLOAD_TENANT_ID"),
@@ -487,5 +545,193 @@ def load(
         lock_wait=source.whole("HRUPLOAD_LOCK_WAIT"),
         managed_identity_client_id=source.text("AZURE_CLIENT_ID"),
         app_insights=source.text("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+        connectors=connectors,
+        sources=sources,
         options=dict(options or {}),
     )
+
+
+# -- several connectors (HRUPLOAD_CONNECTORS) ---------------------------------------------
+
+#: The fields of one connector entry. Other tools write this interface: add fields, never
+#: rename these.
+CONNECTOR_FIELDS = (
+    "name",
+    "folder",
+    "job_id",
+    "app_id",
+    "secret_name",
+    "secret_env",
+    "profile",
+    "cloud",
+)
+#: What a source entry's ``kind`` may be (the sources themselves come with ``hrupload pull``).
+SOURCE_KINDS = ("sharepoint", "https")
+_CONNECTOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Connector:
+    """One HR connector of HRUPLOAD_CONNECTORS: the blobs under ``<folder>/`` in incoming
+    go to its job, with its app, secret, profile and cloud (None: the deployment's)."""
+
+    name: str
+    folder: str
+    job_id: str
+    app_id: str | None = None
+    secret_name: str | None = None
+    secret_env: str | None = None
+    #: A profile file's path, or an inline profile as JSON text ("": the deployment's).
+    profile: str = ""
+    cloud: str | None = None
+    #: The value of ``secret_env`` when the settings were read (local use only).
+    secret: str | None = field(default=None, repr=False)
+
+    def claims(self, blob: str) -> bool:
+        """Whether a blob name in incoming (``<folder>/...``) belongs to this connector."""
+        return blob.startswith(self.folder + "/")
+
+
+def _connectors_doc(raw: str) -> Any:
+    """HRUPLOAD_CONNECTORS' JSON: inline when it starts with ``{``, else a file's."""
+    text, where = raw.strip(), "HRUPLOAD_CONNECTORS"
+    if not text.startswith("{"):
+        path = Path(text).expanduser()
+        where = f"HRUPLOAD_CONNECTORS ({path})"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{where} cannot be read: {exc.__class__.__name__}; give a JSON file's path "
+                "or the JSON itself"
+            ) from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where} is not valid JSON: {exc}") from None
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+    value = entry.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ConfigError(f"{where}: {key!r} is missing; every connector needs one")
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key!r} must be text, got {type(value).__name__}")
+    return value.strip()
+
+
+def _connector(entry: Any, index: int, env: Mapping[str, str]) -> Connector:
+    where = f"HRUPLOAD_CONNECTORS connectors[{index}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be an object with name, folder and job_id")
+    name = _text(entry, "name", where, required=True) or ""
+    if not _CONNECTOR_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where}: name {name!r} may hold only letters, digits, '.', '_' and '-' (at most 64)"
+        )
+    where = f"HRUPLOAD_CONNECTORS connector {name!r} (connectors[{index}])"
+    unknown = sorted(set(entry) - set(CONNECTOR_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown field {', '.join(map(repr, unknown))}; the fields are "
+            + ", ".join(CONNECTOR_FIELDS)
+        )
+    folder = (_text(entry, "folder", where, required=True) or "").strip("/")
+    if not folder or "\\" in folder or any(p in ("", ".", "..") for p in folder.split("/")):
+        raise ConfigError(
+            f"{where}: folder {entry['folder']!r} must be a folder path in the incoming "
+            "container, such as 'leavers' or 'hr/leavers'"
+        )
+    cloud = _text(entry, "cloud", where)
+    if cloud is not None and cloud.lower() not in CLOUDS:
+        raise ConfigError(f"{where}: cloud must be one of {', '.join(CLOUDS)}; got {cloud!r}")
+    secret_env = _text(entry, "secret_env", where)
+    if secret_env is not None and not _ENV_NAME.fullmatch(secret_env):
+        raise ConfigError(f"{where}: secret_env {secret_env!r} is not an environment variable name")
+    profile = entry.get("profile")
+    if isinstance(profile, dict):
+        profile = json.dumps(profile)
+    elif profile is not None and not isinstance(profile, str):
+        raise ConfigError(f"{where}: 'profile' must be a file path or a profile object")
+    return Connector(
+        name=name,
+        folder=folder,
+        job_id=_text(entry, "job_id", where, required=True) or "",
+        app_id=_text(entry, "app_id", where),
+        secret_name=_text(entry, "secret_name", where),
+        secret_env=secret_env,
+        profile=(profile or "").strip(),
+        cloud=cloud.lower() if cloud else None,
+        secret=(env.get(secret_env, "").strip() or None) if secret_env else None,
+    )
+
+
+def _check_unique(connectors: list[Connector]) -> None:
+    """Each blob belongs to one connector: names and folders differ, and no folder holds
+    another (``a`` would also claim ``a/b``'s files)."""
+    names: dict[str, Connector] = {}
+    for c in connectors:
+        other = names.setdefault(c.name.lower(), c)
+        if other is not c:
+            raise ConfigError(f"HRUPLOAD_CONNECTORS: two connectors are named {c.name!r}")
+    for i, a in enumerate(connectors):
+        for b in connectors[i + 1 :]:
+            if a.folder == b.folder:
+                raise ConfigError(
+                    f"HRUPLOAD_CONNECTORS: connectors {a.name!r} and {b.name!r} both have "
+                    f"folder {a.folder!r}; give each its own"
+                )
+            outer, inner = (a, b) if len(a.folder) < len(b.folder) else (b, a)
+            if inner.folder.startswith(outer.folder + "/"):
+                raise ConfigError(
+                    f"HRUPLOAD_CONNECTORS: connector {outer.name!r}'s folder {outer.folder!r} "
+                    f"holds connector {inner.name!r}'s folder {inner.folder!r}, so a file "
+                    "there would belong to both; use folders side by side"
+                )
+
+
+def _source(entry: Any, index: int, connectors: Mapping[str, Connector]) -> Mapping[str, Any]:
+    where = f"HRUPLOAD_CONNECTORS sources[{index}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be an object with kind and connector")
+    kind = entry.get("kind")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{where}: kind must be one of {', '.join(SOURCE_KINDS)}; got {kind!r}")
+    connector = entry.get("connector")
+    if connector not in connectors:
+        known = ", ".join(connectors) or "none"
+        raise ConfigError(
+            f"{where}: connector {connector!r} is not one of the configured connectors ({known})"
+        )
+    return dict(entry)
+
+
+def load_connectors(
+    raw: str, env: Mapping[str, str]
+) -> tuple[tuple[Connector, ...], tuple[Mapping[str, Any], ...]]:
+    """HRUPLOAD_CONNECTORS (a JSON file path or inline JSON) read and checked; the first
+    problem fails naming the connector and the field. Empty: no connectors, no sources."""
+    if not raw.strip():
+        return (), ()
+    doc = _connectors_doc(raw)
+    if not isinstance(doc, dict):
+        raise ConfigError('HRUPLOAD_CONNECTORS must be a JSON object: {"connectors": [...]}')
+    unknown = sorted(set(doc) - {"connectors", "sources"})
+    if unknown:
+        raise ConfigError(
+            f"HRUPLOAD_CONNECTORS: unknown field {', '.join(map(repr, unknown))}; "
+            "the fields are 'connectors' and 'sources'"
+        )
+    entries, source_entries = doc.get("connectors"), doc.get("sources", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("HRUPLOAD_CONNECTORS: 'connectors' must be a list of one or more")
+    if not isinstance(source_entries, list):
+        raise ConfigError("HRUPLOAD_CONNECTORS: 'sources' must be a list")
+    connectors = [_connector(entry, i, env) for i, entry in enumerate(entries)]
+    _check_unique(connectors)
+    by_name = {c.name: c for c in connectors}
+    sources = tuple(_source(entry, i, by_name) for i, entry in enumerate(source_entries))
+    return tuple(connectors), sources

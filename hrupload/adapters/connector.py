@@ -317,9 +317,12 @@ class ConnectorClient:
         session: requests.Session | None = None,
         max_backoff: float = 60.0,
         gate: ConcurrencyGate | None = None,
+        tokens_from: ConnectorClient | None = None,
     ) -> None:
         """``gate`` bounds the ingestion requests in flight and learns from their outcomes
-        (:mod:`hrupload.app.limiter`); without one, the callers' threads are the only bound."""
+        (:mod:`hrupload.app.limiter`); without one, the callers' threads are the only bound.
+        ``tokens_from``: a client of the same app (another job of it) whose tokens this one
+        uses, so the connectors of one app ask for one token, not one each."""
         self.credential = credential
         self.job_id = job_id
         self.endpoints = endpoints
@@ -342,7 +345,10 @@ class ConnectorClient:
         self._paused_until = 0.0
         #: The credentials this client has sent lately (tokens, the secret, assertions):
         #: masked wherever a service echoes them back.
-        self._sent_secrets: collections.deque[str] = collections.deque(maxlen=16)
+        self._sent_secrets: collections.deque[str] = (
+            tokens_from._sent_secrets if tokens_from else collections.deque(maxlen=16)
+        )
+        self._tokens_from = (tokens_from._tokens_from or tokens_from) if tokens_from else None
 
     def __repr__(self) -> str:
         return f"ConnectorClient(job_id={self.job_id!r}, ingestion={self.endpoints.ingestion!r})"
@@ -429,7 +435,8 @@ class ConnectorClient:
 
     def token(self, *, force: bool = False) -> str:
         """A cached token; ``force`` renews it (after a 401) unless another thread just did."""
-        return self._token_other_than(self._token if force else None)
+        owner = self._tokens_from or self
+        return owner._token_other_than(owner._token if force else None)
 
     def _token_other_than(self, stale: str | None) -> str:
         """The cached token unless it is ``stale`` or close to expiry, else a new one.
@@ -437,6 +444,8 @@ class ConnectorClient:
         One fetch at a time; the chunks that waited for it share its outcome, a failure
         included, so a token endpoint that is down spends one retry budget, not one per chunk.
         """
+        if self._tokens_from is not None:
+            return self._tokens_from._token_other_than(stale)
         fetches = self._fetches
         with self._token_lock:
             if self._fetches != fetches and self._fetch_error is not None:

@@ -105,6 +105,7 @@ def _to_entity(record: RunRecord, partition: str, row: str) -> dict[str, Any]:
         "blob_etag": record.etag,
         "sha256": record.sha256,
         "job_id": record.job_id,
+        "connector": record.connector,
         "status": str(record.status),
         "scenarios": json.dumps(record.scenarios, sort_keys=True, separators=(",", ":")),
         "error": record.error[:MAX_ERROR_CHARS] if record.error is not None else None,
@@ -151,6 +152,7 @@ def _from_entity(entity: Any) -> RunRecord:
         etag=get("blob_etag", ""),
         sha256=get("sha256"),
         job_id=get("job_id"),
+        connector=get("connector"),
         status=get("status", ""),
         scenarios=parsed,
         error=get("error"),
@@ -226,15 +228,28 @@ class RunLog:
             for entity in entities:
                 yield _from_entity(entity)
 
-    def list_runs(self, since: datetime | None = None, limit: int | None = None) -> list[RunRecord]:
-        """Runs started at or after ``since``, newest first, at most ``limit`` of them."""
+    def list_runs(
+        self,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        connector: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs started at or after ``since``, newest first, at most ``limit`` of them;
+        only ``connector``'s when given (HRUPLOAD_CONNECTORS)."""
         if limit is not None and limit <= 0:
             return []
-        query, parameters = "", {}
+        clauses: list[str] = []
+        parameters: dict[str, Any] = {}
         if since is not None:
             # RowKeys of runs started at `since` begin with its inverted ticks and '_';
             # '~' sorts after '_', so the bound keeps them and drops anything older.
-            query, parameters = "RowKey lt @upto", {"upto": _inverted(_utc(since, "since")) + "~"}
+            clauses.append("RowKey lt @upto")
+            parameters["upto"] = _inverted(_utc(since, "since")) + "~"
+        if connector is not None:
+            clauses.append("connector eq @connector")
+            parameters["connector"] = connector
+        query = " and ".join(clauses)
         runs = []
         page = min(limit, 1000) if limit else 1000
         try:
@@ -264,9 +279,11 @@ class RunLog:
         status: tuple[str, ...] = DELIVERED,
         scenario: str | None = None,
         kind: str | None = None,
+        connector: str | None = None,
     ) -> RunRecord | None:
         """The newest run (by start) with one of ``status``, of ``kind`` if given, and
         with rows of ``scenario`` if given; e.g. the employee-profile file to re-send.
+        ``connector``: only that connector's runs (None: any connector's).
         """
         if not status:
             raise ValueError("latest() needs at least one status")
@@ -275,6 +292,9 @@ class RunLog:
         if kind is not None:
             clauses.append("kind eq @kind")
             parameters["kind"] = str(kind)
+        if connector is not None:
+            clauses.append("connector eq @connector")
+            parameters["connector"] = connector
         query = " and ".join(f"( {clause} )" for clause in clauses)
         for record in self._history(query, parameters, page=100):
             if scenario is None or record.scenarios.get(scenario, 0) > 0:

@@ -142,6 +142,9 @@ class Services:
     client_factory: Callable[[], Uploader]
     profile: Profile
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: HRUPLOAD_CONNECTORS: each connector's own services (its settings, client and
+    #: profile, the storage shared), by name; empty with the single-connector settings.
+    connectors: dict[str, Services] = field(default_factory=dict)
     _client: Uploader | None = field(default=None, init=False, repr=False)
     _client_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -152,6 +155,40 @@ class Services:
     @property
     def checkpoints(self) -> Checkpoints:
         return self.storage.checkpoints()
+
+    @property
+    def connector(self) -> str | None:
+        """The name of the connector these services are for (None: the single one)."""
+        return self.settings.connector_name
+
+    def each_connector(self) -> list[Services]:
+        """The services of every connector: each of HRUPLOAD_CONNECTORS', or these."""
+        for own in self.connectors.values():
+            own.clock = self.clock
+        return list(self.connectors.values()) or [self]
+
+    def route(self, name: str) -> Services | None:
+        """The services of the connector a blob in incoming belongs to (by its folder);
+        None when HRUPLOAD_CONNECTORS is set and no connector claims it."""
+        if not self.settings.connectors:
+            return self
+        for connector in self.settings.connectors:
+            if connector.claims(name):
+                own = self.connectors[connector.name]
+                own.clock = self.clock
+                return own
+        return None
+
+    def unclaimed(self, name: str) -> str:
+        """Why a blob no connector claims is not uploaded: its folder and the configured ones."""
+        folder = name.rsplit("/", 1)[0] if "/" in name else ""
+        where = f"folder {folder!r}" if folder else "the top of the container"
+        folders = ", ".join(f"{c.folder}/ ({c.name})" for c in self.settings.connectors)
+        return (
+            f"not uploaded: the file is in {where}, which no connector of HRUPLOAD_CONNECTORS "
+            f"claims; the configured folders are {folders}. Drop it again into its "
+            "connector's folder"
+        )
 
     def client(self) -> Uploader:
         """The one connector client: files processed at once share one token and one
@@ -198,10 +235,17 @@ def _plan(services: Services, name: str, *, size_limit: bool = True) -> Plan:
     the scenario its first folder names. A profile refresh re-sends a file already taken
     in, so the size limit (which may have been lowered since) does not stop it."""
     settings = services.settings
+    folder = settings.connector.folder if settings.connector else None
+    if folder is not None and name.startswith(folder + "/"):
+        # Under a connector's folder the scenario folder comes next, or the folder names it.
+        name = name[len(folder) + 1 :]
+        fallback = _first_folder_scenario(name) or scenario_from_name(folder.rsplit("/", 1)[-1])
+    else:
+        fallback = _first_folder_scenario(name)
     return Plan(
         job_id=settings.job_id or "",
         profile=services.profile,
-        fallback_scenario=_first_folder_scenario(name),
+        fallback_scenario=fallback,
         records_per_call=settings.records_per_call,
         max_chunk_bytes=settings.max_chunk_bytes,
         concurrency=settings.concurrency,
@@ -226,6 +270,8 @@ class _Run:
         self.lease = lease
         #: True once the outcome (with its destination) is in the run log.
         self.recorded = False
+        #: Why no connector of HRUPLOAD_CONNECTORS takes this blob, if none does.
+        self.unclaimed: str | None = None
         self.now = services.clock()
         self.run_id = uuid.uuid4().hex[:12]
         self.record = RunRecord(
@@ -234,6 +280,7 @@ class _Run:
             etag=info.etag,
             sha256=None,
             job_id=services.settings.job_id,
+            connector=services.connector,
             status=Status.RUNNING,
             attempts=(ledger.attempts if ledger else 0) + 1,
             first_seen=(ledger.first_seen if ledger and ledger.first_seen else self.now),
@@ -475,10 +522,14 @@ def _take(services: Services, name: str, *, skip_in_progress: bool) -> FileResul
             Status.SKIPPED,
             message="empty and just modified: probably still being written",
         )
+    own = services.route(name)
     with storage.lease(settings.incoming, name) as lease:
         # Read under the lease: a run that finished just before we got it is seen here.
         ledger = services.runlog.ledger_get(where, info.etag)
-        run = _Run(services, name, info, ledger, lease)
+        run = _Run(own or services, name, info, ledger, lease)
+        if own is None:
+            run.unclaimed = services.unclaimed(name)
+        services = run.s
         if ledger is not None and ledger.status == Status.RUNNING:
             abandoned = _close_abandoned(services, run, ledger)
             if abandoned is not None:
@@ -502,6 +553,7 @@ def _unaddressable(services: Services, where: str, reason: str) -> FileResult:
         etag="",
         sha256=None,
         job_id=services.settings.job_id,
+        connector=services.connector,
         status=Status.FAILED,
         error=f"left in incoming, unread: {reason}",
         attempts=1,
@@ -519,6 +571,8 @@ def _fields(rec: RunRecord) -> dict[str, Any]:
         "run_id": rec.run_id,
         "blob": rec.blob,
         "status": rec.status,
+        "connector": rec.connector,
+        "job_id": rec.job_id,
         "rows": rec.rows,
         "valid": rec.valid,
         "rejected": rec.rejected,
@@ -576,6 +630,10 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
 def _attempt(services: Services, run: _Run) -> FileResult:
     """Scan, skip a recent duplicate, deliver with shared checkpoints, then settle."""
     settings = services.settings
+    if run.unclaimed is not None:
+        # Its placement is wrong, not its content: to failed, the report saying where to put it.
+        log.warning("no connector claims this blob", extra={"blob": run.record.blob})
+        return _end(run, Status.FAILED, error=run.unclaimed)
     plan = _plan(services, run.name)
     scanned = _scan(services, run, plan)
     if isinstance(scanned, FileResult):
@@ -760,7 +818,10 @@ def _emit(rec: RunRecord) -> None:
 class SweepSummary:
     results: list[FileResult] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
+    #: The first of ``profile_refreshes``: the one refresh of a single connector.
     profile_refresh: FileResult | None = None
+    #: One per connector whose employee profiles were re-sent.
+    profile_refreshes: list[FileResult] = field(default_factory=list)
     past_due: bool = False
     #: Why the sweep stopped sending (a service every file needs failed), if it did.
     stopped: str | None = None
@@ -838,7 +899,11 @@ def sweep(
                 extra={"blob": result.blob, "reason": result.outage},
             )
     if summary.stopped is None:
-        summary.profile_refresh = refresh_profiles(services)
+        for own in services.each_connector():
+            refreshed = refresh_profiles(own)
+            if refreshed is not None:
+                summary.profile_refreshes.append(refreshed)
+        summary.profile_refresh = next(iter(summary.profile_refreshes), None)
     counts = {k: v for k, v in summary.to_dict().items() if k not in ("results", "stuck")}
     counts["stuck"] = len(summary.stuck)
     counts.pop("profile_refresh", None)
@@ -855,6 +920,7 @@ def _record_sweep(services: Services, started: datetime, summary: SweepSummary, 
         etag="",
         sha256=None,
         job_id=services.settings.job_id,
+        connector=services.connector,
         status=Status.STOPPED if summary.stopped else Status.DONE,
         kind=RunKind.SWEEP,
         error=summary.stopped,
@@ -896,6 +962,7 @@ def refresh_profiles(services: Services) -> FileResult | None:
         etag="",
         sha256=newest_file.sha256,
         job_id=services.settings.job_id,
+        connector=services.connector,
         status=Status.RUNNING,
         kind=RunKind.PROFILE_REFRESH,
         started=now,
@@ -931,10 +998,13 @@ def _profiles_due(services: Services) -> RunRecord | None:
     """The newest delivered file with employee profiles, when no delivery of profiles (the
     file's own or a refresh) is younger than HRUPLOAD_PROFILE_REFRESH_DAYS."""
     runlog = services.runlog
-    newest_file = runlog.latest(status=DELIVERED, scenario=PROFILE_SCENARIO, kind=RunKind.FILE)
+    mine = services.connector
+    newest_file = runlog.latest(
+        status=DELIVERED, scenario=PROFILE_SCENARIO, kind=RunKind.FILE, connector=mine
+    )
     if newest_file is None:
         return None
-    last = runlog.latest(status=DELIVERED, scenario=PROFILE_SCENARIO, kind=None)
+    last = runlog.latest(status=DELIVERED, scenario=PROFILE_SCENARIO, kind=None, connector=mine)
     last_time = (last.finished if last else None) or newest_file.finished
     refresh_after = timedelta(days=services.settings.profile_refresh_days)
     if last_time and services.clock() - last_time < refresh_after:

@@ -102,10 +102,15 @@ class RunLog(Protocol):
         status: tuple[str, ...] = DELIVERED,
         scenario: str | None = None,
         kind: str | None = None,
+        connector: str | None = None,
     ) -> RunRecord | None: ...
 
     def list_runs(
-        self, since: datetime | None = None, limit: int | None = None
+        self,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        connector: str | None = None,
     ) -> list[RunRecord]: ...
 
 

@@ -106,6 +106,8 @@ class RunRecord:
     kind: str = RunKind.FILE
     #: A sweep's counts (files, uploaded, failed, retrying, stuck, ...); empty for files.
     summary: dict[str, Any] = field(default_factory=dict)
+    #: The connector of HRUPLOAD_CONNECTORS the file went to (None: the single one).
+    connector: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for ``hrupload status --json``."""

@@ -405,7 +405,11 @@ def _duration(text: str) -> float:
     "--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Most runs shown."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-def status(since: str, limit: int, as_json: bool) -> None:
+@click.option(
+    "--connector",
+    help="Only the runs of this connector of HRUPLOAD_CONNECTORS. [default: every run]",
+)
+def status(since: str, limit: int, as_json: bool, connector: str | None) -> None:
     """Show the run log: one line per processed file, newest first.
 
     A table on a terminal; piped or redirected, one tab-separated line per run (the header
@@ -419,8 +423,14 @@ def status(since: str, limit: int, as_json: bool) -> None:
         exc.param_hint = "'--since'"
         raise
     services = _services()
+    if connector and services.connectors and connector not in services.connectors:
+        known = ", ".join(services.connectors)
+        raise click.BadParameter(
+            f"no connector is named {connector!r}; HRUPLOAD_CONNECTORS has {known}",
+            param_hint="'--connector'",
+        )
     cutoff = datetime.now(UTC) - timedelta(seconds=window)
-    runs = services.runlog.list_runs(since=cutoff, limit=limit)
+    runs = services.runlog.list_runs(since=cutoff, limit=limit, connector=connector)
     if as_json:
         print_json("status", {"since": cutoff.isoformat(), "runs": [r.to_dict() for r in runs]})
         return

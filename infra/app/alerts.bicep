@@ -69,14 +69,15 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   }
 }
 
-// The pipeline logs one `hrupload.file` entry per file with its outcome in `status`; as a
-// custom event it lands in AppEvents, as a log record in AppTraces. Both are read. Fields
-// arrive as strings in Properties (customDimensions in the classic App Insights tables).
+// The pipeline logs one `hrupload.file` entry per file with its outcome in `status` (and, with
+// HRUPLOAD_CONNECTORS, its `connector`); as a custom event it lands in AppEvents, as a log
+// record in AppTraces. Both are read. Fields arrive as strings in Properties (customDimensions
+// in the classic App Insights tables).
 var fileEvents = '''
 union isfuzzy=true
     (AppEvents | where Name == 'hrupload.file'),
     (AppTraces | where Message == 'hrupload.file')
-| extend status = tostring(Properties.status)
+| extend status = tostring(Properties.status), connector = tostring(Properties.connector)
 '''
 
 // An invocation that raised RetryLater failed on purpose so the host retries it (a transient
@@ -91,7 +92,7 @@ let failedInvocations = AppRequests
     | project TimeGenerated, What = strcat('invocation failed: ', Name);
 let rejectedFiles = __FILE_EVENTS__
     | where status == 'failed'
-    | project TimeGenerated, What = strcat('file moved to the failed container: ', tostring(Properties.error));
+    | project TimeGenerated, What = strcat('file moved to the failed container', iff(isempty(connector), '', strcat(' (connector ', connector, ')')), ': ', tostring(Properties.error));
 union isfuzzy=true failedInvocations, rejectedFiles
 '''
 

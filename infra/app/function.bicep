@@ -33,6 +33,8 @@ param connectorAppId string
 param connectorJobId string
 param cloud string
 param profile string
+@description('HRUPLOAD_CONNECTORS: several connectors from one deployment (JSON), or empty for the one above.')
+param connectors string = ''
 param schedule string
 
 @description('Upper bound on instances: caps cost and the load on the connector API. Flex allows 40 to 1000.')
@@ -226,6 +228,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     HRUPLOAD_CERTIFICATE_NAME: certificateName
     HRUPLOAD_SECRET_TTL_SECONDS: '3600'
     HRUPLOAD_PROFILE: profile
+    HRUPLOAD_CONNECTORS: connectors
 
     // Upload tuning: the code's defaults, spelled out so a change here is a reviewed change.
     HRUPLOAD_RECORDS_PER_CALL: '5000'

@@ -1,0 +1,262 @@
+"""Several connectors from one deployment (HRUPLOAD_CONNECTORS), against real Azurite and
+the connector stand-in serving two apps and three jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hrupload import compose
+from hrupload.app import pipeline
+from hrupload.cli.main import main
+from hrupload.settings import load
+from hrupload_dev.azurite import Azurite
+from hrupload_dev.connector import ConnectorStandIn
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+RESIGNATIONS = (SAMPLES / "resignation.csv").read_bytes()
+#: The same rows under the HR system's own column names: only a profile makes them valid.
+RENAMED = RESIGNATIONS.replace(
+    b"EmailAddress,ResignationDate,LastWorkingDate", b"Work Email,Notice Date,Last Day", 1
+)
+PROFILE = {
+    "scenarios": {
+        "resignation": {
+            "columns": {
+                "EmailAddress": "Work Email",
+                "ResignationDate": "Notice Date",
+                "LastWorkingDate": "Last Day",
+            }
+        }
+    }
+}
+TENANT = "11111111-1111-1111-1111-111111111111"
+APP_A, SECRET_A = "aaaaaaaa-0000-0000-0000-000000000001", "secret-a"
+APP_B, SECRET_B = "bbbbbbbb-0000-0000-0000-000000000002", "secret-b"
+JOB_LEAVERS, JOB_REVIEWS, JOB_HR = (
+    f"{n}{n}{n}{n}0000-0000-0000-0000-00000000000{n}" for n in "123"
+)
+
+
+@pytest.fixture
+def standin(tmp_path):
+    with ConnectorStandIn(
+        tenant_id=TENANT,
+        apps={APP_A: SECRET_A, APP_B: SECRET_B},
+        jobs={JOB_LEAVERS: APP_A, JOB_REVIEWS: APP_A, JOB_HR: APP_B},
+        out_dir=tmp_path / "received",
+    ) as server:
+        yield server
+
+
+CONNECTORS = {
+    "connectors": [
+        {"name": "leavers", "folder": "leavers", "job_id": JOB_LEAVERS},
+        {"name": "reviews", "folder": "hr/reviews", "job_id": JOB_REVIEWS},
+        {
+            "name": "workday",
+            "folder": "workday",
+            "job_id": JOB_HR,
+            "app_id": APP_B,
+            "secret_env": "WORKDAY_APP_SECRET",
+            "profile": PROFILE,
+        },
+    ],
+    "sources": [],
+}
+
+
+@pytest.fixture
+def env(azurite: Azurite, hr_storage, standin, monkeypatch) -> dict[str, str]:
+    for name in list(os.environ):
+        if name.startswith(("HRUPLOAD_", "HR_STORAGE")):
+            monkeypatch.delenv(name)
+    return {
+        "HR_STORAGE": azurite.connection_string,
+        "HRUPLOAD_TENANT_ID": TENANT,
+        "HRUPLOAD_APP_ID": APP_A,
+        "HRUPLOAD_APP_SECRET": SECRET_A,
+        "HRUPLOAD_LOGIN_URL": standin.url,
+        "HRUPLOAD_INGESTION_URL": standin.url,
+        "HRUPLOAD_INCOMING_CONTAINER": hr_storage.incoming,
+        "HRUPLOAD_PROCESSED_CONTAINER": hr_storage.processed,
+        "HRUPLOAD_FAILED_CONTAINER": hr_storage.failed,
+        "HRUPLOAD_RUNS_TABLE": hr_storage.runs_table,
+        "HRUPLOAD_RETRY_BUDGET": "2",
+        "HRUPLOAD_CONNECTORS": json.dumps(CONNECTORS),
+        "WORKDAY_APP_SECRET": SECRET_B,
+    }
+
+
+@pytest.fixture
+def services(env) -> pipeline.Services:
+    return compose.build_services(load(env))
+
+
+def drop(services, name: str, data: bytes) -> None:
+    services.storage.put_blob(services.settings.incoming, name, data)
+
+
+def test_each_folder_goes_to_its_connectors_job_app_and_profile(services, standin):
+    drop(services, "leavers/2026-12-01.csv", RESIGNATIONS)
+    drop(services, "hr/reviews/resignation/2026-12-01.csv", RESIGNATIONS)
+    drop(services, "workday/resignation.csv", RENAMED)
+
+    summary = pipeline.sweep(services)
+
+    by_blob = {r.blob.split("/", 1)[1]: r for r in summary.results}
+    assert {name: r.status for name, r in by_blob.items()} == {
+        "leavers/2026-12-01.csv": "uploaded",
+        "hr/reviews/resignation/2026-12-01.csv": "uploaded",
+        "workday/resignation.csv": "uploaded",
+    }
+    received = sorted((u.job_id, u.app_id, u.records) for u in standin.uploads)
+    assert received == sorted(
+        [(JOB_LEAVERS, APP_A, 2), (JOB_REVIEWS, APP_A, 2), (JOB_HR, APP_B, 2)]
+    ), "each file went to its connector's job, as its connector's app"
+    runs = {r.blob.split("/", 1)[1]: r for r in services.runlog.list_runs() if r.kind == "file"}
+    assert runs["leavers/2026-12-01.csv"].connector == "leavers"
+    assert runs["workday/resignation.csv"].job_id == JOB_HR
+    assert runs["workday/resignation.csv"].connector == "workday"
+
+
+def test_the_connectors_of_one_app_share_one_token(services, standin):
+    drop(services, "leavers/a.csv", RESIGNATIONS)
+    drop(services, "hr/reviews/resignation/b.csv", RESIGNATIONS)
+    drop(services, "workday/resignation.csv", RENAMED)
+
+    pipeline.sweep(services)
+
+    assert len(standin.uploads) == 3
+    asked = sorted(t.fields.get("client_id") for t in standin.token_requests)
+    assert asked == sorted([APP_A, APP_B]), "one token per app, not one per connector"
+
+
+def test_a_profile_belongs_to_its_connector_only(services, standin):
+    # The HR system's column names mean nothing to the leavers connector (no profile).
+    drop(services, "leavers/resignation.csv", RENAMED)
+
+    result = pipeline.process_blob(services, "leavers/resignation.csv")
+
+    assert result.status == "failed"
+    assert standin.uploads == []
+
+
+@pytest.mark.parametrize("name", ["other/2026-12-01.csv", "top.csv", "leaversX/a.csv"])
+def test_a_folder_no_connector_claims_goes_to_failed_naming_the_folders(services, standin, name):
+    drop(services, name, RESIGNATIONS)
+
+    result = pipeline.process_blob(services, name)
+
+    assert result.status == "failed"
+    assert standin.uploads == [] and standin.token_requests == []
+    for folder in ("leavers/", "hr/reviews/", "workday/"):
+        assert folder in result.message
+    storage = services.storage
+    assert [b.name for b in storage.list_blobs(storage.incoming)] == []
+    container, dest = result.destination.split("/", 1)
+    assert container == storage.failed
+    with storage.open_read(container, dest + ".report.json") as stream:
+        report = json.loads(stream.read())
+    assert "no connector" in report["error"]
+    if "/" in name:
+        assert repr(name.split("/")[0]) in report["error"]
+    else:
+        assert "the top of the container" in report["error"]
+
+
+def test_the_employee_profile_refresh_is_each_connectors_own(services, standin):
+    profiles = (SAMPLES / "employee-profile.csv").read_bytes()
+    drop(services, "hr/reviews/employee-profile.csv", profiles)
+    assert pipeline.process_blob(services, "hr/reviews/employee-profile.csv").status == "uploaded"
+    standin.clear_uploads()
+    later = services.clock() + timedelta(days=15)
+    services.clock = lambda: later
+
+    summary = pipeline.sweep(services)
+
+    assert [r.status for r in summary.profile_refreshes] == ["uploaded"]
+    assert [u.job_id for u in standin.uploads] == [JOB_REVIEWS]
+    refresh = next(r for r in services.runlog.list_runs() if r.kind == "profile-refresh")
+    assert (refresh.connector, refresh.job_id) == ("reviews", JOB_REVIEWS)
+
+
+def test_status_shows_one_connectors_runs(services, env):
+    drop(services, "leavers/a.csv", RESIGNATIONS)
+    drop(services, "workday/resignation.csv", RENAMED)
+    pipeline.sweep(services)
+
+    result = CliRunner().invoke(main, ["status", "--json", "--connector", "workday"], env=env)
+
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["data"]["runs"]
+    assert [(r["blob"].split("/", 1)[1], r["connector"]) for r in runs] == [
+        ("workday/resignation.csv", "workday")
+    ]
+    unknown = CliRunner().invoke(main, ["status", "--connector", "nobody"], env=env)
+    assert unknown.exit_code == 2
+    assert "leavers, reviews, workday" in unknown.output
+
+
+def test_without_connectors_a_blob_anywhere_goes_to_the_one_job(env, standin):
+    single = {k: v for k, v in env.items() if k != "HRUPLOAD_CONNECTORS"}
+    services = compose.build_services(load(single | {"HRUPLOAD_JOB_ID": JOB_LEAVERS}))
+    drop(services, "other/resignation.csv", RESIGNATIONS)
+
+    result = pipeline.process_blob(services, "other/resignation.csv")
+
+    assert result.status == "uploaded"
+    assert [u.job_id for u in standin.uploads] == [JOB_LEAVERS]
+
+
+def test_the_file_event_names_the_connector_and_its_job(services, standin, caplog):
+    drop(services, "workday/resignation.csv", RENAMED)
+    drop(services, "elsewhere/resignation.csv", RESIGNATIONS)
+
+    with caplog.at_level("INFO", logger="hrupload.app.pipeline"):
+        pipeline.sweep(services)
+
+    events = {
+        r.blob.split("/", 1)[1]: (r.status, r.connector, r.job_id)
+        for r in caplog.records
+        if r.getMessage() == "hrupload.file"
+    }
+    assert events == {
+        "workday/resignation.csv": ("uploaded", "workday", JOB_HR),
+        "elsewhere/resignation.csv": (
+            "failed",
+            None,
+            "",
+        ),  # no job: the event carries its fields as text
+    }
+
+
+def test_doctor_checks_every_connector_and_names_the_one_that_fails(env, standin):
+    from hrupload.app.doctor import run
+
+    checks = {c.name: c for c in run(compose.doctor_checks(lambda: load(env)))}
+
+    assert all(c.ok for c in checks.values()), {n: c.detail for n, c in checks.items()}
+    for name in ("leavers", "reviews", "workday"):
+        assert f"{name}: " in checks["token"].detail
+    assert f"job {JOB_HR}" in checks["connector"].detail
+
+    broken = env | {"WORKDAY_APP_SECRET": "wrong"}
+    checks = {c.name: c for c in run(compose.doctor_checks(lambda: load(broken)))}
+    assert not checks["token"].ok
+    assert "connector 'workday'" in checks["token"].detail
+    assert "wrong" not in checks["token"].detail
+
+
+def test_a_connectors_profile_that_does_not_load_fails_at_start_naming_it(env):
+    from hrupload.core.errors import ConfigError
+
+    doc = json.loads(env["HRUPLOAD_CONNECTORS"])
+    doc["connectors"][1]["profile"] = {"scenarios": {"no-such-scenario": {}}}
+    with pytest.raises(ConfigError, match="connector 'reviews'"):
+        compose.build_services(load(env | {"HRUPLOAD_CONNECTORS": json.dumps(doc)}))
