@@ -60,6 +60,10 @@ resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = {
           ]
           privateEndpointNetworkPolicies: 'Disabled'
           privateLinkServiceNetworkPolicies: 'Enabled'
+          // Flex routes all of the app's outbound traffic through this subnet, the calls to Entra
+          // ID and the HR connector API included: say so, rather than rely on the platform
+          // default, which is turning to private subnets. A NAT gateway gives a fixed egress IP.
+          defaultOutboundAccess: true
         }
       }
       {
