@@ -136,5 +136,3 @@ resource zoneGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@202
     }
   }
 ]
-
-output privateEndpointNames array = [for (endpoint, i) in endpoints: privateEndpoints[i].name]

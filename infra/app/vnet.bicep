@@ -12,7 +12,7 @@ param tags object = {}
 @description('Address space of the network. Change it before the first deployment if it overlaps a network you peer with.')
 param addressPrefix string = '10.0.0.0/16'
 
-@description('Subnet for Flex Consumption VNet integration: at least /27, delegated to Microsoft.App/environments.')
+@description('Subnet for Flex Consumption VNet integration, delegated to Microsoft.App/environments: each instance takes an address, so leave room to scale out.')
 param appSubnetPrefix string = '10.0.1.0/24'
 
 @description('Subnet for the private endpoints.')
