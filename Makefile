@@ -10,7 +10,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # checkov pins many packages of its own, so it gets its own venv, not .venv.
 CHECKOV_VERSION := 3.3.30
-CHECKOV := .tools/checkov/bin/checkov
+CHECKOV_PYTHON := .tools/checkov/bin/python
 CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
 # pip-audit too: scripts/audit.py runs it over requirements.txt (the pinned set Azure's remote
 # build installs, written by `make lock`) with PyPI as the source.
@@ -42,11 +42,13 @@ $(CHECKOV_STAMP):
 	touch $@
 
 # Static checks of the Bicep, offline: no platform download, no update check; a file checkov
-# cannot parse fails the run instead of being skipped silently.
+# cannot parse fails the run instead of being skipped silently. Twice, on temporary copies of
+# infra/: as deployed by default and with vnetEnabled (private networking), each with the
+# `vnetEnabled ? A : B` expressions resolved, which checkov cannot do (scripts/infra_check.py).
 .PHONY: infra-check
 infra-check: $(CHECKOV_STAMP)
 	CI=true BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true CKV_PARSE_ERROR_FAIL=true \
-		$(CHECKOV) -d infra --framework bicep --quiet --compact --skip-download
+		$(CHECKOV_PYTHON) scripts/infra_check.py --framework bicep --quiet --compact --skip-download
 
 # azure-functions-doctor: its own venv too (it pins typer, pydantic and more).
 FUNC_DOCTOR_VERSION := 0.23.1

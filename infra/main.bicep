@@ -123,6 +123,11 @@ param pythonVersion string = '3.11'
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+// -- Network --------------------------------------------------------------------------------------
+
+@description('Private networking: the function app joins a VNet subnet, and HR storage, host storage and Key Vault get private endpoints with public network access off. Operators then need a way into the network (docs/deploy.md, Private networking).')
+param vnetEnabled bool = false
+
 // -- Names ----------------------------------------------------------------------------------------
 
 var abbrs = loadJsonContent('abbreviations.json')
@@ -155,6 +160,8 @@ var names = {
   functionApp: '${abbrs.webSitesFunctions}hrupload-${resourceToken}'
   systemTopic: !empty(existingSystemTopicName) ? existingSystemTopicName : '${abbrs.eventGridSystemTopics}hrupload-${resourceToken}'
   actionGroup: '${abbrs.insightsActionGroups}hrupload-${resourceToken}'
+  virtualNetwork: '${abbrs.networkVirtualNetworks}hrupload-${resourceToken}'
+  privateEndpoint: '${abbrs.networkPrivateEndpoints}hrupload-${resourceToken}'
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -202,6 +209,7 @@ module storage 'app/storage.bicep' = {
     sftpUserName: sftpUserName
     sftpPublicKey: sftpPublicKey
     workspaceId: monitoring.outputs.workspaceId
+    vnetEnabled: vnetEnabled
   }
 }
 
@@ -213,6 +221,7 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     workspaceId: monitoring.outputs.workspaceId
+    vnetEnabled: vnetEnabled
   }
 }
 
@@ -246,6 +255,35 @@ module functionApp 'app/function.bicep' = {
     schedule: schedule
     maximumInstanceCount: maximumInstanceCount
     pythonVersion: pythonVersion
+    vnetEnabled: vnetEnabled
+    virtualNetworkSubnetId: vnetEnabled ? vnet.outputs.appSubnetId : ''
+  }
+}
+
+// Private networking (vnetEnabled): the network, then private endpoints for everything the app
+// reaches with its identity, each with its privatelink DNS zone.
+module vnet 'app/vnet.bicep' = if (vnetEnabled) {
+  name: 'vnet'
+  scope: rg
+  params: {
+    name: names.virtualNetwork
+    location: location
+    tags: tags
+  }
+}
+
+module privateEndpoints 'app/private-endpoints.bicep' = if (vnetEnabled) {
+  name: 'private-endpoints'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namePrefix: names.privateEndpoint
+    vnetId: vnetEnabled ? vnet.outputs.id : ''
+    subnetId: vnetEnabled ? vnet.outputs.privateEndpointSubnetId : ''
+    hrStorageId: storage.outputs.id
+    hostStorageId: functionApp.outputs.hostStorageId
+    keyVaultId: keyVault.outputs.id
   }
 }
 

@@ -57,6 +57,12 @@ param pythonVersion string = '3.11'
 ])
 param instanceMemoryMB int = 2048
 
+@description('Private networking (main.bicep vnetEnabled): the app joins virtualNetworkSubnetId, its host storage is reachable only through private endpoints.')
+param vnetEnabled bool = false
+
+@description('Subnet for VNet integration (vnet.bicep appSubnetId), delegated to Microsoft.App/environments; used when vnetEnabled.')
+param virtualNetworkSubnetId string = ''
+
 var deploymentContainerName = 'app-package'
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -69,8 +75,8 @@ resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     name: 'Standard_LRS'
   }
   // checkov:skip=CKV_AZURE_43: a false positive: the check reads the parameter's identifier; the name itself is built in main.bicep from 'st' and uniqueString(), lower-case and at most 24 characters.
-  // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration reaches its host storage over the public endpoint; access is Entra ID only (shared keys off) and TLS 1.2.
-  // checkov:skip=CKV_AZURE_59: public network access stays on: without VNet integration the Flex app reaches its host storage over the public endpoint (Entra ID only, TLS 1.2).
+  // checkov:skip=CKV_AZURE_35: vnetEnabled=false only: Flex Consumption without VNet integration reaches its host storage over the public endpoint; access is Entra ID only (shared keys off) and TLS 1.2.
+  // checkov:skip=CKV_AZURE_59: vnetEnabled=false only: public network access stays on: without VNet integration the Flex app reaches its host storage over the public endpoint (Entra ID only, TLS 1.2).
   properties: {
     accessTier: 'Hot'
     allowBlobPublicAccess: false
@@ -79,10 +85,10 @@ resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: vnetEnabled ? 'Deny' : 'Allow'
     }
   }
 }
@@ -133,6 +139,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Outbound only: Event Grid still delivers to the public HTTPS endpoint below.
+    virtualNetworkSubnetId: vnetEnabled ? virtualNetworkSubnetId : null
     publicNetworkAccess: 'Enabled'
     clientCertEnabled: false
     siteConfig: {

@@ -15,12 +15,15 @@ param softDeleteRetentionInDays int = 90
 @description('Log Analytics workspace for the vault audit log.')
 param workspaceId string
 
+@description('Private networking (main.bicep vnetEnabled): public network access off; the app reaches the vault through its private endpoint.')
+param vnetEnabled bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
   tags: tags
-  // checkov:skip=CKV_AZURE_109: without VNet integration the Flex Consumption app reaches the vault over its public endpoint, and Functions is not a trusted service, so a deny-by-default firewall would lock the app out. Access is RBAC-only (Key Vault Secrets User for the app's identity alone) and audited.
-  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109: public network access is needed until the app runs in a VNet with a private endpoint.
+  // checkov:skip=CKV_AZURE_109: vnetEnabled=false only: without VNet integration the Flex Consumption app reaches the vault over its public endpoint, and Functions is not a trusted service, so a deny-by-default firewall would lock the app out. Access is RBAC-only (Key Vault Secrets User for the app's identity alone) and audited.
+  // checkov:skip=CKV_AZURE_189: vnetEnabled=false only: same reason as CKV_AZURE_109: public network access is needed unless the app runs in the VNet with a private endpoint (vnetEnabled turns it off; make infra-check proves it without these skips).
   properties: {
     tenantId: tenant().tenantId
     sku: {
@@ -34,10 +37,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: vnetEnabled ? 'Deny' : 'Allow'
     }
   }
 }

@@ -51,6 +51,9 @@ param sftpPublicKey string = ''
 @description('Log Analytics workspace for the storage audit logs.')
 param workspaceId string
 
+@description('Private networking (main.bicep vnetEnabled): public network access off; the app and operators come in through private endpoints.')
+param vnetEnabled bool = false
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -59,7 +62,7 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   sku: {
     name: skuName
   }
-  // checkov:skip=CKV_AZURE_59: public network access stays on: the Flex app (no VNet integration) and HR systems reach the account over its public endpoint; see CKV_AZURE_35 below.
+  // checkov:skip=CKV_AZURE_59: vnetEnabled=false only: public network access stays on: the Flex app (no VNet integration) and HR systems reach the account over its public endpoint; see CKV_AZURE_35 below. With vnetEnabled it is off (make infra-check proves it without this skip).
   properties: {
     accessTier: 'Hot'
     allowBlobPublicAccess: false
@@ -72,11 +75,11 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     isHnsEnabled: enableSftp
     isSftpEnabled: enableSftp
     isLocalUserEnabled: enableSftp
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration reaches storage over its public endpoint, and Event Grid and HR systems push from outside; access is Entra ID only (shared keys off), TLS 1.2, audited. A private-network variant needs a VNet, subnets and private endpoints this template does not create.
-      defaultAction: 'Allow'
+      // checkov:skip=CKV_AZURE_35: vnetEnabled=false only: Flex Consumption without VNet integration reaches storage over its public endpoint, and Event Grid and HR systems push from outside; access is Entra ID only (shared keys off), TLS 1.2, audited. vnetEnabled denies by default (private endpoints, private-endpoints.bicep).
+      defaultAction: vnetEnabled ? 'Deny' : 'Allow'
     }
     encryption: {
       keySource: 'Microsoft.Storage'
