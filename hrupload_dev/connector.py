@@ -541,6 +541,28 @@ class StandInHandler(BaseHTTPRequestHandler):
         return self.send_reply(reply)
 
 
+class DispatchingHandler(StandInHandler):
+    """A stand-in that answers every method in one place: ``serve(method)``."""
+
+    def serve(self, method: str) -> None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self.serve("GET")
+
+    def do_POST(self) -> None:
+        self.serve("POST")
+
+    def do_PUT(self) -> None:
+        self.serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self.serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self.serve("DELETE")
+
+
 class LoopbackStandIn:
     """Lifecycle, fault queues and latency shared by the stand-ins.
 

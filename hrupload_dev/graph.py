@@ -52,6 +52,7 @@ from hrupload_dev.commands import print_secret, serve_until_interrupted
 from hrupload_dev.connector import (
     DEMO_APP_ID,
     DEMO_TENANT_ID,
+    DispatchingHandler,
     Fault,
     LoopbackStandIn,
     Reply,
@@ -162,25 +163,10 @@ class _Download:
     expires_at: float
 
 
-class _GraphHandler(StandInHandler):
+class _GraphHandler(DispatchingHandler):
     server_version = "hrupload-graph-standin"
 
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def _serve(self, method: str) -> None:
+    def serve(self, method: str) -> None:
         owner: GraphStandIn = self.owner
         body = self.read_body_or_reply()
         if body is None:

@@ -34,7 +34,13 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import click
 
 from hrupload_dev.commands import print_secret, serve_until_interrupted
-from hrupload_dev.connector import Fault, LoopbackStandIn, Reply, StandInHandler
+from hrupload_dev.connector import (
+    DispatchingHandler,
+    Fault,
+    LoopbackStandIn,
+    Reply,
+    StandInHandler,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,19 +89,10 @@ class _Report:
     csv: bytes | None = field(default=None, repr=False)
 
 
-class _ReportHandler(StandInHandler):
+class _ReportHandler(DispatchingHandler):
     server_version = "hrupload-report-standin"
 
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def _serve(self, method: str) -> None:
+    def serve(self, method: str) -> None:
         owner: ReportStandIn = self.owner
         body = self.read_body_or_reply()
         if body is None:
