@@ -1502,8 +1502,6 @@ def connector_command(
     """
     generated = not app_secret
     secret = secrets.token_urlsafe(24) if generated else str(app_secret)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     standin = ConnectorStandIn(
         tenant_id=tenant_id,
         apps={app_id: secret},
@@ -1514,20 +1512,11 @@ def connector_command(
         capacity=Capacity(capacity, retry_after) if capacity else None,
         port=port,
     )
-    try:
-        standin.start()
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pick another port with --port"
-        ) from None
-    try:
-        _print_banner(standin, secret if generated else None)
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("Stopping the connector stand-in.")
-    finally:
-        standin.stop()
+    from hrupload_dev.commands import serve_until_interrupted
+
+    serve_until_interrupted(
+        standin, port, lambda: _print_banner(standin, secret if generated else None)
+    )
 
 
 def _print_banner(standin: ConnectorStandIn, generated_secret: str | None) -> None:
@@ -1538,17 +1527,11 @@ def _print_banner(standin: ConnectorStandIn, generated_secret: str | None) -> No
     click.echo("Point hrupload at it:")
     for name, value in standin.env().items():
         click.echo(f"  export {name}={shlex.quote(value)}")
-    if generated_secret is not None:
-        # The only place a secret is ever printed: made up for this run, useless elsewhere.
-        click.echo(
-            f"  export HRUPLOAD_APP_SECRET={shlex.quote(generated_secret)}"
-            "  # generated local stand-in secret, shown once"
-        )
-    else:
-        click.echo(
-            "  (the stand-in accepts the secret it was given: --app-secret, "
-            "HRUPLOAD_APP_SECRET or --settings)"
-        )
+    from hrupload_dev.commands import print_secret
+
+    print_secret(
+        "HRUPLOAD_APP_SECRET", generated_secret, "--app-secret, HRUPLOAD_APP_SECRET or --settings"
+    )
     if standin.out_dir is not None:
         click.echo(f"Received files are stored in {standin.out_dir}")
     click.echo("Press Ctrl-C to stop.")
