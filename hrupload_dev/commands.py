@@ -7,10 +7,9 @@ import logging
 import shlex
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import click
-
-from hrupload_dev.connector import LoopbackStandIn
 
 
 def print_secret(variable: str, generated: str | None, given_by: str) -> None:
@@ -25,10 +24,9 @@ def print_secret(variable: str, generated: str | None, given_by: str) -> None:
         click.echo(f"  (the stand-in accepts the secret it was given: {given_by})")
 
 
-def serve_until_interrupted(
-    standin: LoopbackStandIn, port: int, banner: Callable[[], None]
-) -> None:
-    """Start ``standin``, print ``banner`` and serve until Ctrl-C; a busy port is one sentence."""
+def serve_until_interrupted(standin: Any, port: int, banner: Callable[[], None]) -> None:
+    """Start ``standin`` (a LoopbackStandIn: not imported, since the connector's command
+    uses this module), print ``banner`` and serve until Ctrl-C; a busy port is one sentence."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
