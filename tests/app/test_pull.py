@@ -1,0 +1,255 @@
+"""``hrupload pull`` against the HR report stand-in (basic auth, Workday RaaS shaped), real
+Azurite and the connector stand-in: what a source got lands in its connector's folder and
+the blob pipeline uploads it like any other file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+
+from hrupload import compose
+from hrupload.app import pipeline
+from hrupload.app.pull import pull
+from hrupload.core.errors import ConfigError
+from hrupload.settings import load
+from hrupload_dev.azurite import Azurite
+from hrupload_dev.connector import ConnectorStandIn, Fault
+from hrupload_dev.report import ReportStandIn
+from tests.plugins.standins import (
+    TEST_REPORT_NAME,
+    TEST_REPORT_OWNER,
+    TEST_REPORT_PASSWORD,
+    TEST_REPORT_USER,
+)
+
+TENANT = "11111111-1111-1111-1111-111111111111"
+APP, SECRET = "aaaaaaaa-0000-0000-0000-000000000001", "secret-a"
+JOB_LEAVERS, JOB_HR = "11110000-0000-0000-0000-000000000001", "22220000-0000-0000-0000-000000000002"
+ROWS = [
+    {
+        "EmailAddress": "sarad@contoso.com",
+        "ResignationDate": "2019-04-23T15:18:02Z",
+        "LastWorkingDate": "2019-04-29T15:18:02Z",
+    },
+    {
+        "EmailAddress": "pilarp@contoso.com",
+        "ResignationDate": "2019-04-24T09:15:49Z",
+        "LastWorkingDate": "2019-04-29T15:18:02Z",
+    },
+]
+PASSWORD_ENV = "TEST_REPORT_PASSWORD_ENV"
+
+
+@pytest.fixture
+def standin(tmp_path):
+    with ConnectorStandIn(
+        tenant_id=TENANT,
+        apps={APP: SECRET},
+        jobs={JOB_LEAVERS: APP, JOB_HR: APP},
+        out_dir=tmp_path / "received",
+    ) as server:
+        yield server
+
+
+def report_sources(report: ReportStandIn, *extra: dict) -> list[dict]:
+    return [
+        report.source("leavers", format="csv")
+        | {"auth": {"type": "basic", "username": TEST_REPORT_USER, "secret_env": PASSWORD_ENV}},
+        *extra,
+    ]
+
+
+def make_env(azurite, hr_storage, standin, sources: list[dict]) -> dict[str, str]:
+    return {
+        "HR_STORAGE": azurite.connection_string,
+        "HRUPLOAD_TENANT_ID": TENANT,
+        "HRUPLOAD_APP_ID": APP,
+        "HRUPLOAD_APP_SECRET": SECRET,
+        "HRUPLOAD_LOGIN_URL": standin.url,
+        "HRUPLOAD_INGESTION_URL": standin.url,
+        "HRUPLOAD_INCOMING_CONTAINER": hr_storage.incoming,
+        "HRUPLOAD_PROCESSED_CONTAINER": hr_storage.processed,
+        "HRUPLOAD_FAILED_CONTAINER": hr_storage.failed,
+        "HRUPLOAD_RUNS_TABLE": hr_storage.runs_table,
+        "HRUPLOAD_RETRY_BUDGET": "2",
+        "HRUPLOAD_CONNECTORS": json.dumps(
+            {
+                "connectors": [
+                    {"name": "leavers", "folder": "leavers", "job_id": JOB_LEAVERS},
+                    {"name": "workday", "folder": "hr/workday", "job_id": JOB_HR},
+                ],
+                "sources": sources,
+            }
+        ),
+    }
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith(("HRUPLOAD_", "HR_STORAGE")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv(PASSWORD_ENV, TEST_REPORT_PASSWORD)
+
+
+@pytest.fixture
+def setup(azurite: Azurite, hr_storage, standin, report_standin, clean_env):
+    """``setup(*extra_sources)``: (services, sources) for the leavers report plus extras."""
+
+    def build(*extra: dict, env: dict | None = None):
+        settings = load(
+            make_env(azurite, hr_storage, standin, report_sources(report_standin, *extra))
+            | (env or {})
+        )
+        return compose.build_services(settings), compose.build_sources(settings)
+
+    return build
+
+
+def incoming(services) -> dict[str, bytes]:
+    storage = services.storage
+    container = services.settings.incoming
+    return {
+        b.name: storage.open_read(container, b.name).read() for b in storage.list_blobs(container)
+    }
+
+
+def test_a_csv_report_lands_in_its_connectors_folder_and_is_uploaded(
+    setup, report_standin, standin
+):
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    services, sources = setup()
+
+    summary = pull(services, sources)
+
+    assert summary.ok
+    assert summary.results[0].dropped == ["leavers/leavers-report.csv"]
+    assert list(incoming(services)) == ["leavers/leavers-report.csv"]
+    swept = pipeline.sweep(services)
+    assert [r.status for r in swept.results] == ["uploaded"]
+    assert [(u.job_id, u.records) for u in standin.uploads] == [(JOB_LEAVERS, 2)]
+    runs = [r for r in services.runlog.list_runs() if r.kind == "pull"]
+    assert [(r.status, r.summary, r.connector) for r in runs] == [
+        ("done", {"source": "leavers-report", "dropped": 1}, "leavers")
+    ]
+
+
+def test_a_json_report_becomes_a_csv_of_its_keys(setup, report_standin, standin):
+    rows = [dict(ROWS[0]), {**ROWS[1], "Extra": 7, "Active": True}]
+    report_standin.set_report(TEST_REPORT_NAME, rows, owner=TEST_REPORT_OWNER)
+    json_source = report_standin.source("workday", format="json") | {
+        "name": "workday-json",
+        "auth": {"type": "basic", "username": TEST_REPORT_USER, "secret_env": PASSWORD_ENV},
+    }
+    services, sources = setup(json_source)
+
+    summary = pull(services, sources, only="workday-json")
+
+    assert [r.dropped for r in summary.results] == [["hr/workday/workday-json.csv"]]
+    lines = incoming(services)["hr/workday/workday-json.csv"].decode().splitlines()
+    assert lines[0] == "EmailAddress,ResignationDate,LastWorkingDate,Extra,Active"
+    assert lines[1].endswith(",,") and lines[2].endswith(",7,true")
+    swept = pipeline.sweep(services)
+    assert [r.status for r in swept.results] == ["uploaded"]
+    assert [u.job_id for u in standin.uploads] == [JOB_HR]
+
+
+def test_unchanged_content_is_not_dropped_twice_and_changed_is(setup, report_standin):
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    services, sources = setup()
+
+    assert pull(services, sources).results[0].dropped == ["leavers/leavers-report.csv"]
+    assert pull(services, sources).results[0].dropped == [], "the same report again"
+    report_standin.set_report(TEST_REPORT_NAME, ROWS[:1], owner=TEST_REPORT_OWNER)
+    again = pull(services, sources).results[0].dropped
+    # The first file is still waiting in incoming: the new one never overwrites it.
+    assert again == ["leavers/leavers-report-2.csv"]
+    files = incoming(services)
+    assert files["leavers/leavers-report.csv"].count(b"\n") == 3
+    assert files["leavers/leavers-report-2.csv"].count(b"\n") == 2
+
+
+def test_wrong_basic_auth_is_recorded_and_the_other_sources_still_pull(
+    setup, report_standin, caplog
+):
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    wrong = report_standin.source("workday", format="json") | {
+        "name": "wrong-password",
+        "auth": {"type": "basic", "username": TEST_REPORT_USER, "secret_env": "WRONG_PW"},
+    }
+    os.environ["WRONG_PW"] = "not-the-password-S3cr3t"
+    try:
+        services, sources = setup(wrong)
+        sources.reverse()  # the failing one first: the next must still run
+        with caplog.at_level(logging.DEBUG):
+            summary = pull(services, sources)
+    finally:
+        del os.environ["WRONG_PW"]
+
+    assert not summary.ok
+    failed, fine = summary.results
+    assert failed.source == "wrong-password" and failed.dropped == []
+    assert "refused the credentials (401" in (failed.error or "")
+    assert "environment variable WRONG_PW" in (failed.error or "")
+    assert fine.ok and fine.dropped == ["leavers/leavers-report.csv"]
+    runs = {r.summary["source"]: r for r in services.runlog.list_runs() if r.kind == "pull"}
+    assert runs["wrong-password"].status == "failed"
+    assert "401" in (runs["wrong-password"].error or "")
+    assert "not-the-password-S3cr3t" not in caplog.text
+    assert TEST_REPORT_PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault.redirect("https://evil.example/steal", 302), "redirecting to evil.example"),
+        (Fault.html(200), "got a web page, not the report"),
+    ],
+)
+def test_a_redirect_or_a_web_page_is_refused(setup, report_standin, fault, expected):
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    services, sources = setup()
+    report_standin.add_faults(fault)
+
+    summary = pull(services, sources)
+
+    assert expected in (summary.results[0].error or "")
+    assert incoming(services) == {}
+    assert report_standin.requests == 1, "nothing followed the redirect"
+
+
+def test_nested_json_is_refused_naming_its_path(setup, report_standin):
+    rows = [*ROWS, {**ROWS[0], "Manager": {"Email": "boss@contoso.com"}}]
+    report_standin.set_report(TEST_REPORT_NAME, rows, owner=TEST_REPORT_OWNER)
+    json_source = report_standin.source("workday", format="json") | {
+        "name": "nested",
+        "auth": {"type": "basic", "username": TEST_REPORT_USER, "secret_env": PASSWORD_ENV},
+    }
+    services, sources = setup(json_source)
+
+    summary = pull(services, sources, only="nested")
+
+    assert "Report_Entry[2].Manager.Email is a nested value" in (summary.results[0].error or "")
+    assert "boss@contoso.com" not in (summary.results[0].error or "")
+    assert incoming(services) == {}
+
+
+def test_http_to_another_host_is_refused_at_config(setup):
+    plain = {
+        "name": "plain",
+        "kind": "https",
+        "connector": "workday",
+        "url": "http://hr.example.com/report?format=csv",
+        "auth": {"type": "bearer", "secret_env": PASSWORD_ENV},
+    }
+    with pytest.raises(ConfigError, match=r"plain http is refused for hr\.example\.com"):
+        setup(plain)
+
+
+def test_an_unknown_source_name_is_a_config_error(setup):
+    services, sources = setup()
+    with pytest.raises(ConfigError, match="no source is named 'nope'"):
+        pull(services, sources, only="nope")
