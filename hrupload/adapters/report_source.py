@@ -30,12 +30,12 @@ from hrupload.adapters.connector import (
     READ_TIMEOUT,
     RETRY_BUDGET,
     TRANSIENT_STATUS,
-    _check_url,
-    _host_of,
-    _retry_after,
-    _Retryable,
-    _send,
-    _session,
+    Retryable,
+    check_url,
+    host_of,
+    new_session,
+    retry_after_of,
+    send,
 )
 from hrupload.app.sources import Fetched
 from hrupload.core.errors import ConfigError, ConnectorError, HrUploadError, SourceError
@@ -120,7 +120,7 @@ def _auth(raw: Any, where: str, secret: SecretReader) -> Auth:
     )
     token_url = None
     if kind == "client_credentials":
-        token_url = _check_url(
+        token_url = check_url(
             _text(raw, "token_url", where, required=True) or "", f"{where} token_url"
         )
     return Auth(
@@ -162,7 +162,7 @@ class ReportSource:
         self.retry_budget = retry_budget
         self.timeout = timeout
         self.max_backoff = max_backoff
-        self._session = session or _session()
+        self._session = session or new_session()
         self._token: tuple[str, float] | None = None
         #: Secrets and tokens sent, masked wherever an answer echoes them.
         self._sent: list[str] = []
@@ -195,7 +195,7 @@ class ReportSource:
                 + ", ".join(FIELDS)
             )
         url = _text(config, "url", where, required=True) or ""
-        _check_url(url, f"{where} url")
+        check_url(url, f"{where} url")
         format = (_text(config, "format", where) or "csv").lower()
         if format not in FORMATS:
             raise ConfigError(
@@ -252,7 +252,7 @@ class ReportSource:
             return max(backoff, getattr(exc, "retry_after", 0.0))
 
         return Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
+            retry=retry_if_exception(lambda e: isinstance(e, Retryable)),
             stop=stop_before_delay(remaining),
             wait=wait,
             reraise=True,
@@ -264,7 +264,7 @@ class ReportSource:
             for attempt in self._retrying(start):
                 with attempt:
                     return self._once()
-        except _Retryable as exc:
+        except Retryable as exc:
             raise self._fail(
                 f"the report kept failing for the whole retry budget ({self.retry_budget:.0f}s); "
                 f"last: {exc}"
@@ -275,22 +275,22 @@ class ReportSource:
 
     def _once(self) -> bytes:
         headers = {"Authorization": self._authorization()}
-        response = _send(self._session, "GET", self.url, timeout=self.timeout, headers=headers)
+        response = send(self._session, "GET", self.url, timeout=self.timeout, headers=headers)
         return self._content(response, "the report URL")
 
     def _content(self, response: requests.Response, what: str) -> bytes:
         status = response.status_code
         if 300 <= status < 400:
-            target = _host_of(response.url or self.url, response.headers.get("Location"))
+            target = host_of(response.url or self.url, response.headers.get("Location"))
             raise self._fail(
                 f"{what} answered {status} {response.reason}, redirecting to {target}; sources "
                 "never follow redirects: put the address the report is really at in the config"
             )
         if status in TRANSIENT_STATUS:
-            raise _Retryable(
+            raise Retryable(
                 f"{what} answered {status} {response.reason}",
                 status=status,
-                retry_after=_retry_after(response),
+                retry_after=retry_after_of(response),
             )
         if status in (401, 403):
             self._token = None
@@ -331,7 +331,7 @@ class ReportSource:
         if self.auth.scope:
             form["scope"] = self.auth.scope
         url = self.auth.token_url or ""
-        response = _send(self._session, "POST", url, timeout=self.timeout, data=form)
+        response = send(self._session, "POST", url, timeout=self.timeout, data=form)
         body = self._content(response, "the token URL")
         try:
             doc = json.loads(body)
