@@ -507,3 +507,6 @@ main.add_command(doctor)
 from hrupload.cli.profile import profile  # noqa: E402
 
 main.add_command(profile)
+from hrupload.cli.pull import pull  # noqa: E402
+
+main.add_command(pull)

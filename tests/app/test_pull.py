@@ -43,8 +43,8 @@ ROWS = [
 PASSWORD_ENV = "TEST_REPORT_PASSWORD_ENV"
 
 
-@pytest.fixture
-def standin(tmp_path):
+@pytest.fixture(name="standin")
+def standin_fixture(tmp_path):
     with ConnectorStandIn(
         tenant_id=TENANT,
         apps={APP: SECRET},
@@ -87,8 +87,8 @@ def make_env(azurite, hr_storage, standin, sources: list[dict]) -> dict[str, str
     }
 
 
-@pytest.fixture
-def clean_env(monkeypatch):
+@pytest.fixture(name="clean_env")
+def clean_env_fixture(monkeypatch):
     for name in list(os.environ):
         if name.startswith(("HRUPLOAD_", "HR_STORAGE")):
             monkeypatch.delenv(name)
