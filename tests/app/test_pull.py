@@ -253,3 +253,46 @@ def test_an_unknown_source_name_is_a_config_error(setup):
     services, sources = setup()
     with pytest.raises(ConfigError, match="no source is named 'nope'"):
         pull(services, sources, only="nope")
+
+
+def test_a_bearer_token_is_sent_and_never_shown(setup, report_standin, monkeypatch, caplog):
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    report_standin.add_token("bearer-token-Xy+/=")
+    monkeypatch.setenv("TEST_BEARER", "bearer-token-Xy+/=")
+    bearer = report_standin.source("workday") | {
+        "name": "bearer",
+        "auth": {"type": "bearer", "secret_env": "TEST_BEARER"},
+    }
+    services, sources = setup(bearer)
+
+    with caplog.at_level(logging.DEBUG):
+        summary = pull(services, sources, only="bearer")
+
+    assert summary.results[0].dropped == ["hr/workday/bearer.csv"]
+    assert "bearer-token-Xy" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"colour": "red"}, r"unknown field 'colour'"),
+        ({"format": "xml"}, r"format must be one of csv, json"),
+        ({"auth": {"type": "basic", "username": "u"}}, r"give 'secret_name' \(a Key Vault"),
+        ({"auth": {"type": "digest"}}, r"auth type must be one of basic, bearer"),
+        ({"auth": {"type": "basic", "secret_name": "pw"}}, r"'username' is missing"),
+    ],
+)
+def test_a_malformed_source_fails_naming_the_field(setup, report_standin, change, expected):
+    entry = report_standin.source("workday") | {"name": "bad"} | change
+    with pytest.raises(ConfigError, match=r"source 'bad' \(sources\[1\]\).*" + expected):
+        setup(entry)
+
+
+def test_a_sharepoint_source_without_its_module_is_a_clear_config_error(setup):
+    import importlib.util
+
+    if importlib.util.find_spec("hrupload.adapters.sharepoint") is not None:
+        pytest.skip("the sharepoint source is in this version")
+    entry = {"kind": "sharepoint", "connector": "workday", "drive_id": "d", "folder": "HR"}
+    with pytest.raises(ConfigError, match="the sharepoint source is not available"):
+        setup(entry)
