@@ -453,6 +453,11 @@ def status(since: str, limit: int, as_json: bool, connector: str | None) -> None
                 f"{c.get('retrying', 0)} retrying, {c.get('stuck', 0)} waiting > 24 h"
                 + (f"; {r.error}" if r.error else "")
             )
+        elif r.kind == "pull":
+            file = f"(pull {r.summary.get('source', '?')})"
+            note = f"{count(r.summary.get('dropped', 0), 'file')} dropped" + (
+                f"; {note}" if note else ""
+            )
         elif r.kind == "profile-refresh":
             note = "employee profiles re-sent so Purview keeps them" + (f"; {note}" if note else "")
         rows.append(

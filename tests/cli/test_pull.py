@@ -57,3 +57,14 @@ def test_an_unknown_source_is_a_usage_error(
     assert result.exit_code == 2
     assert "no source is named 'nope'" in result.output
     assert "the configured sources are leavers-report" in result.output
+
+
+def test_status_shows_each_pull_with_its_source(
+    azurite, hr_storage, standin, report_standin, clean_env
+):
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    env = make_env(azurite, hr_storage, standin, report_sources(report_standin))
+    run(env)
+    result = CliRunner().invoke(main, ["status"], env={"COLUMNS": "200", **env})
+    assert "(pull leavers-report)" in result.output
+    assert "1 file dropped" in result.output
