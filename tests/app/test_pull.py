@@ -296,3 +296,54 @@ def test_a_sharepoint_source_without_its_module_is_a_clear_config_error(setup):
     entry = {"kind": "sharepoint", "connector": "workday", "drive_id": "d", "folder": "HR"}
     with pytest.raises(ConfigError, match="the sharepoint source is not available"):
         setup(entry)
+
+
+def test_client_credentials_get_a_token_first_and_send_it(setup, report_standin, monkeypatch):
+    """A loopback token endpoint that checks the form and issues one token."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs
+
+    forms: list[dict] = []
+
+    class Token(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", 0))
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            forms.append(form)
+            good = form.get("client_secret") == "cc-Secret+/=" and form.get("client_id") == "hr"
+            body = json.dumps({"access_token": "cc-token-1", "expires_in": 3600} if good else {})
+            self.send_response(200 if good else 401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Token)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+        report_standin.add_token("cc-token-1")
+        monkeypatch.setenv("TEST_CC_SECRET", "cc-Secret+/=")
+        entry = report_standin.source("workday") | {
+            "name": "cc",
+            "auth": {
+                "type": "client_credentials",
+                "token_url": f"http://127.0.0.1:{server.server_port}/token",
+                "client_id": "hr",
+                "scope": "reports.read",
+                "secret_env": "TEST_CC_SECRET",
+            },
+        }
+        services, sources = setup(entry)
+        summary = pull(services, sources, only="cc")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert summary.results[0].dropped == ["hr/workday/cc.csv"], summary.results[0].error
+    assert [(f["grant_type"], f["scope"]) for f in forms] == [
+        ("client_credentials", "reports.read")
+    ]
