@@ -102,13 +102,19 @@ class _SharedTokens:
             return client
 
 
-def build_sources(settings: Settings, *, key_vault_credential: Any = None) -> list[Source]:
+def build_sources(
+    settings: Settings,
+    *,
+    key_vault_credential: Any = None,
+    key_vault_options: dict[str, Any] | None = None,
+) -> list[Source]:
     """The sources of HRUPLOAD_CONNECTORS, built (and each checked) from their entries.
     Their secrets are read when a pull needs them: from Key Vault (``secret_name``) or the
-    named environment variable (``secret_env``, local use)."""
+    named environment variable (``secret_env``, local use). ``key_vault_credential`` and
+    ``key_vault_options`` are the seams for the Key Vault stand-in."""
     built: list[Source] = []
     for index, config in enumerate(settings.sources):
-        secret = partial(_source_secret, settings, key_vault_credential)
+        secret = partial(_source_secret, settings, (key_vault_credential, key_vault_options))
         if config.get("kind") == "https":
             from hrupload.adapters.report_source import ReportSource
 
@@ -145,7 +151,11 @@ def _sharepoint_source(config: Any, settings: Settings, secret: Any) -> Source:
 
 
 def _source_secret(
-    settings: Settings, credential: Any, where: str, secret_name: str | None, secret_env: str | None
+    settings: Settings,
+    seams: tuple[Any, dict[str, Any] | None],
+    where: str,
+    secret_name: str | None,
+    secret_env: str | None,
 ) -> Callable[[bool], str]:
     """A source's secret reader: the environment variable ``secret_env`` (read at each
     pull), else the Key Vault secret ``secret_name``."""
@@ -172,7 +182,8 @@ def _source_secret(
     return KeyVaultSecret(
         settings.key_vault_url,
         secret_name or "",
-        credential=credential,
+        credential=seams[0],
+        client_options=seams[1],
         ttl=float(settings.secret_ttl_seconds),
         managed_identity_client_id=settings.managed_identity_client_id,
     )

@@ -347,3 +347,39 @@ def test_client_credentials_get_a_token_first_and_send_it(setup, report_standin,
     assert [(f["grant_type"], f["scope"]) for f in forms] == [
         ("client_credentials", "reports.read")
     ]
+
+
+def test_a_secret_name_is_read_from_key_vault(
+    azurite, hr_storage, standin, report_standin, keyvault_standin, clean_env, caplog
+):
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    keyvault_standin.set_secret("workday-isu-password", TEST_REPORT_PASSWORD)
+    entry = report_standin.source("leavers") | {
+        "auth": {"type": "basic", "username": TEST_REPORT_USER,
+                 "secret_name": "workday-isu-password"},
+    }  # fmt: skip
+    env = make_env(azurite, hr_storage, standin, [entry])
+    settings = load(env | {"HRUPLOAD_KEY_VAULT_URL": keyvault_standin.url})
+    sources = compose.build_sources(
+        settings,
+        key_vault_credential=keyvault_standin.credential,
+        key_vault_options={
+            "verify_challenge_resource": False,
+            "connection_verify": keyvault_standin.ca_cert_pem_path,
+        },
+    )
+
+    with caplog.at_level(logging.DEBUG):
+        summary = pull(compose.build_services(settings), sources)
+
+    assert summary.results[0].dropped == ["leavers/leavers-report.csv"], summary.results[0].error
+    assert TEST_REPORT_PASSWORD not in caplog.text
+
+
+def test_a_secret_name_without_a_vault_is_a_config_error(setup, report_standin):
+    entry = report_standin.source("workday") | {
+        "name": "kv",
+        "auth": {"type": "bearer", "secret_name": "token-in-vault"},
+    }
+    with pytest.raises(ConfigError, match="HRUPLOAD_KEY_VAULT_URL is not set"):
+        setup(entry)
