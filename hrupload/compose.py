@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # the adapters load when a client is built, not at import
     from hrupload.adapters.connector import AppCredential, ConnectorClient
     from hrupload.adapters.local_state import LocalCheckpoints
     from hrupload.app.doctor import Item
+    from hrupload.app.sources import Source
 
 #: How the connector's secret is given: the secret itself, or ``provider(force)`` that
 #: reads it (Key Vault; ``force`` after the token endpoint rejected it: a rotation).
@@ -98,6 +100,93 @@ class _SharedTokens:
             client = make_client(settings, secret_provider=secret_provider, tokens_from=owner)
             self._owners.setdefault(key, client)
             return client
+
+
+def build_sources(
+    settings: Settings,
+    *,
+    key_vault_credential: Any = None,
+    key_vault_options: dict[str, Any] | None = None,
+) -> list[Source]:
+    """The sources of HRUPLOAD_CONNECTORS, built (and each checked) from their entries.
+    Their secrets are read when a pull needs them: from Key Vault (``secret_name``) or the
+    named environment variable (``secret_env``, local use). ``key_vault_credential`` and
+    ``key_vault_options`` are the seams for the Key Vault stand-in."""
+    built: list[Source] = []
+    for index, config in enumerate(settings.sources):
+        secret = partial(_source_secret, settings, (key_vault_credential, key_vault_options))
+        if config.get("kind") == "https":
+            from hrupload.adapters.report_source import ReportSource
+
+            built.append(
+                ReportSource.from_config(
+                    config,
+                    index=index,
+                    secret=secret,
+                    retry_budget=float(settings.retry_budget),
+                    read_timeout=float(settings.read_timeout),
+                )
+            )
+        else:
+            built.append(_sharepoint_source(config, settings, secret))
+    names = [s.name for s in built]
+    for name in names:
+        if names.count(name) > 1:
+            from hrupload.core.errors import ConfigError
+
+            raise ConfigError(f"HRUPLOAD_CONNECTORS: two sources are named {name!r}; name each")
+    return built
+
+
+def _sharepoint_source(config: Any, settings: Settings, secret: Any) -> Source:
+    from hrupload.core.errors import ConfigError
+
+    try:
+        from hrupload.adapters.sharepoint import SharePointSource  # type: ignore[import-not-found]
+    except ImportError:
+        raise ConfigError(
+            "HRUPLOAD_CONNECTORS: the sharepoint source is not available in this version"
+        ) from None
+    return SharePointSource.from_config(config, settings=settings, secret=secret)
+
+
+def _source_secret(
+    settings: Settings,
+    seams: tuple[Any, dict[str, Any] | None],
+    where: str,
+    secret_name: str | None,
+    secret_env: str | None,
+) -> Callable[[bool], str]:
+    """A source's secret reader: the environment variable ``secret_env`` (read at each
+    pull), else the Key Vault secret ``secret_name``."""
+    from hrupload.core.errors import ConfigError, SecretError
+
+    if secret_env:
+
+        def from_env(force: bool = False) -> str:
+            import os
+
+            value = os.environ.get(secret_env, "").strip()
+            if not value:
+                raise SecretError(f"{where}: the environment variable {secret_env} is not set")
+            return value
+
+        return from_env
+    if not settings.key_vault_url:
+        raise ConfigError(
+            f"{where}: secret_name {secret_name!r} is a Key Vault secret, but "
+            "HRUPLOAD_KEY_VAULT_URL is not set; set it, or use secret_env locally"
+        )
+    from hrupload.adapters.keyvault import KeyVaultSecret
+
+    return KeyVaultSecret(
+        settings.key_vault_url,
+        secret_name or "",
+        credential=seams[0],
+        client_options=seams[1],
+        ttl=float(settings.secret_ttl_seconds),
+        managed_identity_client_id=settings.managed_identity_client_id,
+    )
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,11 @@ from hrupload.settings import Settings, fingerprint, load
 if TYPE_CHECKING:  # the pipeline (Azure Storage, Tables, HTTP) loads on the first invocation,
     # so the host indexes the triggers without paying for it: a shorter cold start
     from hrupload.app import pipeline
+    from hrupload.app.sources import Source
 
 log = logger("hrupload.functions")  # file-derived text in messages and fields is escaped
 _services: dict[tuple, pipeline.Services] = {}
+_sources: dict[tuple, list[Source]] = {}
 _telemetry_ready = False
 
 
@@ -31,8 +33,21 @@ def services() -> pipeline.Services:
         loaded = load()
         _setup_logging(loaded)
         _services.clear()
+        _sources.clear()
         _services[key] = compose.build_services(loaded)
     return _services[key]
+
+
+def sources() -> list[Source]:
+    """The sources of HRUPLOAD_CONNECTORS for the current settings, built as
+    :func:`services` are: once, and again only when a setting changed."""
+    from hrupload import compose
+
+    key = fingerprint()
+    services()  # the settings are read (and checked) there
+    if key not in _sources:
+        _sources[key] = compose.build_sources(_services[key].settings)
+    return _sources[key]
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -107,4 +122,37 @@ def on_timer(timer: Any) -> pipeline.SweepSummary:
     past_due = bool(getattr(timer, "past_due", False))
     if past_due:
         log.warning("the daily sweep is running late (past due)")
+    pull_first()
     return pipeline.sweep(services(), past_due=past_due)
+
+
+def pull_first() -> None:
+    """The timer's first step: every source pulled, so the sweep uploads what they had.
+    Whatever goes wrong here is logged and the sweep still runs."""
+    from hrupload.app.pull import pull
+    from hrupload.core.errors import HrUploadError
+
+    try:
+        if not services().settings.sources:
+            return
+        summary = pull(services(), sources())
+    except HrUploadError as exc:
+        log.error("the pull before the sweep failed; sweeping anyway", extra={"reason": str(exc)})
+        return
+    except Exception:  # never let a pull stop the sweep
+        log.exception("the pull before the sweep failed; sweeping anyway")
+        return
+    for result in summary.results:
+        if result.error:
+            log.error(
+                "a source failed; the sweep goes on",
+                extra={
+                    "source": result.source,
+                    "connector": result.connector,
+                    "reason": result.error,
+                },
+            )
+    log.info(
+        "pulled before the sweep",
+        extra={k: v for k, v in summary.to_dict().items() if k != "results"},
+    )

@@ -291,3 +291,45 @@ def test_telemetry_signs_in_with_the_managed_identity(tmp_path):
 
 def test_telemetry_without_an_identity_uses_the_connection_string_alone():
     assert functions.telemetry_credential(load({})) is None
+
+
+def test_the_timer_pulls_then_sweeps_and_a_failing_source_stops_neither(
+    app_env, monkeypatch, report_standin
+):
+    from tests.plugins.standins import (
+        TEST_REPORT_NAME,
+        TEST_REPORT_OWNER,
+        TEST_REPORT_PASSWORD,
+        TEST_REPORT_USER,
+    )
+
+    fns, storage, standin = app_env
+    rows = [
+        {"EmailAddress": "sarad@contoso.com", "ResignationDate": "2019-04-23T15:18:02Z",
+         "LastWorkingDate": "2019-04-29T15:18:02Z"},
+    ]  # fmt: skip
+    report_standin.set_report(TEST_REPORT_NAME, rows, owner=TEST_REPORT_OWNER)
+    auth = {"type": "basic", "username": TEST_REPORT_USER, "secret_env": "TIMER_REPORT_PW"}
+    sources = [
+        report_standin.source("leavers", format="json", name="wrong", auth=auth | {
+            "secret_env": "TIMER_WRONG_PW"}),
+        report_standin.source("leavers", format="csv", auth=auth),
+    ]  # fmt: skip
+    connectors = [{"name": "leavers", "folder": "leavers", "job_id": standin.job_id}]
+    monkeypatch.setenv("HRUPLOAD_CONNECTORS", json.dumps({"connectors": connectors,
+                                                          "sources": sources}))  # fmt: skip
+    monkeypatch.setenv("TIMER_REPORT_PW", TEST_REPORT_PASSWORD)
+    monkeypatch.setenv("TIMER_WRONG_PW", "wrong-password-123")
+
+    fns["daily_sweep"].get_user_function()(TimerRequest(past_due=False))
+
+    assert [b.name for b in storage.list_blobs(storage.incoming)] == []
+    processed = [b.name for b in storage.list_blobs(storage.processed)]
+    assert [n for n in processed if n.endswith(".csv")] == [
+        next(n for n in processed if n.endswith("/leavers/leavers-report.csv"))
+    ]
+    assert len(standin.uploads) == 1
+    runs = storage.runlog().list_runs()
+    pulls = {r.summary["source"]: r.status for r in runs if r.kind == "pull"}
+    assert pulls == {"wrong": "failed", "leavers-report": "done"}
+    assert [r.status for r in runs if r.kind == "sweep"] == ["done"]

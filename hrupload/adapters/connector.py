@@ -81,7 +81,7 @@ class Endpoints:
         return f"{self.ingestion}/api/signals?jobid={job_id}"
 
 
-def _check_url(url: str, setting: str) -> str:
+def check_url(url: str, setting: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return url.rstrip("/")
@@ -107,8 +107,8 @@ def endpoints(
         raise ConfigError(f"--cloud must be one of {', '.join(CLOUDS)}; got {cloud!r}")
     login, ingestion = CLOUDS[cloud]
     return Endpoints(
-        _check_url(login_url or login, "--login-url / HRUPLOAD_LOGIN_URL"),
-        _check_url(ingestion_url or ingestion, "--ingestion-url / HRUPLOAD_INGESTION_URL"),
+        check_url(login_url or login, "--login-url / HRUPLOAD_LOGIN_URL"),
+        check_url(ingestion_url or ingestion, "--ingestion-url / HRUPLOAD_INGESTION_URL"),
     )
 
 
@@ -124,10 +124,10 @@ def probe(url: str, *, timeout: float = CONNECT_TIMEOUT) -> int:
     """Whether ``url``'s host answers, as an upload would reach it (the proxy settings, the
     TLS checks): one GET with no token and no data. The HTTP status, whatever it is, for
     any answer means the host is reachable; ConnectorError when none came."""
-    session = _session()
+    session = new_session()
     try:
-        return _send(session, "GET", url, timeout=(timeout, timeout)).status_code
-    except _Retryable as exc:
+        return send(session, "GET", url, timeout=(timeout, timeout)).status_code
+    except Retryable as exc:
         raise ConnectorError(str(exc), transient=True) from None
     finally:
         session.close()
@@ -238,7 +238,10 @@ class CertificateCredential:
         return f"CertificateCredential(app_id={self.app_id!r}, x5t={self.x5t!r})"
 
 
-class _Retryable(ConnectorError):
+class Retryable(ConnectorError):
+    """A failure a later attempt may get past: retried within the retry budget (here and
+    by the report source, :mod:`hrupload.adapters.report_source`)."""
+
     def __init__(
         self,
         message: str,
@@ -253,7 +256,7 @@ class _Retryable(ConnectorError):
         self.overload = overload or status in OVERLOAD_STATUS
 
 
-def _retry_after(response: requests.Response) -> float:
+def retry_after_of(response: requests.Response) -> float:
     raw = response.headers.get("Retry-After", "")
     try:
         return max(0.0, float(raw))
@@ -284,7 +287,7 @@ def _looks_like_html(response: requests.Response) -> bool:
 _HOST_CHARS = re.compile(r"[A-Za-z0-9.\-:\[\]_]+")
 
 
-def _host_of(url: str, location: str | None) -> str:
+def host_of(url: str, location: str | None) -> str:
     """The host a redirect points at, safe to print (it came from the network)."""
     from urllib.parse import urljoin
 
@@ -334,7 +337,7 @@ class ConnectorClient:
         self.timeout = timeout
         self.max_backoff = max_backoff
         self.gate = gate
-        self._session = session or _session()
+        self._session = session or new_session()
         self._lock = threading.Lock()
         self._token_lock = threading.Lock()
         self._token: str | None = None
@@ -369,7 +372,7 @@ class ConnectorClient:
     def _retrying(self, budget_start: float) -> Retrying:
         remaining = max(0.0, self.retry_budget - (time.monotonic() - budget_start))
         return Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
+            retry=retry_if_exception(lambda e: isinstance(e, Retryable)),
             stop=stop_before_delay(remaining),
             wait=self._wait,
             reraise=True,
@@ -393,7 +396,7 @@ class ConnectorClient:
             if delay <= 0:
                 return
             if time.monotonic() + delay > deadline:
-                raise _Retryable(
+                raise Retryable(
                     f"the service asked for a pause of {delay:.0f}s more (Retry-After)",
                     retry_after=delay,
                 )
@@ -421,7 +424,7 @@ class ConnectorClient:
         whose 200 looks like success, a 307 would re-send the secret wherever it points."""
         if not 300 <= response.status_code < 400:
             return
-        target = _host_of(response.url, response.headers.get("Location"))
+        target = host_of(response.url, response.headers.get("Location"))
         raise self._refusal(
             f"{what} answered {response.status_code} {response.reason}, redirecting to "
             f"{target}; redirects are never followed (the request would go to a host nobody "
@@ -480,7 +483,7 @@ class ConnectorClient:
                     log.info("authentication failed; retrying once with the re-read secret")
                     continue
                 raise
-            except _Retryable as exc:
+            except Retryable as exc:
                 within = (
                     f" within the retry budget ({self.retry_budget:.0f}s)"
                     if self.retry_budget >= 1
@@ -507,10 +510,10 @@ class ConnectorClient:
         response = self._send("POST", url, data=form)
         self._refuse_redirect(response, "the token endpoint", "--login-url / HRUPLOAD_LOGIN_URL")
         if response.status_code in TRANSIENT_STATUS:
-            raise _Retryable(
+            raise Retryable(
                 f"token endpoint answered {response.status_code} {response.reason}",
                 status=response.status_code,
-                retry_after=_retry_after(response),
+                retry_after=retry_after_of(response),
             )
         if not response.ok:
             raise self._token_failure(response)
@@ -585,7 +588,7 @@ class ConnectorClient:
                     raise self._refusal(str(exc), status=401, systemic=True) from None
                 refreshed = True
                 self._token_other_than(exc.stale_token)
-            except _Retryable as exc:
+            except Retryable as exc:
                 raise ConnectorError(
                     f"the connector kept failing for the whole retry budget "
                     f"({self.retry_budget:.0f}s); last: {exc}. Nothing of this chunk is counted "
@@ -607,7 +610,7 @@ class ConnectorClient:
             response = self._attempt(url, data, filename, deadline)
             signal = Signal.SUCCESS
             return response
-        except _Retryable as exc:
+        except Retryable as exc:
             signal = Signal.OVERLOAD if exc.overload else Signal.OTHER
             raise
         finally:
@@ -624,10 +627,10 @@ class ConnectorClient:
         if 200 <= status < 300 and not _looks_like_html(response):
             return response
         if status in TRANSIENT_STATUS:
-            wait = _retry_after(response)
+            wait = retry_after_of(response)
             if status == 429 or wait:
                 self._pause(wait or 1.0)
-            raise _Retryable(
+            raise Retryable(
                 f"ingestion answered {status} {response.reason}", status=status, retry_after=wait
             )
         if status == 401:
@@ -668,10 +671,10 @@ class ConnectorClient:
         return self._refusal(message, status=status, systemic=status not in CONTENT_STATUS)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return _send(self._session, method, url, timeout=self.timeout, **kwargs)
+        return send(self._session, method, url, timeout=self.timeout, **kwargs)
 
 
-def _send(
+def send(
     session: requests.Session,
     method: str,
     url: str,
@@ -700,25 +703,25 @@ def _send(
                 f"{host} from inspection), or the URL points at the wrong host",
                 systemic=True,
             ) from None
-        raise _Retryable(f"the TLS handshake with {host} failed") from None
+        raise Retryable(f"the TLS handshake with {host} failed") from None
     except requests.exceptions.ProxyError:
-        raise _Retryable(
+        raise Retryable(
             f"the proxy for {host} refused or could not be reached: check HTTPS_PROXY and NO_PROXY"
         ) from None
     except requests.ReadTimeout:
-        raise _Retryable(f"no answer from {host} within {timeout[1]:g}s", overload=True) from None
+        raise Retryable(f"no answer from {host} within {timeout[1]:g}s", overload=True) from None
     except requests.Timeout:
-        raise _Retryable(f"no connection to {host} within {timeout[0]:g}s") from None
+        raise Retryable(f"no connection to {host} within {timeout[0]:g}s") from None
     except requests.exceptions.ChunkedEncodingError:
-        raise _Retryable(f"the connection to {host} broke in the middle of the answer") from None
+        raise Retryable(f"the connection to {host} broke in the middle of the answer") from None
     except requests.ConnectionError as exc:
         text = str(exc)
         if "NameResolutionError" in text or "Name or service not known" in text:
-            raise _Retryable(
+            raise Retryable(
                 f"cannot resolve {host}: check DNS, proxy settings and that the firewall "
                 f"allow-list includes {host}"
             ) from None
-        raise _Retryable(f"connection to {host} failed before any answer") from None
+        raise Retryable(f"connection to {host} failed before any answer") from None
 
 
 class _Unauthorized(ConnectorError):
@@ -727,7 +730,7 @@ class _Unauthorized(ConnectorError):
         self.stale_token = stale_token  # renew unless another chunk already has
 
 
-def _session() -> requests.Session:
+def new_session() -> requests.Session:
     session = requests.Session()
     from requests.adapters import HTTPAdapter
 

@@ -13,6 +13,9 @@ Partitions of the runs table:
     query lists the newest runs first and a time window is a RowKey range.
 ``doctor``
     ``hrupload doctor``'s test entity, deleted as soon as it is written.
+``src-<hash>``
+    One partition per source (the SHA-256 of its name): one entity per file it dropped
+    (RowKey = SHA-256 of the source's key), holding the version last dropped.
 ``ckpt-<key>``
     One entity per delivered chunk of an upload in progress, so a retry on another
     instance resumes without re-sending.
@@ -46,6 +49,8 @@ LEDGER_PARTITION = "blob"
 HISTORY_PARTITION = "run"
 #: Where ``hrupload doctor`` writes (and at once deletes) its test entity.
 PROBE_PARTITION = "doctor"
+#: A source's partition: this and the SHA-256 of the source's name.
+SOURCE_PARTITION_PREFIX = "src-"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TICKS = 10**19 - 1  # microseconds; 19 digits keep RowKeys the same length
 _KINDS = frozenset(RunKind)
@@ -199,6 +204,31 @@ class RunLog:
                 return None
         return _from_entity(entity)
 
+    def source_seen(self, source: str) -> dict[str, str]:
+        """The version last dropped of each file of ``source``, by the source's key."""
+        with translated("read the source versions in", self._where, blob=False):
+            entities = self._table.query_entities(
+                "PartitionKey eq @pk",
+                parameters={"pk": source_partition(source)},
+                select=["key", "version"],
+            )
+            return {str(e["key"]): str(e["version"]) for e in entities if e.get("key")}
+
+    def source_remember(self, source: str, key: str, version: str) -> None:
+        """Remember that ``source`` dropped ``version`` of its file ``key``."""
+        from azure.data.tables import UpdateMode
+
+        entity = {
+            "PartitionKey": source_partition(source),
+            "RowKey": hashlib.sha256(key.encode()).hexdigest(),
+            "source": source,
+            "key": key,
+            "version": version,
+            "dropped": datetime.now(UTC),
+        }
+        with translated("write the source version to", self._where, blob=False):
+            self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
     def put(self, record: RunRecord) -> None:
         """Record a run's current state: its ledger entry and its history entry."""
         from azure.data.tables import UpdateMode
@@ -305,8 +335,16 @@ class RunLog:
 # --------------------------------------------------------------------------- checkpoints
 
 
+def source_partition(source: str) -> str:
+    """``src-<hash>``: a source's name may hold anything a key may not."""
+    return SOURCE_PARTITION_PREFIX + hashlib.sha256(source.encode()).hexdigest()
+
+
 def checkpoint_partition(key: str) -> str:
-    """``ckpt-<key>``; a key unfit for a PartitionKey is replaced by its SHA-256."""
+    """``src-<hash>``
+        One partition per source (the SHA-256 of its name): one entity per file it dropped
+        (RowKey = SHA-256 of the source's key), holding the version last dropped.
+    ``ckpt-<key>``; a key unfit for a PartitionKey is replaced by its SHA-256."""
     if _CKPT_SAFE.fullmatch(key):
         return f"ckpt-{key}"
     return f"ckpt-{hashlib.sha256(key.encode()).hexdigest()}"

@@ -87,8 +87,19 @@ class Checkpoints(Protocol):
     def clear(self, key: str) -> None: ...
 
 
-class RunLog(Protocol):
-    """Every run, newest first, and the ledger of blob versions already handled."""
+class SourceVersions(Protocol):
+    """What each source has already dropped into incoming: the version (an eTag, a content
+    hash) of each of its files, by the source's own key, so an unchanged file is not
+    dropped again (:mod:`hrupload.app.pull`)."""
+
+    def source_seen(self, source: str) -> dict[str, str]: ...
+
+    def source_remember(self, source: str, key: str, version: str) -> None: ...
+
+
+class RunLog(SourceVersions, Protocol):
+    """Every run, newest first, the ledger of blob versions already handled, and the
+    versions each source last dropped."""
 
     def put(self, record: RunRecord) -> None: ...
 

@@ -69,6 +69,8 @@ class RunKind(StrEnum):
     FILE = "file"
     PROFILE_REFRESH = "profile-refresh"
     SWEEP = "sweep"
+    #: One source's pull (``hrupload pull``, the daily timer): what it dropped, or why it failed.
+    PULL = "pull"
 
 
 def utc_now() -> datetime:

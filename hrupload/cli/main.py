@@ -399,6 +399,12 @@ def _duration(text: str) -> float:
     return float(m.group(1)) * unit
 
 
+def _pull_cells(r) -> tuple[str, str]:
+    """How ``status`` shows a pull: the source, and what it dropped (or why it failed)."""
+    dropped = count(r.summary.get("dropped", 0), "file") + " dropped"
+    return f"(pull {r.summary.get('source', '?')})", dropped + (f"; {r.error}" if r.error else "")
+
+
 @main.command()
 @click.option("--since", default="7d", show_default=True, help="How far back: 30m, 24h, 7d, 4w.")
 @click.option(
@@ -444,6 +450,7 @@ def status(since: str, limit: int, as_json: bool, connector: str | None) -> None
         style = _STATUS_STYLE.get(r.status, "white")
         file = r.blob.split("/", 1)[1] if "/" in r.blob else r.blob
         note = r.error or ""
+        file, note = _pull_cells(r) if r.kind == "pull" else (file, note)
         if r.kind == "sweep":
             file = "(daily sweep)"
             c = r.summary
@@ -507,3 +514,6 @@ main.add_command(doctor)
 from hrupload.cli.profile import profile  # noqa: E402
 
 main.add_command(profile)
+from hrupload.cli.pull import pull  # noqa: E402
+
+main.add_command(pull)

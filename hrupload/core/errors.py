@@ -56,6 +56,12 @@ class AuthenticationError(ConnectorError):
     """The token endpoint rejected the app's credentials (wrong secret, app or tenant)."""
 
 
+class SourceError(HrUploadError):
+    """A source (a SharePoint folder, an HR system's report URL) could not be read: refused,
+    unreachable, redirected, or it answered something other than the data. ``hrupload pull``
+    records it against the source and goes on with the others."""
+
+
 class StorageError(HrUploadError):
     """Blob or table storage failed; always treated as transient by the pipeline."""
 

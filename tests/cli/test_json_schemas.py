@@ -47,7 +47,7 @@ def checked(kind: str, stdout: str) -> dict:
 def test_each_schema_is_valid_and_names_its_kind() -> None:
     docs = schema_docs()
     kinds = {name.removesuffix(".schema.json") for name in docs} - {"common"}
-    assert kinds >= {"validate", "upload", "process", "sweep", "status"}
+    assert kinds >= {"validate", "upload", "process", "sweep", "status", "pull"}
     for kind in kinds:
         assert docs[f"{kind}.schema.json"]["properties"]["kind"] == {"const": kind}
         assert docs[f"{kind}.schema.json"]["$id"] == f"{BASE}{kind}.schema.json"
