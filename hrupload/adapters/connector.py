@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -118,6 +118,27 @@ def aadsts_hint(message: str) -> tuple[str, str] | None:
     match = re.search(r"\[(AADSTS\d+)\]", message)
     hint = _AADSTS_HINTS.get(match.group(1)) if match else None
     return (match.group(1), hint) if match and hint else None
+
+
+#: The AADSTS codes that say the app's own credentials are wrong (not an outage).
+_CREDENTIAL_CODES = frozenset(
+    {"AADSTS7000215", "AADSTS7000222", "AADSTS700016", "AADSTS90002", "AADSTS700027"}
+)
+
+
+def token_refusal(status: int, doc: Mapping[str, Any]) -> tuple[str, bool]:
+    """A token endpoint's JSON refusal (v1 or v2.0) as one sentence, with the hint from
+    the table above when the AADSTS code has one, and whether it says the credentials are
+    wrong (the caller re-reads the secret once). The caller redacts the message."""
+    description = str(doc.get("error_description", "")).split("\r\n")[0].split("\n")[0]
+    code = description.split(":")[0].strip() if description.startswith("AADSTS") else ""
+    hint = _AADSTS_HINTS.get(code)
+    message = f"token request refused ({status} {doc.get('error', '')})"
+    if hint:
+        message += f": {hint} [{code}]"
+    elif description:
+        message += f": {description[:300]}"
+    return message, status in (400, 401) and code in _CREDENTIAL_CODES
 
 
 def probe(url: str, *, timeout: float = CONNECT_TIMEOUT) -> int:
@@ -550,21 +571,7 @@ class ConnectorClient:
                 status=response.status_code,
                 systemic=True,
             )
-        description = str(doc.get("error_description", "")).split("\r\n")[0].split("\n")[0]
-        code = description.split(":")[0].strip() if description.startswith("AADSTS") else ""
-        hint = _AADSTS_HINTS.get(code)
-        message = f"token request refused ({response.status_code} {doc.get('error', '')})"
-        if hint:
-            message += f": {hint} [{code}]"
-        elif description:
-            message += f": {description[:300]}"
-        auth = response.status_code in (400, 401) and code in (
-            "AADSTS7000215",
-            "AADSTS7000222",
-            "AADSTS700016",
-            "AADSTS90002",
-            "AADSTS700027",
-        )
+        message, auth = token_refusal(response.status_code, doc)
         return self._refusal(message, status=response.status_code, systemic=True, auth=auth)
 
     # -- upload ----------------------------------------------------------------------
