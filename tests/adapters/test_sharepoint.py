@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import logging
+import threading
+import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from hrupload.adapters.sharepoint import (
     GRAPH_URLS,
@@ -293,3 +299,70 @@ def test_every_cloud_has_its_graph():
 )
 def test_item_names_become_safe_file_names(name, safe):
     assert safe_name(name) == safe
+
+
+class _IdentityEndpoint(http.server.BaseHTTPRequestHandler):
+    """App Service's managed-identity endpoint (IDENTITY_ENDPOINT / IDENTITY_HEADER), as
+    azure-identity's ManagedIdentityCredential calls it; hands out ``server.token``."""
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        self.server.asked.append(query.get("resource", [""])[0])  # type: ignore[attr-defined]
+        ok = self.headers.get("X-IDENTITY-HEADER") == "identity-header"
+        body = json.dumps(
+            {
+                "access_token": self.server.token,  # type: ignore[attr-defined]
+                "expires_on": str(int(time.time()) + 3600),
+                "resource": query.get("resource", [""])[0],
+                "token_type": "Bearer",
+            }
+            if ok
+            else {"error": "unauthorized"}
+        ).encode()
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def identity_endpoint(monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _IdentityEndpoint)
+    server.asked, server.token = [], ""  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{server.server_port}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "identity-header")
+    monkeypatch.delenv("MSI_ENDPOINT", raising=False)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_without_a_secret_the_managed_identity_gets_the_graph_token(
+    graph_standin, identity_endpoint
+):
+    # A token the Graph stand-in issued, handed out by the identity endpoint as Azure would.
+    answer = requests.post(
+        f"{graph_standin.url}/{TEST_TENANT_ID}/oauth2/v2.0/token",
+        data={
+            "client_id": TEST_GRAPH_APP_ID,
+            "client_secret": TEST_GRAPH_SECRET,
+            "grant_type": "client_credentials",
+            "scope": "https://graph.microsoft.com/.default",
+        },
+        timeout=10,
+    )
+    identity_endpoint.token = answer.json()["access_token"]
+    graph_standin.put_file(f"{FOLDER}/a.csv", CSV)
+    source = SharePointSource.from_config(
+        graph_standin.source("leavers", FOLDER), settings=settings_for(graph_standin), secret=None
+    )
+
+    assert [f.name for f in source.fetch({})] == ["a.csv"]
+    assert identity_endpoint.asked == ["https://graph.microsoft.com"]
+    assert graph_standin.requests("token") == 1  # only the test's own
