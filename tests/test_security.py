@@ -33,7 +33,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hrupload import compose
-from hrupload.adapters.connector import _session, endpoints
+from hrupload.adapters.connector import endpoints, new_session
 from hrupload.app import pipeline
 from hrupload.cli import main as cli
 from hrupload.core.errors import ConfigError
@@ -221,7 +221,7 @@ def test_tls_verification_is_never_disabled_outside_the_dev_stand_ins() -> None:
 
 
 def test_the_connector_session_verifies_certificates() -> None:
-    assert _session().verify is True
+    assert new_session().verify is True
 
 
 # -- the secret on the command line -------------------------------------------------------------

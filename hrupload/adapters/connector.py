@@ -81,7 +81,7 @@ class Endpoints:
         return f"{self.ingestion}/api/signals?jobid={job_id}"
 
 
-def _check_url(url: str, setting: str) -> str:
+def check_url(url: str, setting: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return url.rstrip("/")
@@ -107,8 +107,8 @@ def endpoints(
         raise ConfigError(f"--cloud must be one of {', '.join(CLOUDS)}; got {cloud!r}")
     login, ingestion = CLOUDS[cloud]
     return Endpoints(
-        _check_url(login_url or login, "--login-url / HRUPLOAD_LOGIN_URL"),
-        _check_url(ingestion_url or ingestion, "--ingestion-url / HRUPLOAD_INGESTION_URL"),
+        check_url(login_url or login, "--login-url / HRUPLOAD_LOGIN_URL"),
+        check_url(ingestion_url or ingestion, "--ingestion-url / HRUPLOAD_INGESTION_URL"),
     )
 
 
@@ -145,10 +145,10 @@ def probe(url: str, *, timeout: float = CONNECT_TIMEOUT) -> int:
     """Whether ``url``'s host answers, as an upload would reach it (the proxy settings, the
     TLS checks): one GET with no token and no data. The HTTP status, whatever it is, for
     any answer means the host is reachable; ConnectorError when none came."""
-    session = _session()
+    session = new_session()
     try:
-        return _send(session, "GET", url, timeout=(timeout, timeout)).status_code
-    except _Retryable as exc:
+        return send(session, "GET", url, timeout=(timeout, timeout)).status_code
+    except Retryable as exc:
         raise ConnectorError(str(exc), transient=True) from None
     finally:
         session.close()
@@ -259,7 +259,7 @@ class CertificateCredential:
         return f"CertificateCredential(app_id={self.app_id!r}, x5t={self.x5t!r})"
 
 
-class _Retryable(ConnectorError):
+class Retryable(ConnectorError):
     def __init__(
         self,
         message: str,
@@ -274,7 +274,7 @@ class _Retryable(ConnectorError):
         self.overload = overload or status in OVERLOAD_STATUS
 
 
-def _retry_after(response: requests.Response) -> float:
+def retry_after_of(response: requests.Response) -> float:
     raw = response.headers.get("Retry-After", "")
     try:
         return max(0.0, float(raw))
@@ -287,14 +287,14 @@ def _retry_after(response: requests.Response) -> float:
             return 0.0
 
 
-def _body(response: requests.Response, limit: int = 300) -> str:
+def answer_excerpt(response: requests.Response, limit: int = 300) -> str:
     """The service's answer for a message, on one line and cut short; the caller redacts
     the whole message (it may quote a row, the token or the secret)."""
     text = " ".join(response.text.split())
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
-def _looks_like_html(response: requests.Response) -> bool:
+def looks_like_html(response: requests.Response) -> bool:
     """A web page where an API answer belongs: a proxy's login or block page, a captive
     portal, a wrong host's front page. The service itself answers JSON or plain text."""
     kind = response.headers.get("Content-Type", "").lower()
@@ -305,7 +305,7 @@ def _looks_like_html(response: requests.Response) -> bool:
 _HOST_CHARS = re.compile(r"[A-Za-z0-9.\-:\[\]_]+")
 
 
-def _host_of(url: str, location: str | None) -> str:
+def host_of(url: str, location: str | None) -> str:
     """The host a redirect points at, safe to print (it came from the network)."""
     from urllib.parse import urljoin
 
@@ -355,7 +355,7 @@ class ConnectorClient:
         self.timeout = timeout
         self.max_backoff = max_backoff
         self.gate = gate
-        self._session = session or _session()
+        self._session = session or new_session()
         self._lock = threading.Lock()
         self._token_lock = threading.Lock()
         self._token: str | None = None
@@ -390,7 +390,7 @@ class ConnectorClient:
     def _retrying(self, budget_start: float) -> Retrying:
         remaining = max(0.0, self.retry_budget - (time.monotonic() - budget_start))
         return Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
+            retry=retry_if_exception(lambda e: isinstance(e, Retryable)),
             stop=stop_before_delay(remaining),
             wait=self._wait,
             reraise=True,
@@ -414,7 +414,7 @@ class ConnectorClient:
             if delay <= 0:
                 return
             if time.monotonic() + delay > deadline:
-                raise _Retryable(
+                raise Retryable(
                     f"the service asked for a pause of {delay:.0f}s more (Retry-After)",
                     retry_after=delay,
                 )
@@ -442,7 +442,7 @@ class ConnectorClient:
         whose 200 looks like success, a 307 would re-send the secret wherever it points."""
         if not 300 <= response.status_code < 400:
             return
-        target = _host_of(response.url, response.headers.get("Location"))
+        target = host_of(response.url, response.headers.get("Location"))
         raise self._refusal(
             f"{what} answered {response.status_code} {response.reason}, redirecting to "
             f"{target}; redirects are never followed (the request would go to a host nobody "
@@ -501,7 +501,7 @@ class ConnectorClient:
                     log.info("authentication failed; retrying once with the re-read secret")
                     continue
                 raise
-            except _Retryable as exc:
+            except Retryable as exc:
                 within = (
                     f" within the retry budget ({self.retry_budget:.0f}s)"
                     if self.retry_budget >= 1
@@ -528,10 +528,10 @@ class ConnectorClient:
         response = self._send("POST", url, data=form)
         self._refuse_redirect(response, "the token endpoint", "--login-url / HRUPLOAD_LOGIN_URL")
         if response.status_code in TRANSIENT_STATUS:
-            raise _Retryable(
+            raise Retryable(
                 f"token endpoint answered {response.status_code} {response.reason}",
                 status=response.status_code,
-                retry_after=_retry_after(response),
+                retry_after=retry_after_of(response),
             )
         if not response.ok:
             raise self._token_failure(response)
@@ -542,7 +542,7 @@ class ConnectorClient:
                 raise KeyError("access_token")
         except (ValueError, KeyError, TypeError):
             host = urlsplit(url).hostname
-            what = "a web page" if _looks_like_html(response) else "no access_token"
+            what = "a web page" if looks_like_html(response) else "no access_token"
             raise self._refusal(
                 f"the token endpoint answered {response.status_code} with {what} instead of a "
                 f"token; {_PROXY_HINT.format(host=host)}, and check --login-url / --cloud",
@@ -563,7 +563,7 @@ class ConnectorClient:
                 doc = {}
         except ValueError:
             doc = {}
-        if not doc and (_looks_like_html(response) or response.status_code == 407):
+        if not doc and (looks_like_html(response) or response.status_code == 407):
             host = urlsplit(response.url).hostname
             return self._refusal(
                 f"the token request was refused with a web page ({response.status_code} "
@@ -592,7 +592,7 @@ class ConnectorClient:
                     raise self._refusal(str(exc), status=401, systemic=True) from None
                 refreshed = True
                 self._token_other_than(exc.stale_token)
-            except _Retryable as exc:
+            except Retryable as exc:
                 raise ConnectorError(
                     f"the connector kept failing for the whole retry budget "
                     f"({self.retry_budget:.0f}s); last: {exc}. Nothing of this chunk is counted "
@@ -614,7 +614,7 @@ class ConnectorClient:
             response = self._attempt(url, data, filename, deadline)
             signal = Signal.SUCCESS
             return response
-        except _Retryable as exc:
+        except Retryable as exc:
             signal = Signal.OVERLOAD if exc.overload else Signal.OTHER
             raise
         finally:
@@ -628,19 +628,20 @@ class ConnectorClient:
         response = self._send("POST", url, headers=headers, files=files)
         self._refuse_redirect(response, "ingestion", "--ingestion-url / HRUPLOAD_INGESTION_URL")
         status = response.status_code
-        if 200 <= status < 300 and not _looks_like_html(response):
+        if 200 <= status < 300 and not looks_like_html(response):
             return response
         if status in TRANSIENT_STATUS:
-            wait = _retry_after(response)
+            wait = retry_after_of(response)
             if status == 429 or wait:
                 self._pause(wait or 1.0)
-            raise _Retryable(
+            raise Retryable(
                 f"ingestion answered {status} {response.reason}", status=status, retry_after=wait
             )
         if status == 401:
             raise _Unauthorized(
                 self._redact(
-                    f"ingestion refused the token twice (401 {response.reason}): {_body(response)}"
+                    f"ingestion refused the token twice (401 {response.reason}): "
+                    f"{answer_excerpt(response)}"
                 ),
                 stale_token=token,
             )
@@ -648,7 +649,7 @@ class ConnectorClient:
 
     def _ingestion_refusal(self, response: requests.Response) -> ConnectorError:
         """The one place that decides whether a refusal is about this file's content."""
-        status, reason, body = response.status_code, response.reason or "", _body(response)
+        status, reason, body = response.status_code, response.reason or "", answer_excerpt(response)
         host, path = urlsplit(response.url).hostname, urlsplit(response.url).path
         if status == 403 and "do not match" in f"{reason} {body}".lower():
             message = (
@@ -656,7 +657,7 @@ class ConnectorClient:
                 "in the connector's flyout in the Purview portal"
             )
             return self._refusal(message, status=status, systemic=True)
-        if _looks_like_html(response) or status == 407:
+        if looks_like_html(response) or status == 407:
             return self._refusal(
                 f"ingestion answered {status} {reason} with a web page, not the connector's "
                 f"answer; {_PROXY_HINT.format(host=host)}. Nothing of this chunk is counted "
@@ -675,10 +676,10 @@ class ConnectorClient:
         return self._refusal(message, status=status, systemic=status not in CONTENT_STATUS)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return _send(self._session, method, url, timeout=self.timeout, **kwargs)
+        return send(self._session, method, url, timeout=self.timeout, **kwargs)
 
 
-def _send(
+def send(
     session: requests.Session,
     method: str,
     url: str,
@@ -707,25 +708,25 @@ def _send(
                 f"{host} from inspection), or the URL points at the wrong host",
                 systemic=True,
             ) from None
-        raise _Retryable(f"the TLS handshake with {host} failed") from None
+        raise Retryable(f"the TLS handshake with {host} failed") from None
     except requests.exceptions.ProxyError:
-        raise _Retryable(
+        raise Retryable(
             f"the proxy for {host} refused or could not be reached: check HTTPS_PROXY and NO_PROXY"
         ) from None
     except requests.ReadTimeout:
-        raise _Retryable(f"no answer from {host} within {timeout[1]:g}s", overload=True) from None
+        raise Retryable(f"no answer from {host} within {timeout[1]:g}s", overload=True) from None
     except requests.Timeout:
-        raise _Retryable(f"no connection to {host} within {timeout[0]:g}s") from None
+        raise Retryable(f"no connection to {host} within {timeout[0]:g}s") from None
     except requests.exceptions.ChunkedEncodingError:
-        raise _Retryable(f"the connection to {host} broke in the middle of the answer") from None
+        raise Retryable(f"the connection to {host} broke in the middle of the answer") from None
     except requests.ConnectionError as exc:
         text = str(exc)
         if "NameResolutionError" in text or "Name or service not known" in text:
-            raise _Retryable(
+            raise Retryable(
                 f"cannot resolve {host}: check DNS, proxy settings and that the firewall "
                 f"allow-list includes {host}"
             ) from None
-        raise _Retryable(f"connection to {host} failed before any answer") from None
+        raise Retryable(f"connection to {host} failed before any answer") from None
 
 
 class _Unauthorized(ConnectorError):
@@ -734,7 +735,7 @@ class _Unauthorized(ConnectorError):
         self.stale_token = stale_token  # renew unless another chunk already has
 
 
-def _session() -> requests.Session:
+def new_session() -> requests.Session:
     session = requests.Session()
     from requests.adapters import HTTPAdapter
 

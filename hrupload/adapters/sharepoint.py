@@ -26,15 +26,15 @@ import requests
 from hrupload.adapters.connector import (
     CONNECT_TIMEOUT,
     TRANSIENT_STATUS,
+    Retryable,
     SecretCredential,
-    _body,
-    _check_url,
-    _host_of,
-    _looks_like_html,
-    _retry_after,
-    _Retryable,
-    _send,
-    _session,
+    answer_excerpt,
+    check_url,
+    host_of,
+    looks_like_html,
+    new_session,
+    retry_after_of,
+    send,
     token_refusal,
 )
 from hrupload.adapters.net import is_loopback
@@ -127,7 +127,7 @@ class SharePointSource:
         self.move_to = move_to.strip("/") if move_to else None
         self.retry_budget = retry_budget
         self.timeout = timeout
-        self._session = session or _session()
+        self._session = session or new_session()
         self._credential = (
             SecretCredential(tenant_id, app_id or "", secret) if secret is not None else None
         )
@@ -268,7 +268,7 @@ class SharePointSource:
         if (there.scheme, there.netloc.lower()) != (here.scheme, here.netloc.lower()):
             raise self._error(
                 f"the listing of folder {self.folder!r} pointed its next page at "
-                f"{_host_of(self.graph_url, url)}, not at {here.hostname}; it is not followed "
+                f"{host_of(self.graph_url, url)}, not at {here.hostname}; it is not followed "
                 "(the token would go there). Check HRUPLOAD_GRAPH_URL and any proxy in between"
             )
         return url
@@ -310,7 +310,7 @@ class SharePointSource:
         ):
             raise self._error(
                 f"the download of {name} points at {parts.scheme or 'no'}:// on "
-                f"{_host_of(url, url)}; only https is followed (the file would travel "
+                f"{host_of(url, url)}; only https is followed (the file would travel "
                 "unencrypted)"
             )
         response = self._retrying("GET", url, headers={})
@@ -324,7 +324,7 @@ class SharePointSource:
         return response
 
     def _content(self, response: requests.Response, name: str) -> bytes:
-        if _looks_like_html(response):
+        if looks_like_html(response):
             raise self._error(
                 f"the download of {name} answered a web page, not the file: a proxy or a "
                 "sign-in page may be in between (check HTTPS_PROXY / NO_PROXY)"
@@ -336,8 +336,8 @@ class SharePointSource:
             document = response.json()
         except ValueError:
             document = None
-        if not isinstance(document, dict) or _looks_like_html(response):
-            kind = "a web page" if _looks_like_html(response) else "no JSON document"
+        if not isinstance(document, dict) or looks_like_html(response):
+            kind = "a web page" if looks_like_html(response) else "no JSON document"
             raise self._error(
                 f"{what} answered {kind}, not Graph's: a proxy may be answering in Graph's "
                 "place (check HTTPS_PROXY / NO_PROXY and HRUPLOAD_GRAPH_URL)"
@@ -366,12 +366,12 @@ class SharePointSource:
         start, attempt = time.monotonic(), 0
         while True:
             try:
-                response = _send(self._session, method, url, timeout=self.timeout, **kwargs)
+                response = send(self._session, method, url, timeout=self.timeout, **kwargs)
                 if response.status_code not in TRANSIENT_STATUS:
                     return response
-                last, wait = f"{response.status_code} {response.reason}", _retry_after(response)
+                last, wait = f"{response.status_code} {response.reason}", retry_after_of(response)
                 status: int | None = response.status_code
-            except _Retryable as exc:
+            except Retryable as exc:
                 last, wait, status = str(exc), exc.retry_after, exc.status
             attempt += 1
             wait = max(wait, min(30.0, 0.5 * 2**attempt))
@@ -430,7 +430,7 @@ class SharePointSource:
         if not isinstance(document, dict):
             raise self._error(
                 f"the Graph token endpoint answered {response.status_code} with "
-                f"{'a web page' if _looks_like_html(response) else 'no JSON'}: a proxy may be "
+                f"{'a web page' if looks_like_html(response) else 'no JSON'}: a proxy may be "
                 "answering in its place (check HTTPS_PROXY / NO_PROXY)",
                 status=response.status_code,
             )
@@ -455,7 +455,7 @@ class SharePointSource:
     def _redirect(self, response: requests.Response, what: str) -> SharePointError:
         return self._error(
             f"{what} answered {response.status_code} {response.reason}, redirecting to "
-            f"{_host_of(response.url, response.headers.get('Location'))}; redirects are never "
+            f"{host_of(response.url, response.headers.get('Location'))}; redirects are never "
             "followed. Check HRUPLOAD_GRAPH_URL and any proxy in between",
             status=response.status_code,
         )
@@ -480,22 +480,24 @@ class SharePointSource:
                 "check drive_id and folder (the folder's path from the drive's root)",
                 status=status,
             )
-        if _looks_like_html(response):
+        if looks_like_html(response):
             return self._error(
                 f"{what} answered {status} with a web page, not Graph's answer: a proxy may be "
                 "in between (check HTTPS_PROXY / NO_PROXY)",
                 status=status,
             )
-        return self._error(f"{what} answered {status} {response.reason}: {_body(response)}")
+        return self._error(
+            f"{what} answered {status} {response.reason}: {answer_excerpt(response)}"
+        )
 
 
 def _graph_and_login(settings: Settings) -> tuple[str, str]:
     """Graph's base URL and the login URL its token comes from. A loopback Graph (the dev
     stand-in) serves its token endpoint too; elsewhere the cloud's login (or the override)."""
-    graph = _check_url(settings.graph_url or GRAPH_URLS[settings.cloud], "HRUPLOAD_GRAPH_URL")
+    graph = check_url(settings.graph_url or GRAPH_URLS[settings.cloud], "HRUPLOAD_GRAPH_URL")
     if is_loopback(urlsplit(graph).hostname):
         return graph, graph
-    login = _check_url(
+    login = check_url(
         settings.login_url or CLOUDS[settings.cloud][0], "--login-url / HRUPLOAD_LOGIN_URL"
     )
     return graph, login
