@@ -128,7 +128,12 @@ def build_sources(
                 )
             )
         else:
-            built.append(_sharepoint_source(config, settings, secret))
+            # The app's secret from Key Vault or secret_env; with neither, None: in Azure the
+            # Function's managed identity asks for the Graph token.
+            named = config.get("secret_name"), config.get("secret_env")
+            where = f"HRUPLOAD_CONNECTORS sources[{index}]"
+            reader = secret(where, *named) if any(named) else None
+            built.append(_sharepoint_source(config, settings, reader))
     names = [s.name for s in built]
     for name in names:
         if names.count(name) > 1:

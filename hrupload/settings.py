@@ -92,6 +92,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Override of the cloud's ingestion endpoint (the local stand-in).",
         deployed=False,
     ),
+    Setting(
+        "HRUPLOAD_GRAPH_URL",
+        None,
+        "Override of the cloud's Microsoft Graph URL for SharePoint sources (the local "
+        "stand-in, whose token endpoint is on the same URL).",
+        deployed=False,
+    ),
     Setting("HRUPLOAD_PROFILE", "", "Column mapping profile: a JSON file path or inline JSON."),
     Setting(
         "HRUPLOAD_CONNECTORS",
@@ -270,6 +277,8 @@ class Settings:
     connectors: tuple[Connector, ...] = ()
     #: HRUPLOAD_CONNECTORS' sources, each checked only for its kind and connector so far.
     sources: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    #: HRUPLOAD_GRAPH_URL (None: the cloud's Graph), for SharePoint sources.
+    graph_url: str | None = None
     #: Set on the settings :meth:`for_connector` derives: the connector they are for.
     connector: Connector | None = None
     #: Setting name -> the command-line option that sets it, for messages that name
@@ -524,6 +533,7 @@ def load(
         cloud=cloud,
         login_url=source.text("HRUPLOAD_LOGIN_URL"),
         ingestion_url=source.text("HRUPLOAD_INGESTION_URL"),
+        graph_url=source.text("HRUPLOAD_GRAPH_URL"),
         profile=source.text("HRUPLOAD_PROFILE") or "",
         records_per_call=source.whole("HRUPLOAD_RECORDS_PER_CALL", minimum=1, maximum=100_000),
         concurrency=source.whole("HRUPLOAD_CONCURRENCY", minimum=1, maximum=16),

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -118,6 +118,27 @@ def aadsts_hint(message: str) -> tuple[str, str] | None:
     match = re.search(r"\[(AADSTS\d+)\]", message)
     hint = _AADSTS_HINTS.get(match.group(1)) if match else None
     return (match.group(1), hint) if match and hint else None
+
+
+#: The AADSTS codes that say the app's own credentials are wrong (not an outage).
+_CREDENTIAL_CODES = frozenset(
+    {"AADSTS7000215", "AADSTS7000222", "AADSTS700016", "AADSTS90002", "AADSTS700027"}
+)
+
+
+def token_refusal(status: int, doc: Mapping[str, Any]) -> tuple[str, bool]:
+    """A token endpoint's JSON refusal (v1 or v2.0) as one sentence, with the hint from
+    the table above when the AADSTS code has one, and whether it says the credentials are
+    wrong (the caller re-reads the secret once). The caller redacts the message."""
+    description = str(doc.get("error_description", "")).split("\r\n")[0].split("\n")[0]
+    code = description.split(":")[0].strip() if description.startswith("AADSTS") else ""
+    hint = _AADSTS_HINTS.get(code)
+    message = f"token request refused ({status} {doc.get('error', '')})"
+    if hint:
+        message += f": {hint} [{code}]"
+    elif description:
+        message += f": {description[:300]}"
+    return message, status in (400, 401) and code in _CREDENTIAL_CODES
 
 
 def probe(url: str, *, timeout: float = CONNECT_TIMEOUT) -> int:
@@ -269,14 +290,14 @@ def retry_after_of(response: requests.Response) -> float:
             return 0.0
 
 
-def _body(response: requests.Response, limit: int = 300) -> str:
+def answer_excerpt(response: requests.Response, limit: int = 300) -> str:
     """The service's answer for a message, on one line and cut short; the caller redacts
     the whole message (it may quote a row, the token or the secret)."""
     text = " ".join(response.text.split())
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
-def _looks_like_html(response: requests.Response) -> bool:
+def looks_like_html(response: requests.Response) -> bool:
     """A web page where an API answer belongs: a proxy's login or block page, a captive
     portal, a wrong host's front page. The service itself answers JSON or plain text."""
     kind = response.headers.get("Content-Type", "").lower()
@@ -524,7 +545,7 @@ class ConnectorClient:
                 raise KeyError("access_token")
         except (ValueError, KeyError, TypeError):
             host = urlsplit(url).hostname
-            what = "a web page" if _looks_like_html(response) else "no access_token"
+            what = "a web page" if looks_like_html(response) else "no access_token"
             raise self._refusal(
                 f"the token endpoint answered {response.status_code} with {what} instead of a "
                 f"token; {_PROXY_HINT.format(host=host)}, and check --login-url / --cloud",
@@ -545,7 +566,7 @@ class ConnectorClient:
                 doc = {}
         except ValueError:
             doc = {}
-        if not doc and (_looks_like_html(response) or response.status_code == 407):
+        if not doc and (looks_like_html(response) or response.status_code == 407):
             host = urlsplit(response.url).hostname
             return self._refusal(
                 f"the token request was refused with a web page ({response.status_code} "
@@ -553,21 +574,7 @@ class ConnectorClient:
                 status=response.status_code,
                 systemic=True,
             )
-        description = str(doc.get("error_description", "")).split("\r\n")[0].split("\n")[0]
-        code = description.split(":")[0].strip() if description.startswith("AADSTS") else ""
-        hint = _AADSTS_HINTS.get(code)
-        message = f"token request refused ({response.status_code} {doc.get('error', '')})"
-        if hint:
-            message += f": {hint} [{code}]"
-        elif description:
-            message += f": {description[:300]}"
-        auth = response.status_code in (400, 401) and code in (
-            "AADSTS7000215",
-            "AADSTS7000222",
-            "AADSTS700016",
-            "AADSTS90002",
-            "AADSTS700027",
-        )
+        message, auth = token_refusal(response.status_code, doc)
         return self._refusal(message, status=response.status_code, systemic=True, auth=auth)
 
     # -- upload ----------------------------------------------------------------------
@@ -624,7 +631,7 @@ class ConnectorClient:
         response = self._send("POST", url, headers=headers, files=files)
         self._refuse_redirect(response, "ingestion", "--ingestion-url / HRUPLOAD_INGESTION_URL")
         status = response.status_code
-        if 200 <= status < 300 and not _looks_like_html(response):
+        if 200 <= status < 300 and not looks_like_html(response):
             return response
         if status in TRANSIENT_STATUS:
             wait = retry_after_of(response)
@@ -636,7 +643,8 @@ class ConnectorClient:
         if status == 401:
             raise _Unauthorized(
                 self._redact(
-                    f"ingestion refused the token twice (401 {response.reason}): {_body(response)}"
+                    f"ingestion refused the token twice (401 {response.reason}): "
+                    f"{answer_excerpt(response)}"
                 ),
                 stale_token=token,
             )
@@ -644,7 +652,7 @@ class ConnectorClient:
 
     def _ingestion_refusal(self, response: requests.Response) -> ConnectorError:
         """The one place that decides whether a refusal is about this file's content."""
-        status, reason, body = response.status_code, response.reason or "", _body(response)
+        status, reason, body = response.status_code, response.reason or "", answer_excerpt(response)
         host, path = urlsplit(response.url).hostname, urlsplit(response.url).path
         if status == 403 and "do not match" in f"{reason} {body}".lower():
             message = (
@@ -652,7 +660,7 @@ class ConnectorClient:
                 "in the connector's flyout in the Purview portal"
             )
             return self._refusal(message, status=status, systemic=True)
-        if _looks_like_html(response) or status == 407:
+        if looks_like_html(response) or status == 407:
             return self._refusal(
                 f"ingestion answered {status} {reason} with a web page, not the connector's "
                 f"answer; {_PROXY_HINT.format(host=host)}. Nothing of this chunk is counted "

@@ -383,3 +383,38 @@ def test_a_secret_name_without_a_vault_is_a_config_error(setup, report_standin):
     }
     with pytest.raises(ConfigError, match="HRUPLOAD_KEY_VAULT_URL is not set"):
         setup(entry)
+
+
+def test_a_sharepoint_folder_is_pulled_through_compose_and_uploaded(
+    setup, report_standin, standin, monkeypatch
+):
+    """The two kinds side by side, as compose builds them from HRUPLOAD_CONNECTORS: the
+    SharePoint source gets its app's secret from secret_env, lands in its connector's folder,
+    and the sweep sends it to that connector's job; an unchanged file is not pulled again."""
+    from hrupload_dev.graph import GraphStandIn
+
+    graph_app, graph_secret = "bbbbbbbb-0000-0000-0000-000000000002", "graph-secret"
+    monkeypatch.setenv("TEST_GRAPH_SECRET_ENV", graph_secret)
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    with GraphStandIn(tenant_id=TENANT, apps={graph_app: graph_secret}) as graph:
+        lines = ["EmailAddress,ResignationDate,LastWorkingDate"]
+        lines += [
+            f"{r['EmailAddress']},{r['ResignationDate']},{r['LastWorkingDate']}" for r in ROWS
+        ]
+        graph.put_file("HR/workday/leavers.csv", "\n".join(lines) + "\n")
+        graph.put_file("HR/workday/notes.txt", "not a csv")
+        source = graph.source("workday", "HR/workday") | {
+            "app_id": graph_app,
+            "secret_env": "TEST_GRAPH_SECRET_ENV",
+        }
+        services, sources = setup(source, env={"HRUPLOAD_GRAPH_URL": graph.url})
+
+        first = pull(services, sources)
+        again = pull(services, sources)
+
+    assert first.ok and again.ok, (first, again)
+    assert sorted(incoming(services)) == ["hr/workday/leavers.csv", "leavers/leavers-report.csv"]
+    assert [r.dropped for r in again.results] == [[], []]
+    swept = pipeline.sweep(services)
+    assert sorted(r.status for r in swept.results) == ["uploaded", "uploaded"]
+    assert sorted(u.job_id for u in standin.uploads) == sorted([JOB_LEAVERS, JOB_HR])
