@@ -622,11 +622,20 @@ def _connectors_doc(raw: str) -> Any:
         raise ConfigError(f"{where} is not valid JSON: {exc}") from None
 
 
-def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+def entry_text(
+    entry: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    required: bool = False,
+    needed: str = "; every connector needs one",
+) -> str | None:
+    """A text field of an HRUPLOAD_CONNECTORS entry (a connector's or a source's), stripped;
+    None when absent or blank, a ConfigError naming ``where`` when required or not text."""
     value = entry.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ConfigError(f"{where}: {key!r} is missing; every connector needs one")
+            raise ConfigError(f"{where}: {key!r} is missing{needed}")
         return None
     if not isinstance(value, str):
         raise ConfigError(f"{where}: {key!r} must be text, got {type(value).__name__}")
@@ -637,7 +646,7 @@ def _connector(entry: Any, index: int, env: Mapping[str, str]) -> Connector:
     where = f"HRUPLOAD_CONNECTORS connectors[{index}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be an object with name, folder and job_id")
-    name = _text(entry, "name", where, required=True) or ""
+    name = entry_text(entry, "name", where, required=True) or ""
     if not _CONNECTOR_NAME.fullmatch(name):
         raise ConfigError(
             f"{where}: name {name!r} may hold only letters, digits, '.', '_' and '-' (at most 64)"
@@ -649,16 +658,16 @@ def _connector(entry: Any, index: int, env: Mapping[str, str]) -> Connector:
             f"{where}: unknown field {', '.join(map(repr, unknown))}; the fields are "
             + ", ".join(CONNECTOR_FIELDS)
         )
-    folder = (_text(entry, "folder", where, required=True) or "").strip("/")
+    folder = (entry_text(entry, "folder", where, required=True) or "").strip("/")
     if not folder or "\\" in folder or any(p in ("", ".", "..") for p in folder.split("/")):
         raise ConfigError(
             f"{where}: folder {entry['folder']!r} must be a folder path in the incoming "
             "container, such as 'leavers' or 'hr/leavers'"
         )
-    cloud = _text(entry, "cloud", where)
+    cloud = entry_text(entry, "cloud", where)
     if cloud is not None and cloud.lower() not in CLOUDS:
         raise ConfigError(f"{where}: cloud must be one of {', '.join(CLOUDS)}; got {cloud!r}")
-    secret_env = _text(entry, "secret_env", where)
+    secret_env = entry_text(entry, "secret_env", where)
     if secret_env is not None and not _ENV_NAME.fullmatch(secret_env):
         raise ConfigError(f"{where}: secret_env {secret_env!r} is not an environment variable name")
     profile = entry.get("profile")
@@ -669,9 +678,9 @@ def _connector(entry: Any, index: int, env: Mapping[str, str]) -> Connector:
     return Connector(
         name=name,
         folder=folder,
-        job_id=_text(entry, "job_id", where, required=True) or "",
-        app_id=_text(entry, "app_id", where),
-        secret_name=_text(entry, "secret_name", where),
+        job_id=entry_text(entry, "job_id", where, required=True) or "",
+        app_id=entry_text(entry, "app_id", where),
+        secret_name=entry_text(entry, "secret_name", where),
         secret_env=secret_env,
         profile=(profile or "").strip(),
         cloud=cloud.lower() if cloud else None,

@@ -41,6 +41,7 @@ from hrupload.app.sources import Fetched
 from hrupload.core.errors import ConfigError, ConnectorError, HrUploadError, SourceError
 from hrupload.core.redact import redact
 from hrupload.core.termsafe import logger
+from hrupload.settings import entry_text
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
@@ -82,14 +83,7 @@ class Auth:
 
 
 def _text(config: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
-    value = config.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ConfigError(f"{where}: {key!r} is missing")
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: {key!r} must be text, got {type(value).__name__}")
-    return value.strip()
+    return entry_text(config, key, where, required=required, needed="")
 
 
 def _auth(raw: Any, where: str, secret: SecretReader) -> Auth:
