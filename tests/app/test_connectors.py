@@ -17,6 +17,7 @@ from hrupload.cli.main import main
 from hrupload.settings import load
 from hrupload_dev.azurite import Azurite
 from hrupload_dev.connector import ConnectorStandIn
+from tests.plugins.azurite import storage_env
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 RESIGNATIONS = (SAMPLES / "resignation.csv").read_bytes()
@@ -77,16 +78,12 @@ def env(azurite: Azurite, hr_storage, standin, monkeypatch) -> dict[str, str]:
         if name.startswith(("HRUPLOAD_", "HR_STORAGE")):
             monkeypatch.delenv(name)
     return {
-        "HR_STORAGE": azurite.connection_string,
+        **storage_env(azurite, hr_storage),
         "HRUPLOAD_TENANT_ID": TENANT,
         "HRUPLOAD_APP_ID": APP_A,
         "HRUPLOAD_APP_SECRET": SECRET_A,
         "HRUPLOAD_LOGIN_URL": standin.url,
         "HRUPLOAD_INGESTION_URL": standin.url,
-        "HRUPLOAD_INCOMING_CONTAINER": hr_storage.incoming,
-        "HRUPLOAD_PROCESSED_CONTAINER": hr_storage.processed,
-        "HRUPLOAD_FAILED_CONTAINER": hr_storage.failed,
-        "HRUPLOAD_RUNS_TABLE": hr_storage.runs_table,
         "HRUPLOAD_RETRY_BUDGET": "2",
         "HRUPLOAD_CONNECTORS": json.dumps(CONNECTORS),
         "WORKDAY_APP_SECRET": SECRET_B,

@@ -18,6 +18,7 @@ from hrupload.settings import load
 from hrupload_dev.azurite import Azurite
 from hrupload_dev.connector import ConnectorStandIn, Fault
 from hrupload_dev.report import ReportStandIn
+from tests.plugins.azurite import storage_env
 from tests.plugins.standins import (
     TEST_REPORT_NAME,
     TEST_REPORT_OWNER,
@@ -64,16 +65,12 @@ def report_sources(report: ReportStandIn, *extra: dict) -> list[dict]:
 
 def make_env(azurite, hr_storage, standin, sources: list[dict]) -> dict[str, str]:
     return {
-        "HR_STORAGE": azurite.connection_string,
+        **storage_env(azurite, hr_storage),
         "HRUPLOAD_TENANT_ID": TENANT,
         "HRUPLOAD_APP_ID": APP,
         "HRUPLOAD_APP_SECRET": SECRET,
         "HRUPLOAD_LOGIN_URL": standin.url,
         "HRUPLOAD_INGESTION_URL": standin.url,
-        "HRUPLOAD_INCOMING_CONTAINER": hr_storage.incoming,
-        "HRUPLOAD_PROCESSED_CONTAINER": hr_storage.processed,
-        "HRUPLOAD_FAILED_CONTAINER": hr_storage.failed,
-        "HRUPLOAD_RUNS_TABLE": hr_storage.runs_table,
         "HRUPLOAD_RETRY_BUDGET": "2",
         "HRUPLOAD_CONNECTORS": json.dumps(
             {

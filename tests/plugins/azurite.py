@@ -88,3 +88,14 @@ def hr_storage(azurite: Azurite) -> Iterator[HrStorage]:
             storage.blob_service.delete_container(container)
     with contextlib.suppress(AzureError):
         storage.table_service.delete_table(storage.runs_table)
+
+
+def storage_env(server: Azurite, storage: HrStorage) -> dict[str, str]:
+    """The settings that point hrupload at ``storage`` (an ``hr_storage``) in ``server``."""
+    return {
+        "HR_STORAGE": server.connection_string,
+        "HRUPLOAD_INCOMING_CONTAINER": storage.incoming,
+        "HRUPLOAD_PROCESSED_CONTAINER": storage.processed,
+        "HRUPLOAD_FAILED_CONTAINER": storage.failed,
+        "HRUPLOAD_RUNS_TABLE": storage.runs_table,
+    }
