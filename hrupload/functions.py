@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the pipeline (Azure Storage, Tables, HTTP) loads on the fir
 log = logger("hrupload.functions")  # file-derived text in messages and fields is escaped
 _services: dict[tuple, pipeline.Services] = {}
 _sources: dict[tuple, list[Source]] = {}
+_web: dict[tuple, Any] = {}
 _telemetry_ready = False
 
 
@@ -156,3 +157,27 @@ def pull_first() -> None:
         "pulled before the sweep",
         extra={k: v for k, v in summary.to_dict().items() if k != "results"},
     )
+
+
+def on_http(req: Any, context: Any = None) -> Any:
+    """The web page (``hrupload.web``) for one HTTP request, over the worker's services.
+    A setting that does not load is a page saying which, never a traceback."""
+    import azure.functions as func
+
+    from hrupload.core.errors import HrUploadError
+
+    key = fingerprint()
+    try:
+        current = services()
+        if key not in _web:
+            from hrupload.web import create_app
+
+            _web.clear()
+            _web[key] = func.WsgiMiddleware(create_app(services=current))
+    except HrUploadError as exc:
+        log.error("the web page cannot start", extra={"reason": str(exc)})
+        from hrupload.web.http import unavailable
+
+        status, headers, body = unavailable(str(exc))
+        return func.HttpResponse(body, status_code=status, headers=headers)
+    return _web[key].handle(req, context)

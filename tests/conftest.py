@@ -8,5 +8,6 @@ that started it.
 pytest_plugins = [
     "tests.plugins.azurite",
     "tests.plugins.standins",
+    "tests.plugins.web",
     "tests.plugins.browser",
 ]
