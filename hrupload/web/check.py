@@ -44,11 +44,13 @@ def page(app: Site, request: Request, visitor: Visitor) -> Response:
         "report": None,
         "message": None,
         "sent": None,
+        "meanings": MEANINGS,
     }
     if request.method != "POST":
         return app.render("check.html", visitor, **context)
     upload = request.files.get("file")
-    name = _base_name(upload.filename if upload else "")
+    # Shown as sent (escaped); a file dropped into incoming takes only its last part.
+    name = (upload.filename or "").strip()[:255] if upload else ""
     if upload is None or not name:
         context["message"] = "Choose a CSV file to check."
         return app.render("check.html", visitor, status=400, **context)
@@ -63,7 +65,7 @@ def page(app: Site, request: Request, visitor: Visitor) -> Response:
         raise RequestEntityTooLarge()
     report = validate_bytes(own, data, name, max_bytes=app.web.max_bytes)
     if request.form.get("send") == "1":
-        context["sent"], context["message"] = _send(own, data, name, report)
+        context["sent"], context["message"] = _send(own, data, _base_name(name), report)
     context["report"] = report_view(report.to_dict())
     return app.render("check.html", visitor, **context)
 
@@ -106,6 +108,7 @@ def report_view(doc: dict[str, Any]) -> dict[str, Any]:
         "valid": doc.get("valid", 0),
         "rejected": doc.get("rejected", 0),
         "blank": doc.get("blank", 0),
+        "header": [str(h) for h in doc.get("header") or []],
         "scenarios": doc.get("scenarios") or {},
         "error_counts": doc.get("error_counts") or {},
         "errors": errors,

@@ -36,6 +36,8 @@ param profile string
 @description('HRUPLOAD_CONNECTORS: several connectors from one deployment (JSON), or empty for the one above.')
 param connectors string = ''
 param schedule string
+@description('HRUPLOAD_WEB_GROUP: the Entra group (object id) whose members may open the web page; empty: whoever the built-in authentication lets in.')
+param webAllowedGroupId string = ''
 
 @description('Upper bound on instances: caps cost and the load on the connector API. Flex allows 40 to 1000.')
 @minValue(40)
@@ -256,6 +258,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     HRUPLOAD_RUNS_TABLE: runsTableName
     HRUPLOAD_BLOB_SOURCE: 'EventGrid'
     HRUPLOAD_SCHEDULE: schedule
+
+    // The web page (hrupload/web): signed in by the app's built-in authentication (auth.bicep).
+    HRUPLOAD_WEB_AUTH: 'entra'
+    HRUPLOAD_WEB_GROUP: webAllowedGroupId
+    HRUPLOAD_WEB_MAX_KB: '10240'
   }
 }
 
