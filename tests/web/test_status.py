@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,7 @@ def test_nothing_outside_the_run_log_can_be_fetched(web_client, swept, path):
 def test_the_blob_behind_a_run_gone_is_a_404_page(web_client, swept, hr_storage):
     _, runs = swept
     partial = runs[HOSTILE_NAME]
-    container, dest = partial.destination.split("/", 1)
+    dest = partial.destination.split("/", 1)[1]
     hr_storage.blob_service.get_blob_client(
         hr_storage.failed, dest + pipeline.REJECTED_SUFFIX
     ).delete_blob()
@@ -165,10 +166,15 @@ def test_the_blob_behind_a_run_gone_is_a_404_page(web_client, swept, hr_storage)
 
 
 def test_several_connectors_each_have_their_section(web_env, hr_storage, connector_standin):
-    connectors = (
-        '{"connectors": [{"name": "emea", "folder": "emea", "job_id": "%s"},'
-        ' {"name": "us", "folder": "us", "job_id": "%s"}]}'
-    ) % (connector_standin.job_id, connector_standin.job_id)
+    job = connector_standin.job_id
+    connectors = json.dumps(
+        {
+            "connectors": [
+                {"name": "emea", "folder": "emea", "job_id": job},
+                {"name": "us", "folder": "us", "job_id": job},
+            ]
+        }
+    )
     app = create_app(load(web_env | {"HRUPLOAD_CONNECTORS": connectors}))
     put = hr_storage.put_blob
     put(hr_storage.incoming, "emea/resignation/a.csv", (SAMPLES / "resignation.csv").read_bytes())
