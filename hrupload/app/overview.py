@@ -100,6 +100,9 @@ class Overview:
     since: datetime
     last_sweep: RunRecord | None
     connectors: list[ConnectorView]
+    #: HRUPLOAD_CONNECTORS: files no connector claimed (failed for it), and blobs waiting
+    #: in a folder none claims.
+    unclaimed_files: list[RunRecord] = field(default_factory=list)
     unclaimed: list[Waiting] = field(default_factory=list)
 
 
@@ -108,16 +111,19 @@ def overview(services: Services, *, now: datetime | None = None) -> Overview:
     now = now or datetime.now(UTC)
     since = now - timedelta(days=WINDOW_DAYS)
     runlog = services.runlog
+    runs = runlog.list_runs(since=since, limit=MAX_RUNS * max(len(services.connectors), 1))
+    files = [r for r in runs if r.kind == RunKind.FILE]
     views = []
     for own in services.each_connector():
-        runs = runlog.list_runs(since=since, limit=MAX_RUNS, connector=own.connector)
-        files = [r for r in runs if r.kind == RunKind.FILE]
+        mine = [r for r in files if r.connector == own.connector]
         folder = own.settings.connector.folder if own.settings.connector else None
-        views.append(ConnectorView(own.connector, folder, files, per_day(files, now)))
+        views.append(ConnectorView(own.connector, folder, mine, per_day(mine, now)))
+    known = {view.name for view in views}
     result = Overview(
         since=since,
         last_sweep=runlog.latest(status=(Status.DONE, Status.STOPPED), kind=RunKind.SWEEP),
         connectors=views,
+        unclaimed_files=[r for r in files if r.connector not in known],
     )
     _place_waiting(services, result)
     return result

@@ -138,11 +138,11 @@ class WebApp:
     # -- rendering -----------------------------------------------------------------------
 
     def render(
-        self, name: str, visitor: Visitor | None, *, status: int = 200, **context: Any
+        self, template: str, visitor: Visitor | None, *, status: int = 200, **context: Any
     ) -> Response:
         from hrupload.app.overview import file_of, run_note
 
-        page = self.env.get_template(name).render(
+        page = self.env.get_template(template).render(
             prefix=self.prefix,
             visitor=visitor,
             version=__version__,

@@ -45,7 +45,7 @@ class Site(Protocol):
     prefix: str
 
     def render(
-        self, name: str, visitor: Visitor | None, *, status: int = 200, **context: Any
+        self, template: str, visitor: Visitor | None, *, status: int = 200, **context: Any
     ) -> Response: ...
 
     def static(self, name: str) -> Response: ...

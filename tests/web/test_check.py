@@ -172,3 +172,55 @@ def test_no_file_is_a_sentence_not_a_traceback(web_client):
     response = web_client.post("/api/check", data={"csrf": token})
     assert response.status_code == 400
     assert "Choose a CSV file" in response.get_data(as_text=True)
+
+
+def test_a_clean_file_can_be_sent_to_incoming_once(web_client, hr_storage):
+    data = (SAMPLES / "resignation.csv").read_bytes()
+    page = post_check(web_client, data, "resignation.csv", send="1").get_data(as_text=True)
+    assert f"Sent to {hr_storage.incoming}/resignation.csv" in page
+    (blob,) = list(hr_storage.list_blobs(hr_storage.incoming))
+    assert blob.name == "resignation.csv"
+    with hr_storage.open_read(hr_storage.incoming, blob.name) as stream:
+        assert stream.read() == data
+    again = post_check(web_client, data, "resignation.csv", send="1").get_data(as_text=True)
+    assert "already waiting in incoming" in again
+    assert [b.etag for b in hr_storage.list_blobs(hr_storage.incoming)] == [blob.etag]
+
+
+def test_a_file_with_rejected_rows_is_not_sent(web_client, hr_storage):
+    page = post_check(web_client, HOSTILE_CSV, "resignation.csv", send="1").get_data(as_text=True)
+    assert "Not sent" in page
+    assert list(hr_storage.list_blobs(hr_storage.incoming)) == []
+
+
+def test_a_sent_file_goes_into_its_connectors_folder_and_takes_only_its_name(web_env, hr_storage):
+    connectors = '{"connectors": [{"name": "emea", "folder": "emea/hr", "job_id": "j"}]}'
+    app = create_app(load(web_env | {"HRUPLOAD_CONNECTORS": connectors}))
+    client = Client(app)
+    client.get(f"/api/?code={WEB_KEY}")
+    data = (SAMPLES / "resignation.csv").read_bytes()
+    post_check(client, data, "../../x/resignation.csv", send="1", connector="emea")
+    assert [b.name for b in hr_storage.list_blobs(hr_storage.incoming)] == [
+        "emea/hr/resignation.csv"
+    ]
+    unknown = post_check(client, data, "resignation.csv", connector="nope")
+    assert unknown.status_code == 400
+
+
+def test_checking_logs_no_row_value(web_client, caplog):
+    caplog.set_level("DEBUG")
+    post_check(web_client, HOSTILE_CSV, HOSTILE_NAME)
+    assert SECRET_EMAIL not in caplog.text and "steal(" not in caplog.text
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/static/style.css", "/api/nope", "/api/check"])
+def test_every_response_has_the_security_headers(web_app, web_client, path):
+    from hrupload.web.http import CSP
+
+    for client in (web_client, Client(web_app)):  # signed in, and refused
+        response = client.get(path)
+        assert response.headers["Content-Security-Policy"] == CSP
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        if "static" not in path or response.status_code != 200:
+            assert response.headers["Cache-Control"] == "no-store"
