@@ -140,6 +140,10 @@ def new_context(
                 route.abort()
 
         context.route("**/*", off_loopback)
+        # File choosers are intercepted from a page's start: Playwright turns that on when
+        # a listener is added, and a key pressed on a file input before then opens a real
+        # dialog that nobody sees, so expect_file_chooser() would wait in vain.
+        context.on("page", lambda p: p.on("filechooser", lambda _: None))
         opened.append(context)
         return context
 

@@ -96,14 +96,15 @@ def check_by_keyboard(page, path: Path) -> None:
 
 
 def row_values(data: bytes, lines: set[int] | None = None) -> set[str]:
-    """The non-empty cells of ``data`` (of its file ``lines`` only, when given)."""
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    """The non-empty cells of ``data`` (of its file ``lines`` only, when given), but the
+    scenario column's: its values are the scenarios' names, which a page does show."""
+    rows = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
     return {
-        cell
-        for number, row in enumerate(rows[1:], start=2)
-        if lines is None or number in lines
-        for cell in row
-        if cell.strip()
+        cell.strip()
+        for row in rows
+        if lines is None or rows.line_num in lines
+        for column, cell in row.items()
+        if column != "HRScenario" and cell and cell.strip()
     }
 
 
