@@ -113,7 +113,7 @@ class WebApp:
             response = self.http_error(exc, visitor)
         except HrUploadError as exc:
             log.warning("a page could not be shown", extra={"reason": str(exc)})
-            response = self.error(503, "Storage did not answer", str(exc), visitor)
+            response = self.error(503, "Storage could not be read", str(exc), visitor)
         except Exception:
             log.exception("the web page failed", extra={"path": request.path})
             response = self.error(
@@ -155,6 +155,7 @@ class WebApp:
             prefix=self.prefix,
             visitor=visitor,
             version=__version__,
+            entra=self.web.auth == "entra",
             when=_when,
             note=run_note,
             file_of=file_of,
