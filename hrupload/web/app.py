@@ -8,8 +8,9 @@ user can cause is a page with one sentence, never a traceback.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -61,6 +62,14 @@ def templates() -> Environment:
     )
 
 
+class _Request(Request):
+    """A request whose uploaded files stay in memory (bounded by max_content_length): a
+    checked file never touches the disk, not even as a temporary file."""
+
+    def _get_file_stream(self, *args: Any, **kwargs: Any) -> io.BytesIO:
+        return io.BytesIO()
+
+
 class WebApp:
     """The WSGI app over one deployment's services (:func:`hrupload.web.create_app`)."""
 
@@ -76,7 +85,7 @@ class WebApp:
         self.pages: dict[str, Callable[..., Response]] = pages.handlers(self)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        request = Request(environ)
+        request = _Request(environ)
         request.max_content_length = self.web.max_bytes + FORM_SLACK
         request.max_form_memory_size = FORM_SLACK
         response = self.respond(request)
@@ -104,7 +113,7 @@ class WebApp:
             response = self.http_error(exc, visitor)
         except HrUploadError as exc:
             log.warning("a page could not be shown", extra={"reason": str(exc)})
-            response = self.error(503, "Storage did not answer", str(exc), visitor)
+            response = self.error(503, "Storage could not be read", str(exc), visitor)
         except Exception:
             log.exception("the web page failed", extra={"path": request.path})
             response = self.error(
@@ -146,6 +155,7 @@ class WebApp:
             prefix=self.prefix,
             visitor=visitor,
             version=__version__,
+            entra=self.web.auth == "entra",
             when=_when,
             note=run_note,
             file_of=file_of,
@@ -182,9 +192,6 @@ class WebApp:
             )
         return self.error(exc.code or 400, exc.name, "The request was not understood.", visitor)
 
-    def not_found(self) -> NotFound:
-        return NotFound()
-
     def static(self, name: str) -> Response:
         kind = STATIC.get(name)
         if kind is None:
@@ -199,7 +206,3 @@ class WebApp:
 def _when(record: Any) -> str:
     when = record.finished or record.started
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if when else ""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

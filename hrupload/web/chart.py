@@ -81,7 +81,7 @@ def chart(days: Sequence[DayCount]) -> Chart:
                         title,
                     )
                 )
-        if i % 2 == len(days) % 2 or len(days) <= 7:
+        if (len(days) - 1 - i) % 2 == 0 or len(days) <= 7:
             labels.append(
                 Label(round(LEFT + i * slot + slot / 2, 1), HEIGHT - 14, f"{d.day:%d %b}")
             )

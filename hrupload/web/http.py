@@ -30,7 +30,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 #: The static files, by name, and their types: nothing else under static/ is served.
-STATIC = {"style.css": "text/css; charset=utf-8"}
+STATIC = {"style.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 #: Room for the multipart framing and the form's small fields around the file itself.
 FORM_SLACK = 64 << 10
 #: A run id as the pipeline makes them (uuid4 hex, cut).

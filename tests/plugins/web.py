@@ -3,8 +3,14 @@ signed-in ``werkzeug.test.Client``, and the same app over real HTTP (``hrupload 
 web``'s server).
 
 ``web_env`` is the environment the app is built from (the ``hr_storage`` of the test and
-:data:`WEB_KEY`); a test module that needs more (the connector stand-in, several
-connectors) overrides it, and ``web_app`` and the rest follow.
+:data:`WEB_KEY`); a test module that needs more overrides it, and ``web_app`` and the
+rest follow. With the connector stand-in, so that a sweep uploads::
+
+    @pytest.fixture
+    def web_env(web_env, connector_standin):
+        return web_env | connector_standin.env(include_secret=True)
+
+then ``drop_and_sweep(web_app, {"resignation/a.csv": data})`` fills the run log.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Iterator
 import pytest
 from werkzeug.test import Client
 
+from hrupload.app.runs import RunRecord
 from hrupload.settings import load
 from hrupload.web import create_app
 from hrupload.web.app import WebApp
@@ -24,6 +31,19 @@ from tests.plugins.azurite import storage_env
 #: The key the test app takes (key mode), in ``?code=`` or ``x-functions-key``.
 WEB_KEY = "test-web-key_0123456789"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def drop_and_sweep(app: WebApp, files: dict[str, bytes]) -> dict[str, RunRecord]:
+    """Drop ``files`` (name in incoming -> bytes) and run the daily sweep over the app's own
+    services (the connector must be set up: see ``web_env``); each file's run record."""
+    from hrupload.app import pipeline
+
+    storage = app.services.storage
+    for name, data in files.items():
+        storage.put_blob(app.services.settings.incoming, name, data)
+    pipeline.sweep(app.services)
+    runs = app.services.runlog.list_runs()
+    return {r.blob.split("/", 1)[1]: r for r in runs if r.kind == "file"}
 
 
 def csrf_of(html: str) -> str:

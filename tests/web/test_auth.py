@@ -113,7 +113,8 @@ def entra_env(web_env):
 def test_entra_lets_in_a_member_of_the_group(entra_env):
     response = Client(create_app(load(entra_env))).get("/api/", headers=_signed_in(GROUP))
     assert response.status_code == 200
-    assert "ana@contoso.example" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "ana@contoso.example" in page and 'href="/.auth/logout"' in page
 
 
 def test_entra_refuses_forged_principal_headers_without_the_platforms_authentication(entra_env):

@@ -16,7 +16,7 @@ from hrupload.app import pipeline
 from hrupload.settings import load
 from hrupload.web import create_app
 from tests.plugins.azurite import storage_env
-from tests.plugins.web import WEB_KEY
+from tests.plugins.web import WEB_KEY, drop_and_sweep
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 HOSTILE_NAME = "resignation/<img src=x onerror=alert(1)>.csv"
@@ -41,14 +41,14 @@ def web_env(azurite, hr_storage, connector_standin):
 def swept(web_app, hr_storage):
     """A sweep over a good file, a partial one (hostile name, one bad row) and an
     unusable one; then a file dropped after it, still waiting."""
-    put = hr_storage.put_blob
-    put(hr_storage.incoming, "resignation/good.csv", (SAMPLES / "resignation.csv").read_bytes())
-    put(hr_storage.incoming, HOSTILE_NAME, BAD_ROWS)
-    put(hr_storage.incoming, "resignation/latin1.csv", "EmailAddress\nrené\n".encode("latin-1"))
-    summary = pipeline.sweep(web_app.services)
-    put(hr_storage.incoming, "resignation/later.csv", b"EmailAddress\n")
-    runs = {r.blob.split("/", 1)[1]: r for r in hr_storage.runlog().list_runs() if r.kind == "file"}
-    return summary, runs
+    files = {
+        "resignation/good.csv": (SAMPLES / "resignation.csv").read_bytes(),
+        HOSTILE_NAME: BAD_ROWS,
+        "resignation/latin1.csv": "EmailAddress\nrené\n".encode("latin-1"),
+    }
+    runs = drop_and_sweep(web_app, files)
+    hr_storage.put_blob(hr_storage.incoming, "resignation/later.csv", b"EmailAddress\n")
+    return runs
 
 
 def page_of(client: Client, path: str = "/api/") -> str:
@@ -59,7 +59,7 @@ def page_of(client: Client, path: str = "/api/") -> str:
 
 
 def test_the_status_page_lists_each_file_with_its_counts_and_reason(web_client, swept):
-    _, runs = swept
+    runs = swept
     page = page_of(web_client)
     assert "Last daily sweep" in page and "3 files" in page
     good, partial, failed = (
@@ -103,7 +103,7 @@ def test_a_retrying_file_shows_its_reason(web_app, web_client, hr_storage, conne
 
 
 def test_each_file_links_to_its_report(web_client, swept):
-    _, runs = swept
+    runs = swept
     partial = runs[HOSTILE_NAME]
     page = page_of(web_client)
     assert f"/api/files/{partial.run_id}/report" in page
@@ -116,7 +116,7 @@ def test_each_file_links_to_its_report(web_client, swept):
 
 
 def test_rejected_rows_download_as_an_attachment_streamed_from_storage(web_client, swept):
-    _, runs = swept
+    runs = swept
     partial = runs[HOSTILE_NAME]
     assert f"/api/files/{partial.run_id}/rejected.csv" in page_of(web_client)
     response = web_client.get(f"/api/files/{partial.run_id}/rejected.csv")
@@ -156,7 +156,7 @@ def test_nothing_outside_the_run_log_can_be_fetched(web_client, swept, path):
 
 
 def test_the_blob_behind_a_run_gone_is_a_404_page(web_client, swept, hr_storage):
-    _, runs = swept
+    runs = swept
     partial = runs[HOSTILE_NAME]
     dest = partial.destination.split("/", 1)[1]
     hr_storage.blob_service.get_blob_client(
