@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from hrupload.app import pipeline
 from hrupload.web.http import CSP
 from tests.plugins.azurite import storage_env
 from tests.plugins.browser import PHONE, screenshot
-from tests.plugins.web import WEB_KEY
+from tests.plugins.web import WEB_KEY, drop_and_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
@@ -40,16 +39,11 @@ BAD = (
 @pytest.fixture
 def web_env(azurite, hr_storage, connector_standin) -> dict[str, str]:
     """The app over this test's storage, sending to the connector stand-in."""
-    return storage_env(azurite, hr_storage) | {
-        "HRUPLOAD_WEB_KEY": WEB_KEY,
-        "HRUPLOAD_TENANT_ID": connector_standin.tenant_id,
-        "HRUPLOAD_APP_ID": connector_standin.app_id,
-        "HRUPLOAD_JOB_ID": connector_standin.job_id,
-        "HRUPLOAD_APP_SECRET": connector_standin.app_secret,
-        "HRUPLOAD_LOGIN_URL": connector_standin.url,
-        "HRUPLOAD_INGESTION_URL": connector_standin.url,
-        "HRUPLOAD_RETRY_BUDGET": "1",
-    }
+    return (
+        storage_env(azurite, hr_storage)
+        | connector_standin.env(include_secret=True)
+        | {"HRUPLOAD_WEB_KEY": WEB_KEY, "HRUPLOAD_RETRY_BUDGET": "1"}
+    )
 
 
 def sign_in(page, web_server, path: str = ""):
@@ -117,11 +111,11 @@ def test_status_after_a_sweep_links_each_report_and_downloads_the_rejected_rows(
     page, web_server, web_app, hr_storage, browser_log, tmp_path
 ):
     multi = (SAMPLES / "multi-scenario.csv").read_bytes()
-    hr_storage.put_blob(hr_storage.incoming, "resignation/today.csv", GOOD)
-    hr_storage.put_blob(hr_storage.incoming, "all.csv", multi)
-    hr_storage.put_blob(hr_storage.incoming, "junk.csv", b"Name,Colour\nx,y\n")
-    summary = pipeline.sweep(web_app.services)
-    assert sorted(r.status for r in summary.results) == ["failed", "partial", "uploaded"]
+    runs = drop_and_sweep(
+        web_app,
+        {"resignation/today.csv": GOOD, "all.csv": multi, "junk.csv": b"Name,Colour\nx,y\n"},
+    )
+    assert sorted(r.status for r in runs.values()) == ["failed", "partial", "uploaded"]
     hr_storage.put_blob(hr_storage.incoming, "later.csv", GOOD)  # arrives after the sweep
 
     response = sign_in(page, web_server)
@@ -139,7 +133,8 @@ def test_status_after_a_sweep_links_each_report_and_downloads_the_rejected_rows(
         "all.csv": "partial",
         "junk.csv": "failed",
     }
-    print(files.filter(has_text="junk.csv").locator(".reason").inner_text())
+    reason = files.filter(has_text="junk.csv").locator(".reason").inner_text()
+    assert reason.startswith("the header fits no scenario's required columns")
     assert page.locator("table.waiting").filter(has_text="later.csv").count() == 1
     assert page.locator("svg[role=img] rect.uploaded").count() >= 1
     every_value = row_values(GOOD) | row_values(multi)
@@ -228,7 +223,7 @@ def test_without_javascript_a_file_is_checked_and_the_status_shown(
 
 
 def test_markup_in_a_file_name_a_column_or_a_cell_never_runs(
-    browser, page, web_server, web_app, hr_storage, browser_log, tmp_path
+    browser, page, web_server, web_app, browser_log, tmp_path
 ):
     # The payloads are live: on a page without our escaping and CSP, both run.
     control = browser.new_page()
@@ -237,8 +232,7 @@ def test_markup_in_a_file_name_a_column_or_a_cell_never_runs(
     control.close()
 
     name = f"{IMG}.csv"
-    hr_storage.put_blob(hr_storage.incoming, f"resignation/{name}", BAD)
-    pipeline.sweep(web_app.services)
+    drop_and_sweep(web_app, {f"resignation/{name}": BAD})
     sign_in(page, web_server)
     assert page.locator("table.files .file").filter(has_text=IMG).count() == 1
 
