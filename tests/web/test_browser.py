@@ -26,6 +26,8 @@ SAMPLES = ROOT / "samples"
 FLAG = "window.__pwned"
 SCRIPT = f"<script>{FLAG}=1</script>"
 IMG = f"<img src=x onerror={FLAG}=2>"
+#: The narrowest a table's file-name cell may be on a phone: a dozen characters or so.
+READABLE_PX = 120
 
 GOOD = (SAMPLES / "resignation.csv").read_bytes()
 #: Line 3 has two bad cells; one of them is markup, both are row values the page must not show.
@@ -64,6 +66,10 @@ def shoot(page, name: str) -> None:
     try:
         width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], f"{name} at {PHONE['width']} px scrolls sideways: {width}"
+        narrow = page.locator("td.file").evaluate_all(
+            f"cells => cells.filter(c => c.offsetWidth < {READABLE_PX}).map(c => c.innerText)"
+        )
+        assert narrow == [], f"{name} at {PHONE['width']} px squeezes file names: {narrow}"
     finally:
         page.set_viewport_size(before)
 
