@@ -10,7 +10,8 @@ never one Playwright downloads: ``playwright install`` is not run anywhere.
 - ``page`` is a page in such a context, for the common case.
 - ``screenshot(page, name)`` writes ``NAME-1280.png`` and ``NAME-390.png`` (full page, at
   desktop and phone widths) under ``test-output/screenshots/``; with
-  ``HRUPLOAD_README_IMAGES=DIR`` (scripts/screenshots.py) also ``DIR/NAME.png``, 1280x800.
+  ``HRUPLOAD_README_IMAGES=DIR`` (scripts/screenshots.py) also ``DIR/NAME.png``: 1280 px
+  wide, the top of the page, at most README_HEIGHT tall.
 
 Tests that use them are marked ``browser``. Without Chromium or Playwright they are skipped
 with the reason; with ``CI=true`` they fail instead, so CI never passes by skipping them.
@@ -48,6 +49,8 @@ CHROMIUM_ARGS = (
 )
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+#: The README's pictures: 1280 px wide, the page's top this tall at most (small files).
+README_HEIGHT = 1200
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -172,8 +175,10 @@ def screenshot(page: Page, name: str) -> list[Path]:
         readme = os.environ.get("HRUPLOAD_README_IMAGES")
         if readme:
             page.set_viewport_size(DESKTOP)
+            height = min(page.evaluate("document.documentElement.scrollHeight"), README_HEIGHT)
             path = Path(readme) / f"{name}.png"
-            page.screenshot(path=path)
+            clip = {"x": 0, "y": 0, "width": DESKTOP["width"], "height": height}
+            page.screenshot(path=path, full_page=True, clip=clip)
             written.append(path)
     finally:
         page.set_viewport_size(before)
