@@ -382,8 +382,9 @@ def sweep(as_json: bool) -> None:
                 f"  [magenta]stopped sending:[/] {plain(summary.stopped)}; the files left in "
                 "incoming are taken by the next sweep"
             )
-        if summary.profile_refresh:
-            console.print(f"  employee profiles re-sent: {summary.profile_refresh.status}")
+        for refresh in summary.profile_refreshes:
+            whose = f" (connector {plain(refresh.connector)})" if refresh.connector else ""
+            console.print(f"  employee profiles re-sent{whose}: {refresh.status}")
     # The worst of its files; files left untried because it stopped count as failed.
     codes = [exit_code_of(r.status) for r in summary.results]
     sys.exit(worst(codes + ([EXIT_FAILED] if summary.stopped or summary.deferred else [])))

@@ -257,3 +257,44 @@ def test_a_connectors_profile_that_does_not_load_fails_at_start_naming_it(env):
     doc["connectors"][1]["profile"] = {"scenarios": {"no-such-scenario": {}}}
     with pytest.raises(ConfigError, match="connector 'reviews'"):
         compose.build_services(load(env | {"HRUPLOAD_CONNECTORS": json.dumps(doc)}))
+
+
+def test_sweep_json_carries_every_connectors_profile_refresh(services, env, standin):
+    """Two connectors' employee profiles are due: `sweep --json` names both refreshes, each
+    with its connector, and matches the sweep schema."""
+    from tests.cli.test_json_schemas import checked
+
+    profiles = (SAMPLES / "employee-profile.csv").read_bytes()
+    past = services.clock() - timedelta(days=15)
+    services.clock = lambda: past  # delivered 15 days ago: due for a refresh today
+    for name in ("leavers/employee-profile.csv", "hr/reviews/employee-profile.csv"):
+        drop(services, name, profiles)
+        assert pipeline.process_blob(services, name).status == "uploaded"
+    standin.clear_uploads()
+
+    result = CliRunner().invoke(main, ["sweep", "--json"], env=env)
+
+    assert result.exit_code == 0, result.output
+    summary = checked("sweep", result.stdout)["summary"]
+    refreshes = summary["profile_refreshes"]
+    assert sorted((r["connector"], r["status"]) for r in refreshes) == [
+        ("leavers", "uploaded"),
+        ("reviews", "uploaded"),
+    ]
+    assert summary["profile_refresh"] == refreshes[0], "the first, as before"
+    assert sorted(u.job_id for u in standin.uploads) == sorted([JOB_LEAVERS, JOB_REVIEWS])
+
+
+def test_sweep_prints_every_connectors_profile_refresh(services, env):
+    profiles = (SAMPLES / "employee-profile.csv").read_bytes()
+    past = services.clock() - timedelta(days=15)
+    services.clock = lambda: past
+    for name in ("leavers/employee-profile.csv", "hr/reviews/employee-profile.csv"):
+        drop(services, name, profiles)
+        pipeline.process_blob(services, name)
+
+    result = CliRunner().invoke(main, ["sweep"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "employee profiles re-sent (connector leavers): uploaded" in result.output
+    assert "employee profiles re-sent (connector reviews): uploaded" in result.output
