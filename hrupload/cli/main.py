@@ -241,6 +241,12 @@ def _validate_one(
     "before refusing; 0 refuses at once.",
     metavar="SECONDS",
 )
+@click.option(
+    "--connector",
+    metavar="NAME",
+    help="Upload as this connector of HRUPLOAD_CONNECTORS: its job, app, secret, profile and "
+    "cloud (--profile and --cloud still win). [default: HRUPLOAD_JOB_ID's connector]",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and chunk; send nothing.")
 @click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
@@ -430,12 +436,8 @@ def status(since: str, limit: int, as_json: bool, connector: str | None) -> None
         exc.param_hint = "'--since'"
         raise
     services = _services()
-    if connector and services.connectors and connector not in services.connectors:
-        known = ", ".join(services.connectors)
-        raise click.BadParameter(
-            f"no connector is named {connector!r}; HRUPLOAD_CONNECTORS has {known}",
-            param_hint="'--connector'",
-        )
+    if connector and services.settings.connectors:
+        options.connector_named(services.settings, connector)
     cutoff = datetime.now(UTC) - timedelta(seconds=window)
     runs = services.runlog.list_runs(since=cutoff, limit=limit, connector=connector)
     if as_json:
