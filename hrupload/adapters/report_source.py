@@ -2,9 +2,10 @@
 (``.../ccx/service/customreport2/<tenant>/<owner>/<report>?format=csv|json``) and the
 report URLs of other HR systems.
 
-One GET per pull, with basic auth, a bearer token or a client-credentials token; https
-only (plain http for loopback stand-ins), never redirected, retried and timed out as the
-connector client is. A JSON report's records become a CSV whose columns are the keys; a
+One GET per pull, with basic auth, a bearer token or a client-credentials token (kept
+until it expires; refused with 401, it is replaced once by a fresh one); https only (plain
+http for loopback stand-ins), never redirected, retried and timed out as the connector
+client is. A JSON report's records become a CSV whose columns are the keys; a
 nested value is refused naming its path. The version is the SHA-256 of the CSV, so a
 report that did not change is not dropped again.
 """
@@ -268,9 +269,18 @@ class ReportSource:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(self) -> bytes:
-        headers = {"Authorization": self._authorization()}
-        response = send(self._session, "GET", self.url, timeout=self.timeout, headers=headers)
+        response = self._get()
+        if response.status_code == 401 and self.auth.type == "client_credentials":
+            # A token can stop working before its expires_in (revoked, or the server's
+            # clock): once with a fresh one; a second 401 is the credentials' fault.
+            log.info("report refused the token: getting a fresh one", extra={"source": self.name})
+            self._token = None
+            response = self._get()
         return self._content(response, "the report URL")
+
+    def _get(self) -> requests.Response:
+        headers = {"Authorization": self._authorization()}
+        return send(self._session, "GET", self.url, timeout=self.timeout, headers=headers)
 
     def _content(self, response: requests.Response, what: str) -> bytes:
         status = response.status_code
