@@ -105,7 +105,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Several connectors from one deployment: a JSON file path or inline JSON, "
         '{"connectors": [{"name", "folder", "job_id", ...}]}; a blob under <folder>/ goes '
-        "to that connector (empty: the single connector HRUPLOAD_JOB_ID names).",
+        'to that connector; its "sources" pull files there (empty: the one HRUPLOAD_JOB_ID names).',
     ),
     Setting("HRUPLOAD_RECORDS_PER_CALL", "5000", "Records per upload request."),
     Setting(

@@ -134,3 +134,12 @@ def test_a_connectors_secret_variable_is_part_of_the_fingerprint():
     env = {"HRUPLOAD_CONNECTORS": conf(dict(LEAVERS, secret_env="LEAVERS_SECRET"))}
     assert fingerprint(env | {"LEAVERS_SECRET": "a"}) != fingerprint(env | {"LEAVERS_SECRET": "b"})
     assert fingerprint({"HRUPLOAD_CONNECTORS": "{broken"}) is not None
+
+
+def test_the_settings_description_names_both_lists():
+    """The help (README's table, --help, the sample settings) says what the setting holds:
+    the connectors and the sources pulled into their folders."""
+    from hrupload.settings import SETTINGS
+
+    text = next(s.help for s in SETTINGS if s.name == "HRUPLOAD_CONNECTORS")
+    assert '"connectors"' in text and '"sources"' in text
