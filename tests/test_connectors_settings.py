@@ -100,7 +100,10 @@ def test_connectors_are_read_from_a_file(tmp_path):
         ),
         (conf({"name": "x", "folder": "x"}), "connector 'x'.*'job_id' is missing"),
         (conf(dict(LEAVERS, cloud="moon")), "connector 'leavers'.*cloud must be one of"),
-        (conf(dict(LEAVERS, jobid="j")), "connector 'leavers'.*unknown field 'jobid'"),
+        (
+            conf(dict(LEAVERS, jobid="j")),
+            "connector 'leavers'.*unknown field 'jobid'; the fields are name, folder, job_id",
+        ),
         (conf({"folder": "x", "job_id": "j"}), r"connectors\[0\]: 'name' is missing"),
         (conf(dict(LEAVERS, folder="../x")), "connector 'leavers'.*folder"),
         (conf(dict(LEAVERS, name="has space")), "name 'has space' may hold only"),

@@ -42,7 +42,7 @@ from hrupload.app.sources import Fetched
 from hrupload.core.errors import ConfigError, ConnectorError, HrUploadError, SourceError
 from hrupload.core.redact import redact
 from hrupload.core.termsafe import logger
-from hrupload.settings import entry_text
+from hrupload.settings import entry_fields, entry_text
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
@@ -97,13 +97,8 @@ def _auth(raw: Any, where: str, secret: SecretReader) -> Auth:
         raise ConfigError(
             f"{where}: auth type must be one of {', '.join(AUTH_TYPES)}; got {kind!r}"
         )
-    where = f"{where} auth"
-    unknown = sorted(set(raw) - set(_AUTH_FIELDS[kind]))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field {', '.join(map(repr, unknown))}; a {kind} auth has "
-            + ", ".join(_AUTH_FIELDS[kind])
-        )
+    where = f"{where} {kind} auth"
+    entry_fields(raw, _AUTH_FIELDS[kind], where)
     secret_name, secret_env = _text(raw, "secret_name", where), _text(raw, "secret_env", where)
     if not (secret_name or secret_env):
         raise ConfigError(
@@ -183,12 +178,7 @@ class ReportSource:
                 f"{where}: name {name!r} may hold only letters, digits, '.', '_' and '-'"
             )
         where = f"HRUPLOAD_CONNECTORS source {name!r} (sources[{index}])"
-        unknown = sorted(set(config) - set(FIELDS))
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown field {', '.join(map(repr, unknown))}; an https source has "
-                + ", ".join(FIELDS)
-            )
+        entry_fields(config, FIELDS, where)
         url = _text(config, "url", where, required=True) or ""
         check_url(url, f"{where} url")
         format = (_text(config, "format", where) or "csv").lower()

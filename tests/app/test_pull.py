@@ -272,7 +272,11 @@ def test_a_bearer_token_is_sent_and_never_shown(setup, report_standin, monkeypat
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"colour": "red"}, r"unknown field 'colour'"),
+        ({"colour": "red"}, r"unknown field 'colour'; the fields are name, kind, connector"),
+        (
+            {"auth": {"type": "basic", "username": "u", "secret_env": "X", "password": "pw"}},
+            r"basic auth: unknown field 'password'; the fields are type, username, secret_name",
+        ),
         ({"format": "xml"}, r"format must be one of csv, json"),
         ({"auth": {"type": "basic", "username": "u"}}, r"give 'secret_name' \(a Key Vault"),
         ({"auth": {"type": "digest"}}, r"auth type must be one of basic, bearer"),
