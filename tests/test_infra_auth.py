@@ -157,6 +157,8 @@ def test_sign_in_is_limited_to_the_group_parameter(auth):
     principals = _object_after(policy, "allowedPrincipals")
     # the group only: no identities, nothing else that would widen it
     assert re.sub(r"\s+", " ", principals).strip() == "groups: [ allowedGroupId ]"
+    claims = _object_after(provider, "jwtClaimChecks")
+    assert re.sub(r"\s+", " ", claims).strip() == "allowedGroups: [ allowedGroupId ]"
     assert re.search(r"allowedApplications: \[\s*clientId\s*\]", policy)
     assert re.search(r"allowedAudiences: \[\s*clientId\s*\]", provider)
 

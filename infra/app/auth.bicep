@@ -45,12 +45,19 @@ var signInEnabled = !empty(clientId) && !empty(allowedGroupId)
 // reference); the query string is not part of the path. The host still checks the system key
 // on this path, as before. Nothing else is excluded: the timer and the blob trigger need no
 // inbound HTTP, and deployment (Flex one deploy), listKeys and trigger sync go through Azure
-// Resource Manager and the scm endpoint, not the app's front end (Microsoft's Flex Consumption
-// sample above deploys with azd behind requireAuthentication and no exclusions).
+// Resource Manager and the scm endpoint, not the app's front end (the Microsoft sample named
+// above is a Flex Consumption app deployed with azd behind requireAuthentication, no exclusions).
 var webhookPaths = [
   '/runtime/webhooks/blobs'
 ]
 
+// The group allowlist reads the token's groups claim (the registration's groupMembershipClaims,
+// docs/deploy.md). The API has two places for it, defaultAuthorizationPolicy.allowedPrincipals
+// .groups and jwtClaimChecks.allowedGroups, and Microsoft's how-to documents neither (only
+// allowedPrincipals.identities); reports differ on which one the platform enforces
+// (Azure/azure-sdk-for-net#38485). So the group is in both, and the app checks the same claim
+// itself (HRUPLOAD_WEB_GROUP) whatever the platform does. (Comments inside an object stay
+// within four lines: checkov's Bicep parser refuses more.)
 var entraProvider = {
   enabled: true
   isAutoProvisioned: false
@@ -66,19 +73,21 @@ var entraProvider = {
     allowedAudiences: [
       clientId
     ]
+    // Members of the group only, in both allowlists (above); a signed-in non-member gets 403.
     defaultAuthorizationPolicy: {
       allowedApplications: [
         clientId
       ]
-      // Members of the group only: the token's groups claim (the registration's
-      // groupMembershipClaims, docs/deploy.md). A signed-in non-member gets 403. Microsoft's
-      // how-to documents allowedPrincipals.identities; groups is in the API but less
-      // documented, which is why the app checks the same claim itself (HRUPLOAD_WEB_GROUP).
       allowedPrincipals: {
         groups: [
           allowedGroupId
         ]
       }
+    }
+    jwtClaimChecks: {
+      allowedGroups: [
+        allowedGroupId
+      ]
     }
   }
 }
