@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -105,7 +105,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Several connectors from one deployment: a JSON file path or inline JSON, "
         '{"connectors": [{"name", "folder", "job_id", ...}]}; a blob under <folder>/ goes '
-        "to that connector (empty: the single connector HRUPLOAD_JOB_ID names).",
+        'to that connector; its "sources" pull files there (empty: the one HRUPLOAD_JOB_ID names).',
     ),
     Setting("HRUPLOAD_RECORDS_PER_CALL", "5000", "Records per upload request."),
     Setting(
@@ -705,6 +705,17 @@ def entry_text(
     return value.strip()
 
 
+def entry_fields(entry: Mapping[str, Any], fields: Sequence[str], where: str) -> None:
+    """Refuse a field of an HRUPLOAD_CONNECTORS entry that is not one of ``fields`` (a typo
+    would otherwise be ignored), naming it and the fields there are."""
+    unknown = sorted(set(entry) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown field {', '.join(map(repr, unknown))}; the fields are "
+            + ", ".join(fields)
+        )
+
+
 def _connector(entry: Any, index: int, env: Mapping[str, str]) -> Connector:
     where = f"HRUPLOAD_CONNECTORS connectors[{index}]"
     if not isinstance(entry, dict):
@@ -715,12 +726,7 @@ def _connector(entry: Any, index: int, env: Mapping[str, str]) -> Connector:
             f"{where}: name {name!r} may hold only letters, digits, '.', '_' and '-' (at most 64)"
         )
     where = f"HRUPLOAD_CONNECTORS connector {name!r} (connectors[{index}])"
-    unknown = sorted(set(entry) - set(CONNECTOR_FIELDS))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field {', '.join(map(repr, unknown))}; the fields are "
-            + ", ".join(CONNECTOR_FIELDS)
-        )
+    entry_fields(entry, CONNECTOR_FIELDS, where)
     folder = (entry_text(entry, "folder", where, required=True) or "").strip("/")
     if not folder or "\\" in folder or any(p in ("", ".", "..") for p in folder.split("/")):
         raise ConfigError(

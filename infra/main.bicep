@@ -123,6 +123,14 @@ param pythonVersion string = '3.11'
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+// -- The web page (issue 16; docs/deploy.md, The web page) ---------------------------------------
+
+@description('Application (client) ID of the Entra app registration the web page signs people in with (single tenant, redirect URI https://<host>/.auth/login/aad/callback, groupMembershipClaims SecurityGroup, a federated credential for the app\'s identity: docs/deploy.md). Empty: authentication is still required but there is no sign-in, so every page request is refused (401); the page is never open by accident.')
+param webAuthClientId string = ''
+
+@description('Object ID of the Entra security group whose members may open the web page (create one, add the HR and compliance admins). Empty: every page request is refused, as for an empty webAuthClientId: a registration without a group would let the whole tenant in.')
+param webAllowedGroupId string = ''
+
 // -- Network --------------------------------------------------------------------------------------
 
 @description('Private networking: the function app joins a VNet subnet, and HR storage, host storage and Key Vault get private endpoints with public network access off. Operators then need a way into the network (docs/deploy.md, Private networking).')
@@ -257,6 +265,19 @@ module functionApp 'app/function.bicep' = {
     pythonVersion: pythonVersion
     vnetEnabled: vnetEnabled
     virtualNetworkSubnetId: vnetEnabled ? vnet.outputs.appSubnetId : ''
+    webAllowedGroupId: webAllowedGroupId
+  }
+}
+
+// Easy Auth in front of the web page: Entra sign-in, members of webAllowedGroupId only; Event
+// Grid's webhook stays reachable with its key.
+module webAuth 'app/auth.bicep' = {
+  name: 'web-auth'
+  scope: rg
+  params: {
+    functionAppName: functionApp.outputs.name
+    clientId: webAuthClientId
+    allowedGroupId: webAllowedGroupId
   }
 }
 
@@ -379,3 +400,5 @@ output HR_BLOB_FUNCTION_NAME string = blobFunctionName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_SECRET_NAME string = secretName
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+// The web page (pages under the host's /api/ route prefix); docs/deploy.md, The web page.
+output HRUPLOAD_WEB_URL string = 'https://${functionApp.outputs.defaultHostName}/api/'

@@ -39,6 +39,7 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AZURE_CLIENT_ID",
+    "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID",  # Easy Auth's client credential (auth.bicep)
 }
 PLATFORM_PREFIXES = ("AzureWebJobsStorage__",)
 # An identity-based connection is set as NAME__<property>, never as NAME itself.

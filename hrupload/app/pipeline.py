@@ -91,8 +91,11 @@ class FileResult:
     counts: dict[str, int] = field(default_factory=dict)
     #: Set (to the reason) when a service every file needs failed: other files would too.
     outage: str | None = None
+    #: The HRUPLOAD_CONNECTORS connector of a profile refresh (None: the single connector).
+    connector: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        named = {"connector": self.connector} if self.connector else {}
         return {
             "blob": self.blob,
             "status": self.status,
@@ -100,6 +103,7 @@ class FileResult:
             "destination": self.destination,
             "message": self.message,
             "outage": self.outage,
+            **named,
             **self.counts,
         }
 
@@ -848,6 +852,7 @@ class SweepSummary:
             "stuck": self.stuck,
             "past_due": self.past_due,
             "profile_refresh": self.profile_refresh.to_dict() if self.profile_refresh else None,
+            "profile_refreshes": [r.to_dict() for r in self.profile_refreshes],
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -907,6 +912,7 @@ def sweep(
     counts = {k: v for k, v in summary.to_dict().items() if k not in ("results", "stuck")}
     counts["stuck"] = len(summary.stuck)
     counts.pop("profile_refresh", None)
+    counts.pop("profile_refreshes", None)
     log.info("sweep finished", extra=counts | {"stuck_count": len(summary.stuck)})
     _record_sweep(services, now, summary, counts)
     return summary
@@ -991,6 +997,7 @@ def refresh_profiles(services: Services) -> FileResult | None:
         run_id=record.run_id,
         message="employee profiles re-sent so Purview keeps them",
         counts={"uploaded": record.uploaded},
+        connector=services.connector,
     )
 
 

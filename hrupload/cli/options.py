@@ -106,6 +106,21 @@ def load_or_exit(params: Mapping[str, Any]) -> settings.Settings:
         exit_configuration_error(exc)
 
 
+def connector_named(loaded: settings.Settings, name: str) -> settings.Connector:
+    """The connector of HRUPLOAD_CONNECTORS that ``--connector`` names; a usage error
+    listing the configured names when none is named so."""
+    for connector in loaded.connectors:
+        if connector.name == name:
+            return connector
+    known = ", ".join(c.name for c in loaded.connectors)
+    raise click.BadParameter(
+        f"no connector is named {name!r}; HRUPLOAD_CONNECTORS has {known}"
+        if known
+        else f"no connector is named {name!r}: HRUPLOAD_CONNECTORS is not set",
+        param_hint="'--connector'",
+    )
+
+
 def exit_configuration_error(exc: ConfigError) -> Any:
     new_console(stderr=True).print(f"[red]configuration error:[/] {plain(exc)}")
     sys.exit(EXIT_USAGE)

@@ -65,6 +65,8 @@ param vnetEnabled bool = false
 @description('Subnet for VNet integration (vnet.bicep appSubnetId), delegated to Microsoft.App/environments; used when vnetEnabled.')
 param virtualNetworkSubnetId string = ''
 
+param webAllowedGroupId string = ''
+
 var deploymentContainerName = 'app-package'
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -197,7 +199,7 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
 // read from Key Vault at run time.
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov runs its App Service 'web' config checks on every sites/config, this dictionary too.
-  // checkov:skip=CKV_AZURE_13: App Service Authentication would reject Event Grid's calls to the blob extension webhook; there are no user-facing endpoints to protect.
+  // checkov:skip=CKV_AZURE_13: a false positive: the check wants authentication on every sites/config, this app-settings dictionary too; authentication is configured in auth.bicep (authsettingsV2).
   // checkov:skip=CKV_AZURE_80: .NET Framework version does not apply to a Python app.
   // checkov:skip=CKV_AZURE_88: Flex Consumption has no Azure Files content share; the package is in a blob container.
   parent: app
@@ -220,6 +222,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 
     // DefaultAzureCredential picks the user-assigned identity (Key Vault, Table storage).
     AZURE_CLIENT_ID: identityClientId
+
+    // Easy Auth's client credential for the web page's sign-in (auth.bicep): the identity, as a
+    // federated credential on the app registration, instead of a client secret.
+    OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: identityClientId
 
     // HR storage, identity-based: the blob trigger needs blob and queue, the run log table.
     HR_STORAGE__blobServiceUri: hrBlobEndpoint
