@@ -75,7 +75,10 @@ class Gate:
         sent = request.form.get("csrf", "")
         same_token = bool(sent) and visitor.new_cookie is None
         same_token = same_token and hmac.compare_digest(sent.encode(), visitor.csrf.encode())
+        # Under our Referrer-Policy (no-referrer) a browser sends "Origin: null" even for
+        # its own form: that says nothing, and Sec-Fetch-Site and the token still decide.
         origin = request.headers.get("Origin")
+        origin = None if origin == "null" else origin
         own = f"{request.scheme}://{request.host}"
         site = request.headers.get("Sec-Fetch-Site")
         if not same_token or (origin and origin != own) or site not in (None, "same-origin"):
