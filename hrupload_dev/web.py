@@ -9,8 +9,10 @@ connector`` print it), served by Werkzeug's threaded server.
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
@@ -90,12 +92,38 @@ def with_key(settings: Any) -> tuple[Any, str | None]:
     return dataclasses.replace(settings, web=web), key
 
 
+def settings_file(path: Path | None) -> dict[str, str]:
+    """The environment with a Core Tools ``local.settings.json``'s Values over it (the
+    file was named on the command line); the environment alone without one."""
+    import os
+
+    env = dict(os.environ)
+    if path is None:
+        return env
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))["Values"]
+        given = {str(k): str(v) for k, v in values.items() if isinstance(v, str) and v}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise click.BadParameter(
+            f"cannot read its Values: {exc}", param_hint="'--settings'"
+        ) from None
+    return env | given
+
+
 @click.command("web")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="[default: one the OS picks]"
 )
-def web_command(port: int) -> None:
-    """Serve the web page (status, check a file) on 127.0.0.1 over the configured storage.
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Take the settings from a Core Tools local.settings.json (over the environment). "
+    "[default: the environment]",
+)
+def web_command(port: int, settings_path: Path | None) -> None:
+    """Serve the web page (status, check a file) on 127.0.0.1 over the configured storage
+    (HR_STORAGE: Azurite's connection string in development).
 
     Key mode only: the key is HRUPLOAD_WEB_KEY, or a random one made for this run and
     printed once in the URL to open.
@@ -105,7 +133,7 @@ def web_command(port: int) -> None:
     from hrupload.web import create_app
 
     try:
-        settings, generated = with_key(load())
+        settings, generated = with_key(load(settings_file(settings_path)))
         app = create_app(settings)
         app.services.storage.ensure_containers()  # a fresh Azurite has none yet
     except ConfigError as exc:

@@ -150,3 +150,19 @@ def test_entra_refuses_an_anonymous_request(entra_env):
 def test_entra_without_a_group_lets_in_whoever_easy_auth_signed_in(entra_env):
     app = create_app(load(entra_env | {"HRUPLOAD_WEB_GROUP": ""}))
     assert Client(app).get("/api/", headers=_signed_in()).status_code == 200
+
+
+def test_entra_posts_carry_the_token_too(entra_env):
+    import io
+
+    from tests.plugins.web import csrf_of
+
+    client = Client(create_app(load(entra_env)))
+    headers = _signed_in(GROUP)
+    token = csrf_of(client.get("/api/check", headers=headers).get_data(as_text=True))
+    form = {"csrf": token, "file": (io.BytesIO(b"EmailAddress\n"), "resignation.csv")}
+    ok = client.post("/api/check", data=form, headers=headers, content_type="multipart/form-data")
+    assert ok.status_code == 200
+    form = {"csrf": "forged", "file": (io.BytesIO(b"EmailAddress\n"), "resignation.csv")}
+    bad = client.post("/api/check", data=form, headers=headers, content_type="multipart/form-data")
+    assert bad.status_code == 403

@@ -157,6 +157,22 @@ def test_a_post_from_another_site_is_refused_even_with_the_token(web_client, hea
     assert response.status_code == 403
 
 
+def test_a_browsers_own_form_under_no_referrer_sends_origin_null_and_passes(web_client):
+    token = csrf_of(web_client.get("/api/check").get_data(as_text=True))
+    form = {"csrf": token, "file": (io.BytesIO(b"EmailAddress\n"), "resignation.csv")}
+    own = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    response = web_client.post(
+        "/api/check", data=form, content_type="multipart/form-data", headers=own
+    )
+    assert response.status_code == 200
+    form = {"csrf": token, "file": (io.BytesIO(b"EmailAddress\n"), "resignation.csv")}
+    other = {"Origin": "null", "Sec-Fetch-Site": "cross-site"}
+    response = web_client.post(
+        "/api/check", data=form, content_type="multipart/form-data", headers=other
+    )
+    assert response.status_code == 403
+
+
 def test_a_token_from_another_session_is_refused(web_app, web_client):
     other = Client(web_app)
     other.get(f"/api/?code={WEB_KEY}")

@@ -104,3 +104,36 @@ def test_the_server_fixture_serves_the_app_and_refuses_an_oversize_file(web_env,
             pytest.fail("the server dropped the connection instead of answering 413")
         assert response.status_code == 413
         assert "The file is too large" in response.text
+
+
+def test_the_settings_can_come_from_a_local_settings_file(web_env, tmp_path):
+    import json
+
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(json.dumps({"IsEncrypted": False, "Values": web_env | {"X": 1}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HRUPLOAD_", "HR_"))}
+    exe = Path(sys.executable).with_name("hrupload")
+    proc = subprocess.Popen(
+        [str(exe), "dev", "web", "--settings", str(settings)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+        response = requests.get(url, headers={"x-functions-key": WEB_KEY}, timeout=10)
+        assert response.status_code == 200 and "<h1>Status</h1>" in response.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    done = subprocess.run(
+        [str(exe), "dev", "web", "--settings", str(broken)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "cannot read its Values" in done.stderr
+    assert "Traceback" not in done.stderr
