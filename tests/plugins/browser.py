@@ -160,8 +160,9 @@ def page(new_context: Callable[..., BrowserContext]) -> Page:
     return new_context().new_page()
 
 
-def screenshot(page: Page, name: str) -> list[Path]:
-    """``NAME-1280.png`` and ``NAME-390.png``, full page; the viewport is put back after."""
+def screenshot(page: Page, name: str, *, readme: bool = True) -> list[Path]:
+    """``NAME-1280.png`` and ``NAME-390.png``, full page (and the README's picture unless
+    ``readme`` is false); the viewport is put back after."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     before = page.viewport_size or DESKTOP
     written = []
@@ -172,11 +173,11 @@ def screenshot(page: Page, name: str) -> list[Path]:
             page.screenshot(path=path, full_page=True)
             written.append(path)
             _WRITTEN.append(path)
-        readme = os.environ.get("HRUPLOAD_README_IMAGES")
-        if readme:
+        images = os.environ.get("HRUPLOAD_README_IMAGES")
+        if readme and images:
             page.set_viewport_size(DESKTOP)
             height = min(page.evaluate("document.documentElement.scrollHeight"), README_HEIGHT)
-            path = Path(readme) / f"{name}.png"
+            path = Path(images) / f"{name}.png"
             clip = {"x": 0, "y": 0, "width": DESKTOP["width"], "height": height}
             page.screenshot(path=path, full_page=True, clip=clip)
             written.append(path)

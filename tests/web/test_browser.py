@@ -57,10 +57,10 @@ def sign_in(page, web_server, path: str = ""):
     return response
 
 
-def shoot(page, name: str) -> None:
+def shoot(page, name: str, *, readme: bool = True) -> None:
     """Screenshots at 1280 and 390 px; at 390 px the page itself never scrolls sideways
     (a wide table scrolls in its own box)."""
-    screenshot(page, name)
+    screenshot(page, name, readme=readme)
     before = page.viewport_size
     page.set_viewport_size(PHONE)
     try:
@@ -123,6 +123,15 @@ def test_status_after_a_sweep_links_each_report_and_downloads_the_rejected_rows(
     )
     assert sorted(r.status for r in runs.values()) == ["failed", "partial", "uploaded"]
     hr_storage.put_blob(hr_storage.incoming, "later.csv", GOOD)  # arrives after the sweep
+
+    refused = page.goto(web_server.url)
+    assert refused.status == 401
+    assert page.get_by_role("heading", name="Sign-in needed").is_visible()
+    shoot(page, "sign-in", readme=False)
+    # Not even the stylesheet answers someone not let in: the console reports each 401
+    # (and a refused stylesheet), which is the point; nothing else is wrong with the page.
+    assert browser_log.csp_violations() == [] and browser_log.errors == []
+    browser_log.console.clear()
 
     response = sign_in(page, web_server)
     assert response.headers["content-security-policy"] == CSP
@@ -254,3 +263,14 @@ def test_markup_in_a_file_name_a_column_or_a_cell_never_runs(
     assert page.evaluate(f"typeof {FLAG}") == "undefined"
     assert browser_log.csp_violations() == []
     assert browser_log.problems() == []
+
+    # And the policy is enforced, not only sent: an inline script put in the page is refused.
+    page.evaluate(
+        f"""() => {{
+            const s = document.createElement("script");
+            s.textContent = "{FLAG} = 3";
+            document.body.append(s);
+        }}"""
+    )
+    assert page.evaluate(f"typeof {FLAG}") == "undefined"
+    assert browser_log.csp_violations()
