@@ -91,7 +91,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint infra-check audit func-doctor test-py313 browser
+test: install browser lint infra-check audit func-doctor test-py313
 	$(BIN)/python -m pytest
 
 # The newest Python the package allows (requires-python = ">=3.11"; 3.13 is the newest here):
