@@ -71,6 +71,7 @@ def test_the_status_page_lists_each_file_with_its_counts_and_reason(web_client, 
     assert "resignation/good.csv" in page
     assert f'<td class="num">{good.uploaded}</td>' in page
     assert failed.error and _escaped(failed.error) in page
+    assert "1 row rejected: the report says why" in page  # the partial file's reason
     assert "<svg" in page and 'class="uploaded"' in page and 'class="rejected"' in page
 
 
