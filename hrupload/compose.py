@@ -174,12 +174,13 @@ def load_settings(
 
 
 def uses_config_blobs(env: Mapping[str, str] | None = None) -> bool:
-    """Whether HRUPLOAD_PROFILE or HRUPLOAD_CONNECTORS names a config blob: a
-    configuration error may then come from a blob an operator uploaded."""
-    from hrupload.settings import config_blob_name, setting
+    """Whether HRUPLOAD_PROFILE or HRUPLOAD_CONNECTORS names a config blob (itself, or in
+    a connector's ``profile`` of inline connectors JSON): a configuration error may then
+    come from a blob an operator uploaded."""
+    from hrupload.settings import CONFIG_BLOB, setting
 
     return any(
-        config_blob_name(setting(name, env)) is not None
+        CONFIG_BLOB in (setting(name, env) or "")
         for name in ("HRUPLOAD_PROFILE", "HRUPLOAD_CONNECTORS")
     )
 

@@ -52,6 +52,7 @@ def services() -> pipeline.Services:
         held = compose.build_held_services(None, str(exc)) if compose.uses_config_blobs() else None
         if held is None:
             raise
+        _setup_logging(held.settings)
         log.error("the configuration does not load; files wait", extra={"reason": str(exc)})
         built = held
     _services.clear()

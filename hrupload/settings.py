@@ -411,7 +411,8 @@ class Settings:
         if name is None:
             return load_profile(self.profile)
         blob = self.config_blobs.get(name)
-        where = f"{CONFIG_BLOB}{name} (container {self.config_container})"
+        named_by = "the connector's profile" if self.connector else "HRUPLOAD_PROFILE"
+        where = f"{CONFIG_BLOB}{name} (container {self.config_container}, from {named_by})"
         if blob is None:  # load() reads every blob it names: settings built another way
             raise ConfigError(f"profile {where} was not read; load the settings with storage")
         return parse_profile_text(blob.text, source=where)

@@ -75,7 +75,7 @@ def test_a_blob_profile_is_read_through_the_reader_and_parsed_naming_the_blob():
     assert shelf.reads == [("hr-config", "profile.json")]
     assert loaded.config_blobs["profile.json"].etag == '"1"'
     profile = loaded.load_profile()
-    assert profile.source == "blob:profile.json (container hr-config)"
+    assert profile.source == "blob:profile.json (container hr-config, from HRUPLOAD_PROFILE)"
     assert profile.active_scenarios() == ["resignation"]
 
 
@@ -285,8 +285,9 @@ def test_a_missing_or_invalid_profile_blob_keeps_the_file_in_incoming_naming_it(
     assert [b.name for b in storage.list_blobs(storage.incoming)] == ["resignation/today.csv"]
     record = _record(storage, "today.csv")
     assert record.status == "retrying"
-    assert re.search(r"blob:profile\.json \(container hr-config-\w+\)", record.error or "")
+    assert re.search(r"blob:profile\.json \(container hr-config-\w+", record.error or "")
     assert says in (record.error or "")
+    assert "HRUPLOAD_PROFILE" in (record.error or "")
     assert connector_standin.uploads == []
 
     storage.put_blob(config, "profile.json", PROFILE_A.encode(), overwrite=True)
