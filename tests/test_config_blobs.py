@@ -17,6 +17,7 @@ from pathlib import Path
 
 import azure.functions as func
 import pytest
+from azure.functions.timer import TimerRequest
 from click.testing import CliRunner
 
 from hrupload import compose, functions
@@ -25,6 +26,8 @@ from hrupload.cli.main import main
 from hrupload.core.errors import ConfigError
 from hrupload.settings import MAX_CONFIG_BYTES, ConfigBlob, StorageSettings, load
 from tests.plugins.azurite import storage_env
+from tests.reliability import connection_string
+from tests.storage_proxy import proxied
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -265,6 +268,26 @@ def test_an_uploaded_profile_is_used_by_the_next_file_without_a_restart(app, con
     assert second.status == "failed", "checked with profile B, whose columns the file lacks"
     assert "Work Email" in (second.error or "")
     assert len(connector_standin.uploads) == 1
+
+
+def test_the_config_blob_is_checked_once_per_invocation(app, azurite, monkeypatch):
+    """A timer run handles many files and pulls first: one look at the blob's ETag for all."""
+    _drop, storage, config = app
+    storage.put_blob(config, "profile.json", PROFILE_A.encode(), overwrite=True)
+    data = (SAMPLES / "resignation.csv").read_bytes()
+    with proxied(azurite) as (blob, _table):
+        monkeypatch.setenv("HR_STORAGE", connection_string(blob.url, azurite.table_url))
+        looks = blob.fail("HEAD", rf"/{config}/profile\.json(\?|$)", times=0)  # counts only
+        reads = blob.fail("GET", rf"/{config}/profile\.json(\?|$)", times=0)
+        seen = []
+        for run in ("first", "second"):
+            for n in range(3):
+                storage.put_blob(storage.incoming, f"resignation/{run}-{n}.csv", data)
+            functions.on_timer(TimerRequest())
+            seen.append((looks.seen, reads.seen))
+
+    assert seen == [(0, 1), (1, 1)], "read once, then one ETag check per run, not per file"
+    assert [b.name for b in storage.list_blobs(storage.incoming)] == []
 
 
 @pytest.mark.parametrize(
