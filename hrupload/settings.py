@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hrupload.core.errors import ConfigError
+from hrupload.core.errors import ConfigError, HrUploadError
 
 if TYPE_CHECKING:
     from hrupload.core.profile import Profile
@@ -283,8 +283,6 @@ class _ConfigBlobs:
 
     def text(self, setting_label: str, spec: str) -> tuple[str, str] | None:
         """``spec``'s text and how a message names it, when it names a blob; else None."""
-        from hrupload.core.errors import HrUploadError
-
         name = config_blob_name(spec)
         if name is None:
             return None
