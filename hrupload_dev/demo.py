@@ -3,11 +3,17 @@
 Starts Azurite (in memory, loopback, ports the OS picks) and the connector stand-in,
 drops the sample files into ``hr-incoming`` the way an HR system would, runs the
 same sweep the daily timer runs, and shows the run log, the containers and what
-the "connector" received. Every step is the real ``hrupload`` command.
+the "connector" received. Then two connectors of one deployment (HRUPLOAD_CONNECTORS)
+pull their files from where HR keeps them: a SharePoint folder on the Graph stand-in
+and a Workday-like report (basic auth) on the report stand-in; the timer's path, pull
+then sweep, sends each to its own job, and a second pull finds nothing new. Every step
+is the real ``hrupload`` command.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +30,19 @@ SAMPLES = REPO / "samples"
 TENANT = "00000000-0000-0000-0000-000000000001"
 APP = "11111111-1111-1111-1111-111111111111"
 JOB = "22222222-2222-2222-2222-222222222222"
+#: The two connectors of the pull part, each its own job on the connector stand-in.
+PULL_CONNECTORS = {
+    "leavers": "33333333-3333-3333-3333-333333333333",
+    "reviews": "44444444-4444-4444-4444-444444444444",
+}
+#: The Graph app of the SharePoint source and the report's integration user. Their secrets
+#: reach hrupload only through the variables named in HRUPLOAD_CONNECTORS (secret_env).
+GRAPH_APP = "55555555-5555-5555-5555-555555555555"
+GRAPH_SECRET = "demo-graph-secret"  # noqa: S105 - the stand-in's, made up for the demo
+REPORT_USER = "ISU_HRUpload"
+REPORT_PASSWORD = "demo-report-password"  # noqa: S105 - the stand-in's, made up for the demo
+REPORT_NAME = "Leavers"
+SHAREPOINT_FOLDER = "HR/reviews"
 
 #: (sample file, blob name in hr-incoming): single-scenario files go in a folder named
 #: after their scenario, the way the pipeline learns which scenario they hold.
@@ -55,18 +74,27 @@ def _broken_file() -> bytes:
 def main() -> int:
     from hrupload_dev.azurite import Azurite
     from hrupload_dev.connector import ConnectorStandIn
+    from hrupload_dev.graph import GraphStandIn
+    from hrupload_dev.report import ReportStandIn
 
     work = Path(tempfile.mkdtemp(prefix="hrupload-demo-"))
     received = work / "received"
     azurite = Azurite(work)
+    jobs = {JOB: APP} | dict.fromkeys(PULL_CONNECTORS.values(), APP)
     standin = ConnectorStandIn(
-        tenant_id=TENANT, apps={APP: "demo-secret"}, jobs={JOB: APP}, out_dir=received
+        tenant_id=TENANT, apps={APP: "demo-secret"}, jobs=jobs, out_dir=received
     )
+    graph = GraphStandIn(tenant_id=TENANT, apps={GRAPH_APP: GRAPH_SECRET})
+    report = ReportStandIn(users={REPORT_USER: REPORT_PASSWORD})
     console.print(Rule("[bold]hrupload demo[/]"))
-    console.print("Starting Azurite (storage emulator) and the connector stand-in on 127.0.0.1 …")
+    console.print(
+        "Starting Azurite (storage emulator) and the connector, Graph and HR report stand-ins "
+        "on 127.0.0.1 …"
+    )
     try:
         azurite.start()
-        standin.start()
+        for server in (standin, graph, report):
+            server.start()
         env = dict(os.environ)
         env.update(
             {
@@ -79,17 +107,22 @@ def main() -> int:
                 "HRUPLOAD_INGESTION_URL": standin.url,
                 "HRUPLOAD_STATE_DIR": str(work / "state"),
                 "HRUPLOAD_PROFILE": "",
+                "HRUPLOAD_CONNECTORS": "",
                 "COLUMNS": str(console.width),
             }
         )
         console.print(f"  Azurite blob endpoint {azurite.blob_url}")
-        console.print(f"  connector stand-in    {standin.url}\n")
-        return _run(env, azurite, standin, received)
+        console.print(f"  connector stand-in    {standin.url}")
+        console.print(f"  Graph stand-in        {graph.url}")
+        console.print(f"  HR report stand-in    {report.url}\n")
+        code = _run(env, azurite, standin, received)
+        return _pull(env, standin, graph, report) or code
     finally:
-        standin.stop()
+        for server in (report, graph, standin):
+            server.stop()
         azurite.stop()
         shutil.rmtree(work, ignore_errors=True)
-        console.print("\nStopped Azurite and the stand-in.")
+        console.print("\nStopped Azurite and the stand-ins.")
 
 
 def _run(env, azurite, standin, received) -> int:
@@ -144,6 +177,102 @@ def _run(env, azurite, standin, received) -> int:
         "hr-failed/…/<name>.rejected.csv; each file has a .report.json beside it."
     )
     return 0 if code == 1 else 1
+
+
+def _pull_env(env: dict[str, str], graph, report) -> dict[str, str]:
+    """The deployment's settings with two connectors, each fed by a source of its own."""
+    sources = [
+        report.source("leavers", format="json")
+        | {
+            "name": "workday-leavers",
+            "auth": {
+                "type": "basic",
+                "username": REPORT_USER,
+                "secret_env": "DEMO_REPORT_PASSWORD",
+            },
+        },
+        graph.source("reviews", SHAREPOINT_FOLDER)
+        | {"name": "sharepoint-reviews", "app_id": GRAPH_APP, "secret_env": "DEMO_GRAPH_SECRET"},
+    ]
+    connectors = [
+        {"name": name, "folder": name, "job_id": job} for name, job in PULL_CONNECTORS.items()
+    ]
+    # Its header fits several scenarios: the connector's own profile says which one it is.
+    connectors[1]["profile"] = {"scenarios": {"performance-review": {}}}
+    return env | {
+        "HRUPLOAD_CONNECTORS": json.dumps({"connectors": connectors, "sources": sources}),
+        "HRUPLOAD_GRAPH_URL": graph.url,
+        "DEMO_REPORT_PASSWORD": REPORT_PASSWORD,
+        "DEMO_GRAPH_SECRET": GRAPH_SECRET,
+    }
+
+
+def _sample_rows(sample: str) -> list[dict[str, str]]:
+    with (SAMPLES / sample).open(encoding="utf-8", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _fetched(graph, report) -> tuple[int, int]:
+    """Reports the report stand-in served and files the Graph stand-in let download."""
+    return report.served, graph.requests("download")
+
+
+def _times(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _pull(env: dict[str, str], standin, graph, report) -> int:
+    """Two connectors pull from where HR keeps their files, then the sweep sends each file
+    to its own connector's job; a second pull finds nothing new. 0 when it all went so."""
+    report.set_report(REPORT_NAME, _sample_rows("resignation.csv"))
+    graph.put_file(
+        f"{SHAREPOINT_FOLDER}/performance-review.csv",
+        (SAMPLES / "performance-review.csv").read_bytes(),
+    )
+    graph.put_file(f"{SHAREPOINT_FOLDER}/read-me.txt", "not a CSV: a pull leaves it")
+    env = _pull_env(env, graph, report)
+    before = len(standin.uploads)
+
+    console.print(Rule("7. Two connectors pull from where HR keeps their files"))
+    console.print(
+        "  HRUPLOAD_CONNECTORS: two connectors, each with its own folder and job, and a source "
+        "for each:\n"
+        f"    [bold]leavers[/] → leavers/, job {PULL_CONNECTORS['leavers'][:8]}…  ← a "
+        f"Workday-like report (JSON Report_Entry, basic auth as {REPORT_USER})\n"
+        f"    [bold]reviews[/] → reviews/, job {PULL_CONNECTORS['reviews'][:8]}…  ← the "
+        f"SharePoint folder {SHAREPOINT_FOLDER} (Graph, app-only token)\n"
+        "    (the reviews connector's own profile says its files are performance reviews)\n"
+        "  The daily timer does the same: pull, then sweep."
+    )
+    first = _hrupload("pull", env=env)
+    fetched = _fetched(graph, report)
+    console.print(
+        f"  [dim]fetched: {_times(fetched[0], 'report')} from the report stand-in, "
+        f"{_times(fetched[1], 'file')} from the Graph stand-in (the .txt beside it is left)[/]"
+    )
+    swept = _hrupload("sweep", env=env)
+
+    console.print(Rule("8. Each file's outcome, per connector"))
+    for name in PULL_CONNECTORS:
+        _hrupload("status", "--connector", name, "--since", "1h", env=env)
+
+    console.print(Rule("9. The next pull finds nothing new"))
+    again = _hrupload("pull", env=env)
+    reports, files = (n - m for n, m in zip(_fetched(graph, report), fetched, strict=True))
+    console.print(
+        f"  [dim]fetched: {_times(reports, 'report')} (the same content: not dropped again), "
+        f"{_times(files, 'file')} from SharePoint (the eTag is unchanged)[/]"
+    )
+    table = Table(padding=(0, 1), title="What each connector's job received from the pull")
+    for col in ("connector", "job", "uploads", "records"):
+        table.add_column(col)
+    pulled = standin.uploads[before:]
+    for name, job in PULL_CONNECTORS.items():
+        mine = [u for u in pulled if u.job_id == job]
+        records = sum(u.records or 0 for u in mine)
+        table.add_row(name, job, str(len(mine)), str(records))
+    console.print(table)
+    return 0 if (first, swept, again) == (0, 0, 0) else 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@ client's refusal of nested values is tested. It needs HTTP basic auth with an in
 user's password (or, if configured, a bearer token); anything else is 401 with
 ``WWW-Authenticate``. Only ``csv`` and ``json`` are served (Workday's default, XML, is not).
 
+``POST /ccx/oauth2/{tenant}/token`` is a client-credentials token endpoint for the
+``clients`` it is given (form ``client_id`` and ``client_secret``): each token it issues is
+accepted as a bearer token until :meth:`ReportStandIn.expire_tokens` forgets them all, the way
+a token revoked (or expired early) is refused before its ``expires_in``.
+
 Faults (``hrupload_dev.connector.Fault``, endpoint ``report``) give the answers a real HR
 system or the proxy in front of it gives: statuses, redirects (to another host, to http), an
 HTML sign-in page with 200, delays, dropped connections. Tests in other processes drive it
@@ -41,6 +46,7 @@ from hrupload_dev.connector import (
     Reply,
     StandInHandler,
 )
+from hrupload_dev.entra import form_fields
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +61,7 @@ DEMO_OWNER = "ISU_HRUpload"
 DEMO_REPORT = "Leavers"
 _REALM = "Workday"
 _REPORT_PATH = re.compile(r"^/ccx/service/customreport2/([^/]+)/([^/]+)/([^/]+)/?$")
+_TOKEN_PATH = re.compile(r"^/ccx/oauth2/([^/]+)/token/?$")
 _CONTROL_REPORT = re.compile(r"^/_standin/reports/([^/]+)/([^/]+)/([^/]+)$")
 _CSV = "text/csv; charset=utf-8"
 _JSON = "application/json; charset=utf-8"
@@ -100,6 +107,14 @@ class _ReportHandler(DispatchingHandler):
         target = urlsplit(self.path)
         if target.path.startswith("/_standin/"):
             return self.send_reply(owner.serve_control(method, target.path, body))
+        token_path = _TOKEN_PATH.match(target.path)
+        if token_path and method == "POST":
+            owner.count("token")
+            tenant = unquote(token_path.group(1))
+            fields = form_fields(self.headers.get_content_type(), body)
+            return self.serve_with_faults(
+                "token", body, lambda _: owner.serve_token(tenant, fields)
+            )
         match = _REPORT_PATH.match(target.path)
         if match is None or method != "GET":
             return self.send_reply(Reply(404, b"Not Found", "text/plain; charset=utf-8"))
@@ -121,7 +136,7 @@ class ReportStandIn(LoopbackStandIn):
     """
 
     handler_class = _ReportHandler
-    fault_endpoints = ("report",)
+    fault_endpoints = ("report", "token")
 
     def __init__(
         self,
@@ -129,6 +144,8 @@ class ReportStandIn(LoopbackStandIn):
         tenant: str = DEMO_TENANT,
         users: Mapping[str, str] | None = None,
         tokens: Iterable[str] = (),
+        clients: Mapping[str, str] | None = None,
+        token_lifetime: int = 3600,
         latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -137,8 +154,12 @@ class ReportStandIn(LoopbackStandIn):
         self.tenant = tenant
         self._users = dict(users or {})
         self._tokens = set(tokens)
+        self._clients = dict(clients or {})
+        #: What ``expires_in`` the token endpoint announces (its tokens last until expired).
+        self.token_lifetime = token_lifetime
+        self._issued: set[str] = set()
         self._reports: dict[tuple[str, str, str], _Report] = {}
-        self._counts = {"requests": 0, "served": 0, "refused": 0}
+        self._counts = {"requests": 0, "served": 0, "refused": 0, "token": 0, "issued": 0}
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -150,6 +171,19 @@ class ReportStandIn(LoopbackStandIn):
     def add_token(self, token: str) -> None:
         with self._lock:
             self._tokens.add(token)
+
+    def set_client(self, client_id: str, secret: str) -> None:
+        """A client the token endpoint issues tokens to (client credentials)."""
+        with self._lock:
+            self._clients[client_id] = secret
+
+    def expire_tokens(self) -> None:
+        """Refuse every token issued so far, before its ``expires_in`` is up."""
+        with self._lock:
+            self._issued.clear()
+
+    def token_url(self) -> str:
+        return f"{self.url}/ccx/oauth2/{quote(self.tenant, safe='')}/token"
 
     @property
     def username(self) -> str | None:
@@ -224,6 +258,15 @@ class ReportStandIn(LoopbackStandIn):
         """401 answers (missing or wrong credentials)."""
         return self._count("refused")
 
+    @property
+    def token_requests(self) -> int:
+        """Requests to the token endpoint (faulted and refused ones included)."""
+        return self._count("token")
+
+    @property
+    def tokens_issued(self) -> int:
+        return self._count("issued")
+
     def _count(self, name: str) -> int:
         with self._lock:
             return self._counts[name]
@@ -239,7 +282,7 @@ class ReportStandIn(LoopbackStandIn):
         scheme, _, credentials = header.strip().partition(" ")
         credentials = credentials.strip()
         with self._lock:
-            users, tokens = dict(self._users), set(self._tokens)
+            users, tokens = dict(self._users), self._tokens | self._issued
         if scheme.lower() == "bearer" and credentials:
             return any(hmac.compare_digest(credentials.encode(), t.encode()) for t in tokens)
         if scheme.lower() != "basic":
@@ -285,6 +328,29 @@ class ReportStandIn(LoopbackStandIn):
             return Reply.json(200, {RECORDS_KEY: report.rows})
         content = report.csv if report.csv is not None else rows_to_csv(report.rows)
         return Reply(200, content, _CSV)
+
+    # -- the token endpoint ----------------------------------------------------------------
+
+    def serve_token(self, tenant: str, fields: Mapping[str, str]) -> Reply:
+        """Client credentials: ``grant_type``, ``client_id`` and ``client_secret`` in the form."""
+        if tenant != self.tenant:
+            return Reply.json(404, {"error": "invalid_request", "error_description": "no tenant"})
+        if fields.get("grant_type") != "client_credentials":
+            return Reply.json(400, {"error": "unsupported_grant_type"})
+        with self._lock:
+            expected = self._clients.get(fields.get("client_id", ""))
+        given = fields.get("client_secret", "")
+        if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+            logger.info("token request refused: unknown client or wrong secret")
+            return Reply.json(401, {"error": "invalid_client"})
+        token = "report." + secrets.token_urlsafe(24)
+        with self._lock:
+            self._issued.add(token)
+            self._counts["issued"] += 1
+        return Reply.json(
+            200,
+            {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime},
+        )
 
     # -- faults and control ----------------------------------------------------------------
 

@@ -100,7 +100,10 @@ def test_connectors_are_read_from_a_file(tmp_path):
         ),
         (conf({"name": "x", "folder": "x"}), "connector 'x'.*'job_id' is missing"),
         (conf(dict(LEAVERS, cloud="moon")), "connector 'leavers'.*cloud must be one of"),
-        (conf(dict(LEAVERS, jobid="j")), "connector 'leavers'.*unknown field 'jobid'"),
+        (
+            conf(dict(LEAVERS, jobid="j")),
+            "connector 'leavers'.*unknown field 'jobid'; the fields are name, folder, job_id",
+        ),
         (conf({"folder": "x", "job_id": "j"}), r"connectors\[0\]: 'name' is missing"),
         (conf(dict(LEAVERS, folder="../x")), "connector 'leavers'.*folder"),
         (conf(dict(LEAVERS, name="has space")), "name 'has space' may hold only"),
@@ -134,3 +137,12 @@ def test_a_connectors_secret_variable_is_part_of_the_fingerprint():
     env = {"HRUPLOAD_CONNECTORS": conf(dict(LEAVERS, secret_env="LEAVERS_SECRET"))}
     assert fingerprint(env | {"LEAVERS_SECRET": "a"}) != fingerprint(env | {"LEAVERS_SECRET": "b"})
     assert fingerprint({"HRUPLOAD_CONNECTORS": "{broken"}) is not None
+
+
+def test_the_settings_description_names_both_lists():
+    """The help (README's table, --help, the sample settings) says what the setting holds:
+    the connectors and the sources pulled into their folders."""
+    from hrupload.settings import SETTINGS
+
+    text = next(s.help for s in SETTINGS if s.name == "HRUPLOAD_CONNECTORS")
+    assert '"connectors"' in text and '"sources"' in text

@@ -39,6 +39,7 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AZURE_CLIENT_ID",
+    "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID",  # Easy Auth's client credential (auth.bicep)
 }
 PLATFORM_PREFIXES = ("AzureWebJobsStorage__",)
 # An identity-based connection is set as NAME__<property>, never as NAME itself.
@@ -237,11 +238,13 @@ MAIN_VALUES = {
     "HRUPLOAD_INCOMING_CONTAINER": "incomingContainerName",
     "HRUPLOAD_PROCESSED_CONTAINER": "processedContainerName",
     "HRUPLOAD_FAILED_CONTAINER": "failedContainerName",
+    "HRUPLOAD_CONFIG_CONTAINER": "configContainerName",
     "HRUPLOAD_RUNS_TABLE": "runsTableName",
     "HRUPLOAD_SECRET_NAME": "secretName",
     "HRUPLOAD_CERTIFICATE_NAME": "certificateName",
     "HRUPLOAD_CLOUD": "cloud",
     "HRUPLOAD_PROFILE": "profile",
+    "HRUPLOAD_CONNECTORS": "connectors",
     "HRUPLOAD_SCHEDULE": "schedule",
 }
 
@@ -590,6 +593,7 @@ OPERATOR_ROLES = {
     ("vault", "keyVaultSecretsOfficer"): "Key Vault Secrets Officer",
     ("vault", "keyVaultCertificatesOfficer"): "Key Vault Certificates Officer",
     ("hrIncoming", "storageBlobDataContributor"): "Storage Blob Data Contributor",
+    ("hrConfig", "storageBlobDataContributor"): "Storage Blob Data Contributor",
     ("hrFailed", "storageBlobDataReader"): "Storage Blob Data Reader",
     ("hrRunsTable", "storageTableDataReader"): "Storage Table Data Reader",
     ("hrPoisonQueue", "storageQueueDataContributor"): "Storage Queue Data Contributor",

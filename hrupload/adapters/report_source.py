@@ -2,9 +2,10 @@
 (``.../ccx/service/customreport2/<tenant>/<owner>/<report>?format=csv|json``) and the
 report URLs of other HR systems.
 
-One GET per pull, with basic auth, a bearer token or a client-credentials token; https
-only (plain http for loopback stand-ins), never redirected, retried and timed out as the
-connector client is. A JSON report's records become a CSV whose columns are the keys; a
+One GET per pull, with basic auth, a bearer token or a client-credentials token (kept
+until it expires; refused with 401, it is replaced once by a fresh one); https only (plain
+http for loopback stand-ins), never redirected, retried and timed out as the connector
+client is. A JSON report's records become a CSV whose columns are the keys; a
 nested value is refused naming its path. The version is the SHA-256 of the CSV, so a
 report that did not change is not dropped again.
 """
@@ -41,7 +42,7 @@ from hrupload.app.sources import Fetched
 from hrupload.core.errors import ConfigError, ConnectorError, HrUploadError, SourceError
 from hrupload.core.redact import redact
 from hrupload.core.termsafe import logger
-from hrupload.settings import entry_text
+from hrupload.settings import entry_fields, entry_text
 
 log = logger(__name__)  # file-derived text in messages and fields is escaped
 
@@ -96,13 +97,8 @@ def _auth(raw: Any, where: str, secret: SecretReader) -> Auth:
         raise ConfigError(
             f"{where}: auth type must be one of {', '.join(AUTH_TYPES)}; got {kind!r}"
         )
-    where = f"{where} auth"
-    unknown = sorted(set(raw) - set(_AUTH_FIELDS[kind]))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field {', '.join(map(repr, unknown))}; a {kind} auth has "
-            + ", ".join(_AUTH_FIELDS[kind])
-        )
+    where = f"{where} {kind} auth"
+    entry_fields(raw, _AUTH_FIELDS[kind], where)
     secret_name, secret_env = _text(raw, "secret_name", where), _text(raw, "secret_env", where)
     if not (secret_name or secret_env):
         raise ConfigError(
@@ -182,12 +178,7 @@ class ReportSource:
                 f"{where}: name {name!r} may hold only letters, digits, '.', '_' and '-'"
             )
         where = f"HRUPLOAD_CONNECTORS source {name!r} (sources[{index}])"
-        unknown = sorted(set(config) - set(FIELDS))
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown field {', '.join(map(repr, unknown))}; an https source has "
-                + ", ".join(FIELDS)
-            )
+        entry_fields(config, FIELDS, where)
         url = _text(config, "url", where, required=True) or ""
         check_url(url, f"{where} url")
         format = (_text(config, "format", where) or "csv").lower()
@@ -268,9 +259,18 @@ class ReportSource:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(self) -> bytes:
-        headers = {"Authorization": self._authorization()}
-        response = send(self._session, "GET", self.url, timeout=self.timeout, headers=headers)
+        response = self._get()
+        if response.status_code == 401 and self.auth.type == "client_credentials":
+            # A token can stop working before its expires_in (revoked, or the server's
+            # clock): once with a fresh one; a second 401 is the credentials' fault.
+            log.info("report refused the token: getting a fresh one", extra={"source": self.name})
+            self._token = None
+            response = self._get()
         return self._content(response, "the report URL")
+
+    def _get(self) -> requests.Response:
+        headers = {"Authorization": self._authorization()}
+        return send(self._session, "GET", self.url, timeout=self.timeout, headers=headers)
 
     def _content(self, response: requests.Response, what: str) -> bytes:
         status = response.status_code

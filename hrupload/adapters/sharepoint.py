@@ -42,7 +42,7 @@ from hrupload.app.sources import Fetched
 from hrupload.core.errors import ConfigError, HrUploadError
 from hrupload.core.redact import redact
 from hrupload.core.termsafe import logger, printable
-from hrupload.settings import CLOUDS, Settings
+from hrupload.settings import CLOUDS, Settings, entry_fields
 
 log = logger(__name__)
 
@@ -153,12 +153,7 @@ class SharePointSource:
         connector = str(config.get("connector") or "")
         name = str(config.get("name") or f"{connector}-sharepoint")
         where = f"HRUPLOAD_CONNECTORS source {name!r}"
-        unknown = sorted(set(config) - set(FIELDS))
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown field {', '.join(map(repr, unknown))}; a sharepoint source's "
-                "fields are " + ", ".join(FIELDS)
-            )
+        entry_fields(config, FIELDS, where)
         values = {}
         for key in ("drive_id", "folder", "app_id", "move_to"):
             value = config.get(key)

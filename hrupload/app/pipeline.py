@@ -91,8 +91,11 @@ class FileResult:
     counts: dict[str, int] = field(default_factory=dict)
     #: Set (to the reason) when a service every file needs failed: other files would too.
     outage: str | None = None
+    #: The HRUPLOAD_CONNECTORS connector of a profile refresh (None: the single connector).
+    connector: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        named = {"connector": self.connector} if self.connector else {}
         return {
             "blob": self.blob,
             "status": self.status,
@@ -100,6 +103,7 @@ class FileResult:
             "destination": self.destination,
             "message": self.message,
             "outage": self.outage,
+            **named,
             **self.counts,
         }
 
@@ -145,6 +149,9 @@ class Services:
     #: HRUPLOAD_CONNECTORS: each connector's own services (its settings, client and
     #: profile, the storage shared), by name; empty with the single-connector settings.
     connectors: dict[str, Services] = field(default_factory=dict)
+    #: Set when the configuration (a config blob) does not load: why every file stays in
+    #: incoming, recorded against each until it is fixed.
+    held: str | None = None
     _client: Uploader | None = field(default=None, init=False, repr=False)
     _client_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -630,6 +637,8 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
 def _attempt(services: Services, run: _Run) -> FileResult:
     """Scan, skip a recent duplicate, deliver with shared checkpoints, then settle."""
     settings = services.settings
+    if services.held is not None:
+        raise ConfigError(services.held)  # recorded by _process_leased; the file stays
     if run.unclaimed is not None:
         # Its placement is wrong, not its content: to failed, the report saying where to put it.
         log.warning("no connector claims this blob", extra={"blob": run.record.blob})
@@ -848,6 +857,7 @@ class SweepSummary:
             "stuck": self.stuck,
             "past_due": self.past_due,
             "profile_refresh": self.profile_refresh.to_dict() if self.profile_refresh else None,
+            "profile_refreshes": [r.to_dict() for r in self.profile_refreshes],
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -907,6 +917,7 @@ def sweep(
     counts = {k: v for k, v in summary.to_dict().items() if k not in ("results", "stuck")}
     counts["stuck"] = len(summary.stuck)
     counts.pop("profile_refresh", None)
+    counts.pop("profile_refreshes", None)
     log.info("sweep finished", extra=counts | {"stuck_count": len(summary.stuck)})
     _record_sweep(services, now, summary, counts)
     return summary
@@ -991,6 +1002,7 @@ def refresh_profiles(services: Services) -> FileResult | None:
         run_id=record.run_id,
         message="employee profiles re-sent so Purview keeps them",
         counts={"uploaded": record.uploaded},
+        connector=services.connector,
     )
 
 

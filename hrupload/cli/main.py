@@ -150,7 +150,7 @@ def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opt
     from hrupload.core.validate import validate_path
 
     loaded = options.load_or_exit(opts)
-    prof = load_profile_option(loaded.profile, opts)
+    prof = load_profile_option(loaded, opts)
     reports = []
     with stdin_spooled(files, loaded.max_file_mb << 20) as (paths, stdin):
         for path in paths:
@@ -240,6 +240,12 @@ def _validate_one(
     "Seconds to wait for another upload of the same file (same state dir) to finish "
     "before refusing; 0 refuses at once.",
     metavar="SECONDS",
+)
+@click.option(
+    "--connector",
+    metavar="NAME",
+    help="Upload as this connector of HRUPLOAD_CONNECTORS: its job, app, secret, profile and "
+    "cloud (--profile and --cloud still win). [default: HRUPLOAD_JOB_ID's connector]",
 )
 @click.option("--dry-run", is_flag=True, help="Validate and chunk; send nothing.")
 @click.option("--force", is_flag=True, help="Send again even chunks delivered by an earlier run.")
@@ -382,8 +388,9 @@ def sweep(as_json: bool) -> None:
                 f"  [magenta]stopped sending:[/] {plain(summary.stopped)}; the files left in "
                 "incoming are taken by the next sweep"
             )
-        if summary.profile_refresh:
-            console.print(f"  employee profiles re-sent: {summary.profile_refresh.status}")
+        for refresh in summary.profile_refreshes:
+            whose = f" (connector {plain(refresh.connector)})" if refresh.connector else ""
+            console.print(f"  employee profiles re-sent{whose}: {refresh.status}")
     # The worst of its files; files left untried because it stopped count as failed.
     codes = [exit_code_of(r.status) for r in summary.results]
     sys.exit(worst(codes + ([EXIT_FAILED] if summary.stopped or summary.deferred else [])))
@@ -425,12 +432,8 @@ def status(since: str, limit: int, as_json: bool, connector: str | None) -> None
         exc.param_hint = "'--since'"
         raise
     services = _services()
-    if connector and services.connectors and connector not in services.connectors:
-        known = ", ".join(services.connectors)
-        raise click.BadParameter(
-            f"no connector is named {connector!r}; HRUPLOAD_CONNECTORS has {known}",
-            param_hint="'--connector'",
-        )
+    if connector and services.settings.connectors:
+        options.connector_named(services.settings, connector)
     cutoff = datetime.now(UTC) - timedelta(seconds=window)
     runs = services.runlog.list_runs(since=cutoff, limit=limit, connector=connector)
     if as_json:

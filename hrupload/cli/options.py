@@ -93,8 +93,10 @@ def overrides(params: Mapping[str, Any]) -> dict[str, Any]:
 def load(params: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> settings.Settings:
     """The settings with the command line's options over the environment; raises
     ConfigError naming the option (or the variable) that is malformed."""
+    from hrupload.compose import load_settings  # reads blob:<name> settings from storage
+
     given = overrides(params) | dict(extra or {})
-    return settings.load(overrides=given, options=OPTION_OF)
+    return load_settings(overrides=given, options=OPTION_OF)
 
 
 def load_or_exit(params: Mapping[str, Any]) -> settings.Settings:
@@ -104,6 +106,21 @@ def load_or_exit(params: Mapping[str, Any]) -> settings.Settings:
         return load(params)
     except ConfigError as exc:
         exit_configuration_error(exc)
+
+
+def connector_named(loaded: settings.Settings, name: str) -> settings.Connector:
+    """The connector of HRUPLOAD_CONNECTORS that ``--connector`` names; a usage error
+    listing the configured names when none is named so."""
+    for connector in loaded.connectors:
+        if connector.name == name:
+            return connector
+    known = ", ".join(c.name for c in loaded.connectors)
+    raise click.BadParameter(
+        f"no connector is named {name!r}; HRUPLOAD_CONNECTORS has {known}"
+        if known
+        else f"no connector is named {name!r}: HRUPLOAD_CONNECTORS is not set",
+        param_hint="'--connector'",
+    )
 
 
 def exit_configuration_error(exc: ConfigError) -> Any:

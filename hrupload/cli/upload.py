@@ -8,8 +8,11 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import click
 
 from hrupload import compose
 from hrupload.adapters.local_state import UploadBusy, describe_holder
@@ -51,6 +54,33 @@ def upload_settings(opts: dict[str, Any], console) -> Settings:
         + (f" (it overrides {overridden} for this run)" if overridden else "")
     )
     return options.load(opts, {"HRUPLOAD_APP_SECRET": secret})
+
+
+def connector_settings(opts: dict[str, Any], loaded: Settings) -> Settings:
+    """The settings as ``--connector`` sees them: that connector's job, app, secret,
+    profile and cloud, as the pipeline sends its files; --profile and --cloud still win.
+    --job-id and --app-id would contradict it, and --app-secret is the default app's."""
+    name = opts.get("connector")
+    if not name:
+        return loaded
+    connector = options.connector_named(loaded, name)
+    for flag in ("job_id", "app_id"):
+        if opts.get(flag):
+            raise click.UsageError(
+                f"--connector {name} names the job and app; leave out --{flag.replace('_', '-')}"
+            )
+    if opts.get("app_secret") and (
+        connector.secret_env
+        or connector.secret_name
+        or connector.app_id not in (None, loaded.app_id)
+    ):
+        raise click.UsageError(
+            f"connector {name!r} has its own app or secret (HRUPLOAD_CONNECTORS); leave out "
+            "--app-secret"
+        )
+    own = loaded.for_connector(connector)
+    kept = {key: getattr(loaded, key) for key in ("profile", "cloud") if opts.get(key)}
+    return replace(own, **kept)
 
 
 def _resolved(opts: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -118,8 +148,9 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     dry = opts["dry_run"]
     loaded = options.load(opts) if dry else upload_settings(opts, err)
+    loaded = connector_settings(opts, loaded)
     local = compose.build_local_upload(loaded, certificate=opts["certificate"], send=not dry)
-    profile = load_profile_option(loaded.profile, opts)
+    profile = load_profile_option(loaded, opts)
     opts = _resolved(opts, loaded)
     codes, summaries = [], []
     with stdin_spooled(files, opts["max_file_mb"] << 20) as (paths, stdin):

@@ -22,6 +22,7 @@ param hrTableEndpoint string
 param incomingContainerName string
 param processedContainerName string
 param failedContainerName string
+param configContainerName string
 param runsTableName string
 
 param keyVaultUri string
@@ -32,12 +33,11 @@ param connectorTenantId string
 param connectorAppId string
 param connectorJobId string
 param cloud string
+@description('HRUPLOAD_PROFILE: blob:<name> in the config container (read at each run), inline JSON, or a path in the package.')
 param profile string
-@description('HRUPLOAD_CONNECTORS: several connectors from one deployment (JSON), or empty for the one above.')
+@description('HRUPLOAD_CONNECTORS: several connectors from one deployment (blob:<name> or JSON), or empty for the one above.')
 param connectors string = ''
 param schedule string
-@description('HRUPLOAD_WEB_GROUP: the Entra group (object id) whose members may open the web page; empty: whoever the built-in authentication lets in.')
-param webAllowedGroupId string = ''
 
 @description('Upper bound on instances: caps cost and the load on the connector API. Flex allows 40 to 1000.')
 @minValue(40)
@@ -64,6 +64,9 @@ param vnetEnabled bool = false
 
 @description('Subnet for VNet integration (vnet.bicep appSubnetId), delegated to Microsoft.App/environments; used when vnetEnabled.')
 param virtualNetworkSubnetId string = ''
+
+@description('HRUPLOAD_WEB_GROUP: the Entra group (object id) whose members may open the web page; empty: whoever the built-in authentication lets in.')
+param webAllowedGroupId string = ''
 
 var deploymentContainerName = 'app-package'
 
@@ -197,7 +200,7 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
 // read from Key Vault at run time.
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov runs its App Service 'web' config checks on every sites/config, this dictionary too.
-  // checkov:skip=CKV_AZURE_13: App Service Authentication would reject Event Grid's calls to the blob extension webhook; there are no user-facing endpoints to protect.
+  // checkov:skip=CKV_AZURE_13: a false positive: the check wants authentication on every sites/config, this app-settings dictionary too; authentication is configured in auth.bicep (authsettingsV2).
   // checkov:skip=CKV_AZURE_80: .NET Framework version does not apply to a Python app.
   // checkov:skip=CKV_AZURE_88: Flex Consumption has no Azure Files content share; the package is in a blob container.
   parent: app
@@ -220,6 +223,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 
     // DefaultAzureCredential picks the user-assigned identity (Key Vault, Table storage).
     AZURE_CLIENT_ID: identityClientId
+
+    // Easy Auth's client credential for the web page's sign-in (auth.bicep): the identity, as a
+    // federated credential on the app registration, instead of a client secret.
+    OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: identityClientId
 
     // HR storage, identity-based: the blob trigger needs blob and queue, the run log table.
     HR_STORAGE__blobServiceUri: hrBlobEndpoint
@@ -255,6 +262,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     HRUPLOAD_INCOMING_CONTAINER: incomingContainerName
     HRUPLOAD_PROCESSED_CONTAINER: processedContainerName
     HRUPLOAD_FAILED_CONTAINER: failedContainerName
+    HRUPLOAD_CONFIG_CONTAINER: configContainerName
     HRUPLOAD_RUNS_TABLE: runsTableName
     HRUPLOAD_BLOB_SOURCE: 'EventGrid'
     HRUPLOAD_SCHEDULE: schedule

@@ -250,7 +250,7 @@ def test_plain_http_graph_is_refused_unless_loopback(graph_standin):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"drvie_id": "x"}, "unknown field 'drvie_id'"),
+        ({"drvie_id": "x"}, "unknown field 'drvie_id'; the fields are name, kind, connector"),
         ({"drive_id": ""}, "'drive_id' is missing"),
         ({"folder": 3}, "'folder' must be text"),
     ],

@@ -257,3 +257,106 @@ def test_a_connectors_profile_that_does_not_load_fails_at_start_naming_it(env):
     doc["connectors"][1]["profile"] = {"scenarios": {"no-such-scenario": {}}}
     with pytest.raises(ConfigError, match="connector 'reviews'"):
         compose.build_services(load(env | {"HRUPLOAD_CONNECTORS": json.dumps(doc)}))
+
+
+def test_sweep_json_carries_every_connectors_profile_refresh(services, env, standin):
+    """Two connectors' employee profiles are due: `sweep --json` names both refreshes, each
+    with its connector, and matches the sweep schema."""
+    from tests.cli.test_json_schemas import checked
+
+    profiles = (SAMPLES / "employee-profile.csv").read_bytes()
+    past = services.clock() - timedelta(days=15)
+    services.clock = lambda: past  # delivered 15 days ago: due for a refresh today
+    for name in ("leavers/employee-profile.csv", "hr/reviews/employee-profile.csv"):
+        drop(services, name, profiles)
+        assert pipeline.process_blob(services, name).status == "uploaded"
+    standin.clear_uploads()
+
+    result = CliRunner().invoke(main, ["sweep", "--json"], env=env)
+
+    assert result.exit_code == 0, result.output
+    summary = checked("sweep", result.stdout)["summary"]
+    refreshes = summary["profile_refreshes"]
+    assert sorted((r["connector"], r["status"]) for r in refreshes) == [
+        ("leavers", "uploaded"),
+        ("reviews", "uploaded"),
+    ]
+    assert summary["profile_refresh"] == refreshes[0], "the first, as before"
+    assert sorted(u.job_id for u in standin.uploads) == sorted([JOB_LEAVERS, JOB_REVIEWS])
+
+
+def test_sweep_prints_every_connectors_profile_refresh(services, env):
+    profiles = (SAMPLES / "employee-profile.csv").read_bytes()
+    past = services.clock() - timedelta(days=15)
+    services.clock = lambda: past
+    for name in ("leavers/employee-profile.csv", "hr/reviews/employee-profile.csv"):
+        drop(services, name, profiles)
+        pipeline.process_blob(services, name)
+
+    result = CliRunner().invoke(main, ["sweep"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "employee profiles re-sent (connector leavers): uploaded" in result.output
+    assert "employee profiles re-sent (connector reviews): uploaded" in result.output
+
+
+def upload_as(env, tmp_path, name: str, data: bytes, *args: str):
+    path = tmp_path / name
+    path.write_bytes(data)
+    env = env | {"HRUPLOAD_STATE_DIR": str(tmp_path / "state")}
+    return CliRunner().invoke(main, ["upload", str(path), *args], env=env)
+
+
+def test_upload_as_a_connector_sends_with_its_job_app_secret_and_profile(env, standin, tmp_path):
+    # workday: its own app (secret from WORKDAY_APP_SECRET), job and profile.
+    result = upload_as(env, tmp_path, "resignation.csv", RENAMED, "--connector", "workday")
+
+    assert result.exit_code == 0, result.output
+    assert [(u.job_id, u.app_id, u.records) for u in standin.uploads] == [(JOB_HR, APP_B, 2)]
+    assert SECRET_B not in result.output
+
+
+def test_upload_as_a_connector_of_the_default_app(env, standin, tmp_path):
+    result = upload_as(env, tmp_path, "resignation.csv", RESIGNATIONS, "--connector", "reviews")
+
+    assert result.exit_code == 0, result.output
+    assert [(u.job_id, u.app_id) for u in standin.uploads] == [(JOB_REVIEWS, APP_A)]
+
+
+def test_the_command_lines_profile_wins_over_the_connectors(env, standin, tmp_path):
+    # The workday profile maps the renamed columns; --profile '{}' (none) leaves them unknown.
+    result = upload_as(
+        env, tmp_path, "resignation.csv", RENAMED, "--connector", "workday", "--profile", "{}"
+    )
+
+    assert result.exit_code == 1, result.output
+    assert "which the header lacks" in result.output
+    assert standin.uploads == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--connector", "nobody"], "no connector is named 'nobody'; HRUPLOAD_CONNECTORS has "
+         "leavers, reviews, workday"),
+        (["--connector", "leavers", "--job-id", JOB_HR], "leave out --job-id"),
+        (["--connector", "workday", "--app-secret", "x"], "leave out --app-secret"),
+    ],
+)  # fmt: skip
+def test_upload_with_a_wrong_connector_is_a_usage_error(env, standin, tmp_path, args, expected):
+    result = upload_as(env, tmp_path, "resignation.csv", RESIGNATIONS, *args)
+
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split())
+    assert standin.uploads == [] and standin.token_requests == []
+
+
+def test_upload_with_a_connector_but_no_connectors_configured(env, standin, tmp_path):
+    result = upload_as(
+        env | {"HRUPLOAD_CONNECTORS": "", "HRUPLOAD_JOB_ID": JOB_LEAVERS},
+        tmp_path, "resignation.csv", RESIGNATIONS, "--connector", "leavers",
+    )  # fmt: skip
+
+    assert result.exit_code == 2, result.output
+    assert "HRUPLOAD_CONNECTORS is not set" in " ".join(result.output.split())
+    assert standin.uploads == []

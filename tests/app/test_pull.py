@@ -272,7 +272,11 @@ def test_a_bearer_token_is_sent_and_never_shown(setup, report_standin, monkeypat
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"colour": "red"}, r"unknown field 'colour'"),
+        ({"colour": "red"}, r"unknown field 'colour'; the fields are name, kind, connector"),
+        (
+            {"auth": {"type": "basic", "username": "u", "secret_env": "X", "password": "pw"}},
+            r"basic auth: unknown field 'password'; the fields are type, username, secret_name",
+        ),
         ({"format": "xml"}, r"format must be one of csv, json"),
         ({"auth": {"type": "basic", "username": "u"}}, r"give 'secret_name' \(a Key Vault"),
         ({"auth": {"type": "digest"}}, r"auth type must be one of basic, bearer"),
@@ -415,3 +419,49 @@ def test_a_sharepoint_folder_is_pulled_through_compose_and_uploaded(
     swept = pipeline.sweep(services)
     assert sorted(r.status for r in swept.results) == ["uploaded", "uploaded"]
     assert sorted(u.job_id for u in standin.uploads) == sorted([JOB_LEAVERS, JOB_HR])
+
+
+def client_credentials_source(report: ReportStandIn, monkeypatch) -> dict:
+    """A source whose token comes from the report stand-in's own token endpoint."""
+    report.set_client("hr-client", "cc-Secret+/=")
+    monkeypatch.setenv("TEST_CC_SECRET", "cc-Secret+/=")
+    return report.source("workday") | {
+        "name": "cc",
+        "auth": {
+            "type": "client_credentials",
+            "token_url": report.token_url(),
+            "client_id": "hr-client",
+            "secret_env": "TEST_CC_SECRET",
+        },
+    }
+
+
+def test_a_token_refused_before_it_expires_is_replaced_once(setup, report_standin, monkeypatch):
+    """The token is kept for its expires_in; a 401 before then (revoked) gets one fresh
+    token and the same request again, and the pull succeeds."""
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    services, sources = setup(client_credentials_source(report_standin, monkeypatch))
+
+    assert pull(services, sources, only="cc").results[0].dropped == ["hr/workday/cc.csv"]
+    assert report_standin.tokens_issued == 1
+    report_standin.set_report(TEST_REPORT_NAME, ROWS[:1], owner=TEST_REPORT_OWNER)
+    report_standin.expire_tokens()
+    again = pull(services, sources, only="cc").results[0]
+
+    assert again.ok and again.dropped == ["hr/workday/cc-2.csv"], again.error
+    assert report_standin.tokens_issued == 2, "one fresh token after the 401"
+    assert (report_standin.refused, report_standin.served) == (1, 2)
+
+
+def test_a_fresh_token_refused_too_fails_without_asking_again(setup, report_standin, monkeypatch):
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    services, sources = setup(client_credentials_source(report_standin, monkeypatch))
+    report_standin.add_faults(Fault.http(401), Fault.http(401))
+
+    result = pull(services, sources, only="cc").results[0]
+
+    assert "refused the credentials (401" in (result.error or "")
+    assert "'hr-client'" in (result.error or "")
+    assert report_standin.tokens_issued == 2, "the first token, then one fresh one: no more"
+    assert report_standin.requests == 2
+    assert incoming(services) == {}

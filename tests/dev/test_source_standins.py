@@ -790,6 +790,26 @@ def test_a_configured_bearer_token_is_accepted(report_standin: ReportStandIn) ->
     assert response.status_code == 200
 
 
+def test_client_credentials_tokens_work_until_expired(report_standin: ReportStandIn) -> None:
+    report_standin.set_report(TEST_REPORT_NAME, ROWS, owner=TEST_REPORT_OWNER)
+    report_standin.set_client("hr-client", "client-secret")
+    url = report_standin.token_url()
+    form = {"grant_type": "client_credentials", "client_id": "hr-client"}
+
+    wrong = requests.post(url, data=form | {"client_secret": "nope"}, timeout=5)
+    answer = requests.post(url, data=form | {"client_secret": "client-secret"}, timeout=5)
+
+    assert wrong.status_code == 401 and wrong.json() == {"error": "invalid_client"}
+    assert answer.status_code == 200
+    doc = answer.json()
+    assert (doc["token_type"], doc["expires_in"]) == ("Bearer", 3600)
+    bearer = {"Authorization": f"Bearer {doc['access_token']}"}
+    assert get_report(report_standin, headers=bearer).status_code == 200
+    report_standin.expire_tokens()
+    assert get_report(report_standin, headers=bearer).status_code == 401, "before expires_in"
+    assert (report_standin.token_requests, report_standin.tokens_issued) == (2, 1)
+
+
 def test_a_changed_password_stops_the_old_one(report_standin: ReportStandIn) -> None:
     report_standin.set_user(TEST_REPORT_USER, "rotated")
 
