@@ -157,6 +157,7 @@ class WebApp:
             visitor=visitor,
             version=__version__,
             entra=self.web.auth == "entra",
+            held=self.services.held if visitor else None,
             when=_when,
             note=run_note,
             file_of=file_of,
