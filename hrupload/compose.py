@@ -7,19 +7,20 @@ wires an adapter itself, so a credential, a timeout or an endpoint is decided on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hrupload.app.pipeline import Services
-from hrupload.core.profile import Profile, load_profile
-from hrupload.settings import Settings
+from hrupload.core.profile import Profile
+from hrupload.settings import ConfigBlob, Settings, StorageSettings
 
 if TYPE_CHECKING:  # the adapters load when a client is built, not at import
     from hrupload.adapters.connector import AppCredential, ConnectorClient
     from hrupload.adapters.local_state import LocalCheckpoints
+    from hrupload.adapters.storage import HrStorage
     from hrupload.app.doctor import Item
     from hrupload.app.sources import Source
 
@@ -44,6 +45,7 @@ def build_services(
         processed=settings.processed,
         failed=settings.failed,
         runs_table=settings.runs_table,
+        config=settings.config_container,
         credential=storage_credential,
     )
     clients = _SharedTokens()
@@ -72,13 +74,137 @@ def _profile_of(settings: Settings) -> Profile:
     from hrupload.core.errors import ProfileError
 
     try:
-        return load_profile(settings.profile)
+        return settings.load_profile()
     except ProfileError as exc:
         if settings.connector_name is None:
             raise
         raise ProfileError(
             f"connector {settings.connector_name!r} (HRUPLOAD_CONNECTORS): {exc}"
         ) from None
+
+
+# -- configuration blobs (blob:<name> in HRUPLOAD_CONFIG_CONTAINER) -------------------------
+
+
+class ConfigBlobs:
+    """Reads the config container's blobs for :func:`hrupload.settings.load` (its
+    ``read_config``), through the storage adapter, and tells whether the blobs some
+    settings were loaded from changed since (their ETags): the Function app reloads then,
+    so an uploaded profile is used by the next file without a restart."""
+
+    def __init__(
+        self, *, credential: Any = None, client_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self._credential = credential
+        self._client_options = client_options
+        self._stores: dict[StorageSettings, HrStorage] = {}
+
+    def _store(self, storage: StorageSettings) -> HrStorage:
+        from hrupload.adapters.storage import HrStorage
+
+        if storage not in self._stores:
+            # Only the blob client is used: the container names are the caller's.
+            self._stores[storage] = HrStorage.from_settings(
+                storage,
+                incoming="",
+                processed="",
+                failed="",
+                runs_table="",
+                credential=self._credential,
+                client_options=self._client_options,
+            )
+        return self._stores[storage]
+
+    def __call__(self, storage: StorageSettings, container: str, name: str) -> ConfigBlob:
+        from hrupload.app.ports import BlobGone
+        from hrupload.core.errors import ConfigError
+        from hrupload.settings import MAX_CONFIG_BYTES
+
+        try:
+            data, etag = self._store(storage).read_small(
+                container, name, limit=MAX_CONFIG_BYTES + 1
+            )
+        except BlobGone:
+            raise ConfigError(
+                "the blob does not exist; upload it (az storage blob upload --auth-mode login "
+                f"--account-name <account> --container-name {container} --name {name} "
+                "--file <file> --overwrite) or correct the setting"
+            ) from None
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"the blob is over {MAX_CONFIG_BYTES >> 10} KiB, far more than configuration "
+                "takes; upload the JSON file itself"
+            )
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ConfigError("the blob is not UTF-8 text; upload the JSON file itself") from None
+        return ConfigBlob(name, text, etag)
+
+    def changed(self, loaded: Settings) -> bool:
+        """Whether a config blob ``loaded`` was read from has another version now (or is
+        gone, or cannot be checked: reading again then says why)."""
+        from hrupload.core.errors import HrUploadError
+
+        if not loaded.config_blobs or loaded.storage is None:
+            return False
+        store = self._store(loaded.storage)
+        for name, blob in loaded.config_blobs.items():
+            try:
+                if store.get_info(loaded.config_container, name).etag != blob.etag:
+                    return True
+            except HrUploadError:
+                return True
+        return False
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object | None] | None = None,
+    *,
+    options: Mapping[str, str] | None = None,
+    config_blobs: ConfigBlobs | None = None,
+) -> Settings:
+    """:func:`hrupload.settings.load` with the config blobs (``blob:<name>``) read from the
+    HR storage: how both front doors read their settings."""
+    from hrupload.settings import load
+
+    reader = config_blobs if config_blobs is not None else ConfigBlobs()
+    return load(env, overrides, options=options, read_config=reader)
+
+
+def uses_config_blobs(env: Mapping[str, str] | None = None) -> bool:
+    """Whether HRUPLOAD_PROFILE or HRUPLOAD_CONNECTORS names a config blob (itself, or in
+    a connector's ``profile`` of inline connectors JSON): a configuration error may then
+    come from a blob an operator uploaded."""
+    from hrupload.settings import CONFIG_BLOB, setting
+
+    return any(
+        CONFIG_BLOB in (setting(name, env) or "")
+        for name in ("HRUPLOAD_PROFILE", "HRUPLOAD_CONNECTORS")
+    )
+
+
+def build_held_services(
+    env: Mapping[str, str] | None, reason: str, *, storage_credential: Any = None
+) -> Services | None:
+    """Services that keep every file in incoming, recording ``reason`` (a configuration
+    blob that is missing or invalid): not the files' fault, so none goes to failed, and
+    the run log says what to fix. None when the settings without the blobs do not load
+    either (that error is the one to report)."""
+    import os
+
+    from hrupload.core.errors import ConfigError
+    from hrupload.settings import load
+
+    plain = dict(os.environ if env is None else env)
+    plain.update(HRUPLOAD_PROFILE="", HRUPLOAD_CONNECTORS="")
+    try:
+        held = build_services(load(plain), storage_credential=storage_credential)
+    except ConfigError:
+        return None
+    held.held = reason
+    return held
 
 
 class _SharedTokens:
@@ -455,7 +581,7 @@ class _Doctor:
 
     def profile(self) -> str:
         def valid(s: Settings) -> str:
-            profile = load_profile(s.profile)
+            profile = s.load_profile()
             if not s.profile:
                 return "none set: each scenario's default columns"
             return f"{profile.source}: valid ({', '.join(profile.active_scenarios())})"

@@ -1,7 +1,9 @@
 """What the Function triggers do, kept out of ``function_app.py`` so it stays thin.
 
 Settings and clients are built once per worker process and reused across
-invocations (the Azure SDK guideline), rebuilt only if the settings change.
+invocations (the Azure SDK guideline), rebuilt only if the settings change: the
+environment, or a configuration blob (``blob:<name>``) an operator uploaded, whose ETag
+is checked once per invocation.
 """
 
 from __future__ import annotations
@@ -9,46 +11,67 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from hrupload.core.errors import ConfigError
 from hrupload.core.termsafe import logger
-from hrupload.settings import Settings, fingerprint, load
+from hrupload.settings import Settings, fingerprint
 
 if TYPE_CHECKING:  # the pipeline (Azure Storage, Tables, HTTP) loads on the first invocation,
     # so the host indexes the triggers without paying for it: a shorter cold start
     from hrupload.app import pipeline
     from hrupload.app.sources import Source
+    from hrupload.compose import ConfigBlobs
 
 log = logger("hrupload.functions")  # file-derived text in messages and fields is escaped
 _services: dict[tuple, pipeline.Services] = {}
-_sources: dict[tuple, list[Source]] = {}
-_web: dict[tuple, Any] = {}
+_sources: dict[int, list[Source]] = {}
+_config_blobs: dict[tuple, ConfigBlobs] = {}
+#: The web page's WSGI app, with the services it was built over.
+_web: list[tuple[pipeline.Services, Any]] = []
 _telemetry_ready = False
 
 
 def services() -> pipeline.Services:
     """The services for the current settings, built on the first invocation and again
-    only when a setting changed."""
+    only when a setting or a configuration blob they were read from changed. Call it
+    once per invocation: each call checks the config blobs' ETags."""
     from hrupload import compose
 
     key = fingerprint()
-    if key not in _services:
-        loaded = load()
+    blobs = _config_blobs.get(key)
+    if blobs is None:
+        _config_blobs.clear()
+        blobs = _config_blobs[key] = compose.ConfigBlobs()
+    current = _services.get(key)
+    if current is not None and current.held is None and not blobs.changed(current.settings):
+        return current
+    try:
+        loaded = compose.load_settings(config_blobs=blobs)
         _setup_logging(loaded)
-        _services.clear()
-        _sources.clear()
-        _services[key] = compose.build_services(loaded)
-    return _services[key]
+        built = compose.build_services(loaded)
+    except ConfigError as exc:
+        # A config blob an operator uploaded (or removed) is wrong: the files wait in
+        # incoming, each recording why, until it is fixed; then the next file loads it.
+        held = compose.build_held_services(None, str(exc)) if compose.uses_config_blobs() else None
+        if held is None:
+            raise
+        _setup_logging(held.settings)
+        log.error("the configuration does not load; files wait", extra={"reason": str(exc)})
+        built = held
+    _services.clear()
+    _sources.clear()
+    _services[key] = built
+    return built
 
 
-def sources() -> list[Source]:
-    """The sources of HRUPLOAD_CONNECTORS for the current settings, built as
-    :func:`services` are: once, and again only when a setting changed."""
+def sources(current: pipeline.Services | None = None) -> list[Source]:
+    """The sources of HRUPLOAD_CONNECTORS for ``current`` (default: :func:`services`),
+    built once for each set of services."""
     from hrupload import compose
 
-    key = fingerprint()
-    services()  # the settings are read (and checked) there
-    if key not in _sources:
-        _sources[key] = compose.build_sources(_services[key].settings)
-    return _sources[key]
+    current = services() if current is None else current
+    if id(current) not in _sources:
+        _sources[id(current)] = compose.build_sources(current.settings)
+    return _sources[id(current)]
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -123,20 +146,22 @@ def on_timer(timer: Any) -> pipeline.SweepSummary:
     past_due = bool(getattr(timer, "past_due", False))
     if past_due:
         log.warning("the daily sweep is running late (past due)")
-    pull_first()
-    return pipeline.sweep(services(), past_due=past_due)
+    current = services()  # once: the config blobs are checked once per invocation
+    pull_first(current)
+    return pipeline.sweep(current, past_due=past_due)
 
 
-def pull_first() -> None:
+def pull_first(current: pipeline.Services | None = None) -> None:
     """The timer's first step: every source pulled, so the sweep uploads what they had.
     Whatever goes wrong here is logged and the sweep still runs."""
     from hrupload.app.pull import pull
     from hrupload.core.errors import HrUploadError
 
     try:
-        if not services().settings.sources:
+        current = services() if current is None else current
+        if not current.settings.sources:
             return
-        summary = pull(services(), sources())
+        summary = pull(current, sources(current))
     except HrUploadError as exc:
         log.error("the pull before the sweep failed; sweeping anyway", extra={"reason": str(exc)})
         return
@@ -166,18 +191,16 @@ def on_http(req: Any, context: Any = None) -> Any:
 
     from hrupload.core.errors import HrUploadError
 
-    key = fingerprint()
     try:
         current = services()
-        if key not in _web:
+        if not _web or _web[0][0] is not current:  # new settings or config blobs
             from hrupload.web import create_app
 
-            _web.clear()
-            _web[key] = func.WsgiMiddleware(create_app(services=current))
+            _web[:] = [(current, func.WsgiMiddleware(create_app(services=current)))]
     except HrUploadError as exc:
         log.error("the web page cannot start", extra={"reason": str(exc)})
         from hrupload.web.http import unavailable
 
         status, headers, body = unavailable(str(exc))
         return func.HttpResponse(body, status_code=status, headers=headers)
-    return _web[key].handle(req, context)
+    return _web[0][1].handle(req, context)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hrupload.core.errors import ConfigError
+from hrupload.core.errors import ConfigError, HrUploadError
+
+if TYPE_CHECKING:
+    from hrupload.core.profile import Profile
 
 #: The clouds HRUPLOAD_CLOUD names, each with its login and ingestion endpoints (the
 #: README's "Network" section lists their hosts for the firewall). The one list: the
@@ -99,13 +102,25 @@ SETTINGS: tuple[Setting, ...] = (
         "stand-in, whose token endpoint is on the same URL).",
         deployed=False,
     ),
-    Setting("HRUPLOAD_PROFILE", "", "Column mapping profile: a JSON file path or inline JSON."),
+    Setting(
+        "HRUPLOAD_PROFILE",
+        "",
+        "Column mapping profile: a JSON file path, inline JSON, or blob:<name> (a blob in "
+        "HRUPLOAD_CONFIG_CONTAINER, read at each run).",
+    ),
     Setting(
         "HRUPLOAD_CONNECTORS",
         "",
-        "Several connectors from one deployment: a JSON file path or inline JSON, "
-        '{"connectors": [{"name", "folder", "job_id", ...}]}; a blob under <folder>/ goes '
-        'to that connector; its "sources" pull files there (empty: the one HRUPLOAD_JOB_ID names).',
+        "Several connectors from one deployment: a JSON file path, inline JSON or "
+        'blob:<name> (as HRUPLOAD_PROFILE), {"connectors": [{"name", "folder", "job_id", '
+        '...}]}; a blob under <folder>/ goes to that connector; its "sources" pull files '
+        "there (empty: the one HRUPLOAD_JOB_ID names).",
+    ),
+    Setting(
+        "HRUPLOAD_CONFIG_CONTAINER",
+        "hr-config",
+        "Container of the HR storage holding the configuration blobs that blob:<name> in "
+        "HRUPLOAD_PROFILE, HRUPLOAD_CONNECTORS or a connector's profile names.",
     ),
     Setting("HRUPLOAD_RECORDS_PER_CALL", "5000", "Records per upload request."),
     Setting(
@@ -248,6 +263,78 @@ class _Source:
         return value
 
 
+#: How HRUPLOAD_PROFILE, HRUPLOAD_CONNECTORS and a connector's ``profile`` name a blob in
+#: the config container (HRUPLOAD_CONFIG_CONTAINER) instead of a file or inline JSON.
+CONFIG_BLOB = "blob:"
+#: The most a configuration blob may hold: a connectors file with inline profiles fits
+#: many times over; a data file uploaded by mistake does not get read whole.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ConfigBlob:
+    """A configuration blob as it was read: its text and the version (ETag) it had, so a
+    long-running process sees when an operator uploads a new one."""
+
+    name: str
+    text: str = field(repr=False)
+    etag: str
+
+
+#: Reads a blob (storage, container, name); raises an HrUploadError saying why not
+#: (missing, unreadable, too large). Passed to :func:`load` by the composition root, so
+#: settings stay free of storage clients.
+ConfigReader = Callable[["StorageSettings", str, str], ConfigBlob]
+
+
+def config_blob_name(spec: str | None) -> str | None:
+    """The blob ``blob:<name>`` names (None for a file path or inline JSON)."""
+    text = (spec or "").strip()
+    if not text.startswith(CONFIG_BLOB):
+        return None
+    return text[len(CONFIG_BLOB) :].strip().lstrip("/")
+
+
+class _ConfigBlobs:
+    """The configuration blobs one :func:`load` reads, each once, through ``reader``."""
+
+    def __init__(
+        self, storage: StorageSettings | None, container: str, reader: ConfigReader | None
+    ) -> None:
+        self.storage = storage
+        self.container = container
+        self.reader = reader
+        self.read: dict[str, ConfigBlob] = {}
+
+    def where(self, name: str) -> str:
+        return f"{CONFIG_BLOB}{name} (container {self.container})"
+
+    def text(self, setting_label: str, spec: str) -> tuple[str, str] | None:
+        """``spec``'s text and how a message names it, when it names a blob; else None."""
+        name = config_blob_name(spec)
+        if name is None:
+            return None
+        where = f"{setting_label} {self.where(name)}"
+        if not name:
+            raise ConfigError(f"{setting_label}: {CONFIG_BLOB} must be followed by a blob name")
+        if name not in self.read:
+            if self.reader is None or self.storage is None:
+                raise ConfigError(
+                    f"{where} is in the HR storage, but no storage is set: set HR_STORAGE "
+                    "(or HR_STORAGE__blobServiceUri and __tableServiceUri), or give a file "
+                    "path or inline JSON instead"
+                )
+            try:
+                self.read[name] = self.reader(self.storage, self.container, name)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            except HrUploadError as exc:
+                raise ConfigError(
+                    f"{where} cannot be read ({exc}); every file waits in incoming until it can"
+                ) from None
+        return self.read[name].text, where
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     connection_string: str | None
@@ -341,6 +428,11 @@ class Settings:
     graph_url: str | None = None
     #: Set on the settings :meth:`for_connector` derives: the connector they are for.
     connector: Connector | None = None
+    #: HRUPLOAD_CONFIG_CONTAINER, where ``blob:<name>`` configuration lives.
+    config_container: str = "hr-config"
+    #: The configuration blobs read by :func:`load` (name -> text and ETag): what a
+    #: ``blob:`` profile is parsed from, and what a long-running process checks for change.
+    config_blobs: Mapping[str, ConfigBlob] = field(default_factory=dict, compare=False, repr=False)
     #: The web page (HRUPLOAD_WEB_*): key or entra, the key, the group, the size limit.
     web: WebSettings = field(default_factory=lambda: WebSettings())
     #: Setting name -> the command-line option that sets it, for messages that name
@@ -369,6 +461,21 @@ class Settings:
             connectors=(),
             connector=connector,
         )
+
+    def load_profile(self) -> Profile:
+        """The profile HRUPLOAD_PROFILE (or the connector's ``profile``) names, loaded: a
+        ``blob:`` one from the text :func:`load` read, the rest from a file or inline."""
+        from hrupload.core.profile import load_profile, parse_profile_text
+
+        name = config_blob_name(self.profile)
+        if name is None:
+            return load_profile(self.profile)
+        blob = self.config_blobs.get(name)
+        named_by = "the connector's profile" if self.connector else "HRUPLOAD_PROFILE"
+        where = f"{CONFIG_BLOB}{name} (container {self.config_container}, from {named_by})"
+        if blob is None:  # load() reads every blob it names: settings built another way
+            raise ConfigError(f"profile {where} was not read; load the settings with storage")
+        return parse_profile_text(blob.text, source=where)
 
     @property
     def connector_name(self) -> str | None:
@@ -521,15 +628,16 @@ def _secret_envs(raw: str, env: Mapping[str, str]) -> set[str]:
 
 def _check_containers(values: Mapping[str, str]) -> None:
     """Incoming, processed and failed must differ: a file moved to the container it
-    came from would be processed again, forever."""
+    came from would be processed again, forever. The config container too: a profile
+    there would be processed as an HR file, or a file taken for configuration."""
     seen: dict[str, str] = {}
-    for name in _CONTAINERS:
-        value = values[name].lower()
+    for name, raw in values.items():
+        value = raw.lower()
         if value in seen:
             raise ConfigError(
-                f"{seen[value]} and {name} are both {values[name]!r}: incoming, processed "
+                f"{seen[value]} and {name} are both {raw!r}: incoming, processed "
                 "and failed must be three different containers, or files would be processed "
-                "again and again; give each its own name"
+                "again and again (and the config container a fourth); give each its own name"
             )
         seen[value] = name
 
@@ -569,21 +677,31 @@ def load(
     overrides: Mapping[str, object | None] | None = None,
     *,
     options: Mapping[str, str] | None = None,
+    read_config: ConfigReader | None = None,
 ) -> Settings:
     """Read and check every setting; the first malformed one fails naming itself.
 
     ``overrides`` (setting name -> text; None: not given) are the command line's, taken
     over the environment and checked by the same code; ``options`` (setting name -> the
-    option that sets it) lets a message name the option the user typed."""
+    option that sets it) lets a message name the option the user typed. ``read_config``
+    reads the blobs ``blob:<name>`` names (the composition root passes one over the HR
+    storage); a blob it cannot read is a ConfigError naming the setting and the blob."""
     env = dict(os.environ if env is None else env)
     source = _Source(env, overrides or {}, options or {})
     cloud, blob_source = _checked_choices(source)
     containers = {name: source.text(name) or "" for name in _CONTAINERS}
-    _check_containers(containers)
+    config_container = source.text("HRUPLOAD_CONFIG_CONTAINER") or ""
+    _check_containers(containers | {"HRUPLOAD_CONFIG_CONTAINER": config_container})
     state_dir = source.text("HRUPLOAD_STATE_DIR")
-    connectors, sources = load_connectors(source.text("HRUPLOAD_CONNECTORS") or "", env)
+    storage = _storage(env)
+    blobs = _ConfigBlobs(storage, config_container, read_config)
+    profile = source.text("HRUPLOAD_PROFILE") or ""
+    blobs.text(source.label("HRUPLOAD_PROFILE"), profile)  # read now: fails here, named
+    connectors, sources = load_connectors(
+        source.text("HRUPLOAD_CONNECTORS") or "", env, blobs=blobs
+    )
     return Settings(
-        storage=_storage(env),
+        storage=storage,
         tenant_id=source.text("HRUPLOAD_TENANT_ID"),
         app_id=source.text("HRUPLOAD_APP_ID"),
         job_id=source.text("HRUPLOAD_JOB_ID"),
@@ -596,7 +714,7 @@ def load(
         login_url=source.text("HRUPLOAD_LOGIN_URL"),
         ingestion_url=source.text("HRUPLOAD_INGESTION_URL"),
         graph_url=source.text("HRUPLOAD_GRAPH_URL"),
-        profile=source.text("HRUPLOAD_PROFILE") or "",
+        profile=profile,
         records_per_call=source.whole("HRUPLOAD_RECORDS_PER_CALL", minimum=1, maximum=100_000),
         concurrency=source.whole("HRUPLOAD_CONCURRENCY", minimum=1, maximum=16),
         retry_budget=source.whole("HRUPLOAD_RETRY_BUDGET"),
@@ -619,6 +737,8 @@ def load(
         app_insights=source.text("APPLICATIONINSIGHTS_CONNECTION_STRING"),
         connectors=connectors,
         sources=sources,
+        config_container=config_container,
+        config_blobs=dict(blobs.read),
         web=_web(source),
         options=dict(options or {}),
     )
@@ -655,7 +775,8 @@ class Connector:
     app_id: str | None = None
     secret_name: str | None = None
     secret_env: str | None = None
-    #: A profile file's path, or an inline profile as JSON text ("": the deployment's).
+    #: A profile file's path, ``blob:<name>``, or an inline profile as JSON text ("": the
+    #: deployment's).
     profile: str = ""
     cloud: str | None = None
     #: The value of ``secret_env`` when the settings were read (local use only).
@@ -666,10 +787,14 @@ class Connector:
         return blob.startswith(self.folder + "/")
 
 
-def _connectors_doc(raw: str) -> Any:
-    """HRUPLOAD_CONNECTORS' JSON: inline when it starts with ``{``, else a file's."""
+def _connectors_doc(raw: str, blobs: _ConfigBlobs) -> Any:
+    """HRUPLOAD_CONNECTORS' JSON: inline when it starts with ``{``, a config blob's with
+    ``blob:``, else a file's."""
     text, where = raw.strip(), "HRUPLOAD_CONNECTORS"
-    if not text.startswith("{"):
+    from_blob = blobs.text(where, text)
+    if from_blob is not None:
+        text, where = from_blob
+    elif not text.startswith("{"):
         path = Path(text).expanduser()
         where = f"HRUPLOAD_CONNECTORS ({path})"
         try:
@@ -716,7 +841,7 @@ def entry_fields(entry: Mapping[str, Any], fields: Sequence[str], where: str) ->
         )
 
 
-def _connector(entry: Any, index: int, env: Mapping[str, str]) -> Connector:
+def _connector(entry: Any, index: int, env: Mapping[str, str], blobs: _ConfigBlobs) -> Connector:
     where = f"HRUPLOAD_CONNECTORS connectors[{index}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be an object with name, folder and job_id")
@@ -744,6 +869,7 @@ def _connector(entry: Any, index: int, env: Mapping[str, str]) -> Connector:
         profile = json.dumps(profile)
     elif profile is not None and not isinstance(profile, str):
         raise ConfigError(f"{where}: 'profile' must be a file path or a profile object")
+    blobs.text(f"{where} profile", profile or "")  # a blob: read now, so it fails here
     return Connector(
         name=name,
         folder=folder,
@@ -798,13 +924,15 @@ def _source(entry: Any, index: int, connectors: Mapping[str, Connector]) -> Mapp
 
 
 def load_connectors(
-    raw: str, env: Mapping[str, str]
+    raw: str, env: Mapping[str, str], *, blobs: _ConfigBlobs | None = None
 ) -> tuple[tuple[Connector, ...], tuple[Mapping[str, Any], ...]]:
-    """HRUPLOAD_CONNECTORS (a JSON file path or inline JSON) read and checked; the first
-    problem fails naming the connector and the field. Empty: no connectors, no sources."""
+    """HRUPLOAD_CONNECTORS (a JSON file path, inline JSON or ``blob:<name>``) read and
+    checked; the first problem fails naming the connector and the field. Empty: no
+    connectors, no sources. ``blobs`` reads the config blobs named (none: they cannot be)."""
     if not raw.strip():
         return (), ()
-    doc = _connectors_doc(raw)
+    blobs = blobs if blobs is not None else _ConfigBlobs(None, "", None)
+    doc = _connectors_doc(raw, blobs)
     if not isinstance(doc, dict):
         raise ConfigError('HRUPLOAD_CONNECTORS must be a JSON object: {"connectors": [...]}')
     unknown = sorted(set(doc) - {"connectors", "sources"})
@@ -818,7 +946,7 @@ def load_connectors(
         raise ConfigError("HRUPLOAD_CONNECTORS: 'connectors' must be a list of one or more")
     if not isinstance(source_entries, list):
         raise ConfigError("HRUPLOAD_CONNECTORS: 'sources' must be a list")
-    connectors = [_connector(entry, i, env) for i, entry in enumerate(entries)]
+    connectors = [_connector(entry, i, env, blobs) for i, entry in enumerate(entries)]
     _check_unique(connectors)
     by_name = {c.name: c for c in connectors}
     sources = tuple(_source(entry, i, by_name) for i, entry in enumerate(source_entries))

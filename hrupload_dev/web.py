@@ -128,12 +128,12 @@ def web_command(port: int, settings_path: Path | None) -> None:
     Key mode only: the key is HRUPLOAD_WEB_KEY, or a random one made for this run and
     printed once in the URL to open.
     """
+    from hrupload.compose import load_settings
     from hrupload.core.errors import ConfigError, HrUploadError
-    from hrupload.settings import load
     from hrupload.web import create_app
 
-    try:
-        settings, generated = with_key(load(settings_file(settings_path)))
+    try:  # blob:<name> profiles and connectors are read as the Function reads them
+        settings, generated = with_key(load_settings(settings_file(settings_path)))
         app = create_app(settings)
         app.services.storage.ensure_containers()  # a fresh Azurite has none yet
     except ConfigError as exc:

@@ -51,8 +51,16 @@ param secretName string = 'hr-connector-app-secret'
 @description('Key Vault certificate to sign a client assertion with, instead of the secret; empty to use the secret.')
 param certificateName string = ''
 
-@description('Column mapping profile: inline JSON, or empty for the built-in column names.')
+// The profile and the connectors come from the azd environment (main.parameters.json maps
+// HRUPLOAD_PROFILE and HRUPLOAD_CONNECTORS), so a value set with `azd env set` is the one every
+// `azd provision` writes again. Recommended: blob:<name>, a blob in the hr-config container,
+// read at each run: changing it is an upload, no provision (docs/deploy.md, "Changing the
+// profile or the connectors").
+@description('HRUPLOAD_PROFILE: blob:<name> (a blob in the config container, read at each run), inline JSON, a path in the deployed package, or empty for the built-in column names.')
 param profile string = ''
+
+@description('HRUPLOAD_CONNECTORS: blob:<name> (as profile), inline JSON, or empty for the single connector above.')
+param connectors string = ''
 
 @description('NCRONTAB schedule (UTC) of the daily sweep that retries anything left in the incoming container.')
 param schedule string = '0 0 2 * * *'
@@ -151,6 +159,7 @@ var incomingContainerName = 'hr-incoming'
 var processedContainerName = 'hr-processed'
 var failedContainerName = 'hr-failed'
 var deadLetterContainerName = 'hr-eventgrid-deadletter'
+var configContainerName = 'hr-config'
 var runsTableName = 'hruploadruns'
 
 // As named in function_app.py.
@@ -210,6 +219,7 @@ module storage 'app/storage.bicep' = {
     processedContainerName: processedContainerName
     failedContainerName: failedContainerName
     deadLetterContainerName: deadLetterContainerName
+    configContainerName: configContainerName
     runsTableName: runsTableName
     coolAfterDays: coolAfterDays
     retentionDays: retentionDays
@@ -251,6 +261,7 @@ module functionApp 'app/function.bicep' = {
     incomingContainerName: incomingContainerName
     processedContainerName: processedContainerName
     failedContainerName: failedContainerName
+    configContainerName: configContainerName
     runsTableName: runsTableName
     keyVaultUri: keyVault.outputs.uri
     secretName: secretName
@@ -260,6 +271,7 @@ module functionApp 'app/function.bicep' = {
     connectorJobId: connectorJobId
     cloud: cloud
     profile: profile
+    connectors: connectors
     schedule: schedule
     maximumInstanceCount: maximumInstanceCount
     pythonVersion: pythonVersion
@@ -321,6 +333,7 @@ module rbac 'app/rbac.bicep' = {
     topicPrincipalId: eventGrid.outputs.principalId
     deadLetterContainerName: deadLetterContainerName
     failedContainerName: failedContainerName
+    configContainerName: configContainerName
     runsTableName: runsTableName
     poisonQueueName: storage.outputs.poisonQueueName
     operatorPrincipalId: principalId
@@ -395,6 +408,8 @@ output HR_FAILED_CONTAINER string = failedContainerName
 output HR_POISON_QUEUE_NAME string = storage.outputs.poisonQueueName
 output HR_INCOMING_CONTAINER string = incomingContainerName
 output HR_DEAD_LETTER_CONTAINER string = deadLetterContainerName
+// Where blob:<name> configuration goes (docs/deploy.md, "Changing the profile or the connectors").
+output HR_CONFIG_CONTAINER string = configContainerName
 output HR_EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
 output HR_BLOB_FUNCTION_NAME string = blobFunctionName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name

@@ -238,11 +238,13 @@ MAIN_VALUES = {
     "HRUPLOAD_INCOMING_CONTAINER": "incomingContainerName",
     "HRUPLOAD_PROCESSED_CONTAINER": "processedContainerName",
     "HRUPLOAD_FAILED_CONTAINER": "failedContainerName",
+    "HRUPLOAD_CONFIG_CONTAINER": "configContainerName",
     "HRUPLOAD_RUNS_TABLE": "runsTableName",
     "HRUPLOAD_SECRET_NAME": "secretName",
     "HRUPLOAD_CERTIFICATE_NAME": "certificateName",
     "HRUPLOAD_CLOUD": "cloud",
     "HRUPLOAD_PROFILE": "profile",
+    "HRUPLOAD_CONNECTORS": "connectors",
     "HRUPLOAD_SCHEDULE": "schedule",
 }
 
@@ -591,6 +593,7 @@ OPERATOR_ROLES = {
     ("vault", "keyVaultSecretsOfficer"): "Key Vault Secrets Officer",
     ("vault", "keyVaultCertificatesOfficer"): "Key Vault Certificates Officer",
     ("hrIncoming", "storageBlobDataContributor"): "Storage Blob Data Contributor",
+    ("hrConfig", "storageBlobDataContributor"): "Storage Blob Data Contributor",
     ("hrFailed", "storageBlobDataReader"): "Storage Blob Data Reader",
     ("hrRunsTable", "storageTableDataReader"): "Storage Table Data Reader",
     ("hrPoisonQueue", "storageQueueDataContributor"): "Storage Queue Data Contributor",

@@ -342,6 +342,7 @@ class HrStorage:
         processed: str,
         failed: str,
         runs_table: str,
+        config: str | None = None,
         list_page_size: int = LIST_PAGE_SIZE,
     ) -> None:
         self.blob_service = blob_service
@@ -350,6 +351,8 @@ class HrStorage:
         self.processed = processed
         self.failed = failed
         self.runs_table = runs_table
+        #: HRUPLOAD_CONFIG_CONTAINER (None: not created here)
+        self.config = config
         self.list_page_size = list_page_size
         self._ensured = False
         self._ensure_lock = threading.Lock()
@@ -363,6 +366,7 @@ class HrStorage:
         processed: str,
         failed: str,
         runs_table: str,
+        config: str | None = None,
         credential: TokenCredential | None = None,
         client_options: Mapping[str, Any] | None = None,
     ) -> HrStorage:
@@ -399,6 +403,7 @@ class HrStorage:
             processed=processed,
             failed=failed,
             runs_table=runs_table,
+            config=config,
         )
 
     # ---------------------------------------------------------------- helpers
@@ -422,7 +427,8 @@ class HrStorage:
     # ---------------------------------------------------------------- containers
 
     def ensure_containers(self) -> None:
-        """Create the three containers and the run-log table if missing.
+        """Create the containers (incoming, processed, failed, config) and the run-log
+        table if missing.
 
         Idempotent; after the first success this instance makes no further requests,
         so calling it at the start of every run costs nothing.
@@ -434,7 +440,8 @@ class HrStorage:
         with self._ensure_lock:
             if self._ensured:
                 return
-            for container in (self.incoming, self.processed, self.failed):
+            made = (self.incoming, self.processed, self.failed, self.config)
+            for container in filter(None, made):
                 with translated("create container", container, blob=False):
                     try:
                         self.blob_service.create_container(container)
@@ -469,6 +476,15 @@ class HrStorage:
         client = self._blob(container, name)
         with translated("read properties of", f"{container}/{name}"):
             return _info(container, name, client.get_blob_properties())
+
+    def read_small(self, container: str, name: str, *, limit: int) -> tuple[bytes, str]:
+        """A small blob's content, at most ``limit`` bytes of it (a larger one is cut
+        there: the caller sees it is too large), and its ETag; :class:`BlobGone` if it
+        does not exist."""
+        client = self._blob(container, name)
+        with translated("read", f"{container}/{name}"):
+            downloader = client.download_blob(offset=0, length=limit)
+            return downloader.readall(), _quoted(downloader.properties.etag)
 
     def blob_exists(self, container: str, name: str) -> bool:
         """Whether the blob exists; for checks where a missing blob is not an error."""

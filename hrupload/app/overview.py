@@ -97,6 +97,8 @@ class ConnectorView:
 class Overview:
     """The status page: the last sweep, each connector, and blobs no connector claims."""
 
+    #: When it was read, and the start of the window it shows.
+    now: datetime
     since: datetime
     last_sweep: RunRecord | None
     connectors: list[ConnectorView]
@@ -120,6 +122,7 @@ def overview(services: Services, *, now: datetime | None = None) -> Overview:
         views.append(ConnectorView(own.connector, folder, mine, per_day(mine, now)))
     known = {view.name for view in views}
     result = Overview(
+        now=now,
         since=since,
         last_sweep=runlog.latest(status=(Status.DONE, Status.STOPPED), kind=RunKind.SWEEP),
         connectors=views,

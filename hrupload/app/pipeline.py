@@ -149,6 +149,9 @@ class Services:
     #: HRUPLOAD_CONNECTORS: each connector's own services (its settings, client and
     #: profile, the storage shared), by name; empty with the single-connector settings.
     connectors: dict[str, Services] = field(default_factory=dict)
+    #: Set when the configuration (a config blob) does not load: why every file stays in
+    #: incoming, recorded against each until it is fixed.
+    held: str | None = None
     _client: Uploader | None = field(default=None, init=False, repr=False)
     _client_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -634,6 +637,8 @@ def _process_leased(services: Services, run: _Run) -> FileResult:
 def _attempt(services: Services, run: _Run) -> FileResult:
     """Scan, skip a recent duplicate, deliver with shared checkpoints, then settle."""
     settings = services.settings
+    if services.held is not None:
+        raise ConfigError(services.held)  # recorded by _process_leased; the file stays
     if run.unclaimed is not None:
         # Its placement is wrong, not its content: to failed, the report saying where to put it.
         log.warning("no connector claims this blob", extra={"blob": run.record.blob})

@@ -150,7 +150,7 @@ def validate(files: tuple[Path, ...], scenario: str | None, as_json: bool, **opt
     from hrupload.core.validate import validate_path
 
     loaded = options.load_or_exit(opts)
-    prof = load_profile_option(loaded.profile, opts)
+    prof = load_profile_option(loaded, opts)
     reports = []
     with stdin_spooled(files, loaded.max_file_mb << 20) as (paths, stdin):
         for path in paths:

@@ -93,8 +93,10 @@ def overrides(params: Mapping[str, Any]) -> dict[str, Any]:
 def load(params: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> settings.Settings:
     """The settings with the command line's options over the environment; raises
     ConfigError naming the option (or the variable) that is malformed."""
+    from hrupload.compose import load_settings  # reads blob:<name> settings from storage
+
     given = overrides(params) | dict(extra or {})
-    return settings.load(overrides=given, options=OPTION_OF)
+    return load_settings(overrides=given, options=OPTION_OF)
 
 
 def load_or_exit(params: Mapping[str, Any]) -> settings.Settings:

@@ -78,13 +78,16 @@ def worst(codes: list[int]) -> int:
     return EXIT_OK
 
 
-def load_profile_option(spec: str | None, params: dict[str, Any] | None = None):
-    """The profile ``--profile`` names, with ``--encoding`` and ``--delimiter`` (in a
+def load_profile_option(spec: Any, params: dict[str, Any] | None = None):
+    """The profile ``--profile`` names (``spec``: its text, or the loaded settings, which
+    also hold a ``blob:`` profile's text), with ``--encoding`` and ``--delimiter`` (in a
     command's ``params``) over its own; a bad one is a usage error naming the option."""
     from hrupload.core.profile import load_profile
 
     try:
-        profile = load_profile(spec)
+        profile = (
+            load_profile(spec) if spec is None or isinstance(spec, str) else spec.load_profile()
+        )
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="'--profile'") from None
     for option in ("encoding", "delimiter"):

@@ -150,7 +150,7 @@ def run_upload(files: tuple[Path, ...], opts: dict[str, Any]) -> int:
     loaded = options.load(opts) if dry else upload_settings(opts, err)
     loaded = connector_settings(opts, loaded)
     local = compose.build_local_upload(loaded, certificate=opts["certificate"], send=not dry)
-    profile = load_profile_option(loaded.profile, opts)
+    profile = load_profile_option(loaded, opts)
     opts = _resolved(opts, loaded)
     codes, summaries = [], []
     with stdin_spooled(files, opts["max_file_mb"] << 20) as (paths, stdin):

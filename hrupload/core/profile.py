@@ -114,12 +114,15 @@ def load_profile(spec: str | Path | None) -> Profile:
         return DEFAULT_PROFILE
     text = str(spec).strip()
     if text.startswith("{"):
-        source = "inline JSON"
-        _check_size(len(text.encode("utf-8", "surrogatepass")), source)
-    else:
-        path = Path(text).expanduser()
-        source = str(path)
-        text = _read(path)
+        return parse_profile_text(text, source="inline JSON")
+    path = Path(text).expanduser()
+    return parse_profile_text(_read(path), source=str(path))
+
+
+def parse_profile_text(text: str, *, source: str) -> Profile:
+    """A profile from its JSON text (read from wherever ``source`` names: a file, a blob,
+    inline); too large, too deep or malformed fails naming ``source``."""
+    _check_size(len(text.encode("utf-8", "surrogatepass")), source)
     _check_depth(text, source)
     try:
         doc = json.loads(text)

@@ -24,7 +24,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     if services is None:
         from hrupload import compose
-        from hrupload.settings import load
 
-        services = compose.build_services(settings or load())
+        services = compose.build_services(settings or compose.load_settings())
     return WebApp(services)

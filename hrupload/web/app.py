@@ -130,7 +130,8 @@ class WebApp:
     def _without_code(self, request: Request) -> Response:
         """The same URL without ``code``: the key must not stay in the browser's history."""
         rest = [(k, v) for k, v in request.args.items(multi=True) if k != "code"]
-        target = request.path + (f"?{urlencode(rest)}" if rest else "")
+        # One leading slash: "//host/..." would send the browser to another site.
+        target = "/" + request.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
         response = Response(status=303, headers={"Location": target})
         return response
 
@@ -156,6 +157,7 @@ class WebApp:
             visitor=visitor,
             version=__version__,
             entra=self.web.auth == "entra",
+            held=self.services.held if visitor else None,
             when=_when,
             note=run_note,
             file_of=file_of,

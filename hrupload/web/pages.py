@@ -46,7 +46,7 @@ def handlers(app: Site) -> dict[str, Callable[..., Response]]:
             view=view,
             charts=charts,
             days=overview.WINDOW_DAYS,
-            now=view.since + _window(),
+            now=view.now,
         )
 
     def report(request: Request, visitor: Visitor, run_id: str) -> Response:
@@ -90,12 +90,6 @@ def handlers(app: Site) -> dict[str, Callable[..., Response]]:
         "rejected": rejected,
         "static": static,
     }
-
-
-def _window():
-    from datetime import timedelta
-
-    return timedelta(days=overview.WINDOW_DAYS)
 
 
 def _archived(app: Site, run_id: str, what: str) -> tuple[Any, tuple[str, str]]:

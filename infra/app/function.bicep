@@ -22,6 +22,7 @@ param hrTableEndpoint string
 param incomingContainerName string
 param processedContainerName string
 param failedContainerName string
+param configContainerName string
 param runsTableName string
 
 param keyVaultUri string
@@ -32,12 +33,11 @@ param connectorTenantId string
 param connectorAppId string
 param connectorJobId string
 param cloud string
+@description('HRUPLOAD_PROFILE: blob:<name> in the config container (read at each run), inline JSON, or a path in the package.')
 param profile string
-@description('HRUPLOAD_CONNECTORS: several connectors from one deployment (JSON), or empty for the one above.')
+@description('HRUPLOAD_CONNECTORS: several connectors from one deployment (blob:<name> or JSON), or empty for the one above.')
 param connectors string = ''
 param schedule string
-@description('HRUPLOAD_WEB_GROUP: the Entra group (object id) whose members may open the web page; empty: whoever the built-in authentication lets in.')
-param webAllowedGroupId string = ''
 
 @description('Upper bound on instances: caps cost and the load on the connector API. Flex allows 40 to 1000.')
 @minValue(40)
@@ -65,6 +65,7 @@ param vnetEnabled bool = false
 @description('Subnet for VNet integration (vnet.bicep appSubnetId), delegated to Microsoft.App/environments; used when vnetEnabled.')
 param virtualNetworkSubnetId string = ''
 
+@description('HRUPLOAD_WEB_GROUP: the Entra group (object id) whose members may open the web page; empty: whoever the built-in authentication lets in.')
 param webAllowedGroupId string = ''
 
 var deploymentContainerName = 'app-package'
@@ -261,6 +262,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     HRUPLOAD_INCOMING_CONTAINER: incomingContainerName
     HRUPLOAD_PROCESSED_CONTAINER: processedContainerName
     HRUPLOAD_FAILED_CONTAINER: failedContainerName
+    HRUPLOAD_CONFIG_CONTAINER: configContainerName
     HRUPLOAD_RUNS_TABLE: runsTableName
     HRUPLOAD_BLOB_SOURCE: 'EventGrid'
     HRUPLOAD_SCHEDULE: schedule

@@ -17,6 +17,7 @@ param topicPrincipalId string
 
 param deadLetterContainerName string
 param failedContainerName string
+param configContainerName string
 param runsTableName string
 param poisonQueueName string
 
@@ -59,6 +60,10 @@ resource hrDeadLetter 'Microsoft.Storage/storageAccounts/blobServices/containers
 
 resource hrFailed 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   name: '${hrStorageName}/default/${failedContainerName}'
+}
+
+resource hrConfig 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${hrStorageName}/default/${configContainerName}'
 }
 
 resource hrRunsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
@@ -149,6 +154,8 @@ resource hostTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
 }
 
 // Key Vault: read secret values (the app secret, or a certificate's private key), nothing else.
+// On the vault, so every secret HRUPLOAD_CONNECTORS names (a connector's or a source's
+// secret_name) is readable too: adding a connector needs no new role.
 resource vaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, principalId, roles.keyVaultSecretsUser)
   scope: vault
@@ -211,6 +218,17 @@ resource operatorCertificatesOfficer 'Microsoft.Authorization/roleAssignments@20
 resource operatorBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
   name: guid(hrIncoming.id, operatorPrincipalId, roles.storageBlobDataContributor)
   scope: hrIncoming
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+// Upload the profile or connectors configuration (blob:<name> settings) and read it back.
+resource operatorConfigContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(hrConfig.id, operatorPrincipalId, roles.storageBlobDataContributor)
+  scope: hrConfig
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: operatorPrincipalId

@@ -21,6 +21,8 @@ param incomingContainerName string
 param processedContainerName string
 param failedContainerName string
 param deadLetterContainerName string
+@description('The configuration container (HRUPLOAD_CONFIG_CONTAINER): profile and connectors blobs that blob:<name> settings name.')
+param configContainerName string
 param runsTableName string
 
 @description('The blob trigger\'s poison queue, as the Functions host names it.')
@@ -128,6 +130,7 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
     processedContainerName
     failedContainerName
     deadLetterContainerName
+    configContainerName
   ]: {
     parent: blobService
     name: container

@@ -58,6 +58,16 @@ def test_the_key_link_sets_a_session_cookie_and_drops_the_key_from_the_url(web_a
     assert client.get("/api/check").status_code == 200
 
 
+def test_the_redirect_never_leaves_the_site(web_app):
+    response = Client(web_app).get(
+        "/api/",
+        query_string={"code": WEB_KEY},
+        environ_overrides={"PATH_INFO": "//evil.example/api/"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/evil.example/api/"
+
+
 def test_the_key_in_a_header_serves_the_page_without_a_redirect(web_app):
     response = Client(web_app).get("/api/", headers={"x-functions-key": WEB_KEY})
     assert response.status_code == 200

@@ -71,6 +71,7 @@ def test_the_status_page_lists_each_file_with_its_counts_and_reason(web_client, 
     assert "resignation/good.csv" in page
     assert f'<td class="num">{good.uploaded}</td>' in page
     assert failed.error and _escaped(failed.error) in page
+    assert "1 row rejected: the report says why" in page  # the partial file's reason
     assert "<svg" in page and 'class="uploaded"' in page and 'class="rejected"' in page
 
 
@@ -196,3 +197,19 @@ def _escaped(text: str) -> str:
     from markupsafe import escape
 
     return str(escape(text))
+
+
+def test_a_configuration_that_does_not_load_is_said_on_every_page(web_env, hr_storage):
+    from hrupload import compose
+
+    reason = "HRUPLOAD_PROFILE names blob:profile.json, which is not in hr-config"
+    held = compose.build_held_services(web_env, reason)
+    client = Client(create_app(services=held))
+    client.get(f"/api/?code={WEB_KEY}")
+    hr_storage.put_blob(hr_storage.incoming, "resignation/a.csv", b"EmailAddress\n")
+    for path in ("/api/", "/api/check"):
+        page = page_of(client, path)
+        assert "The configuration does not load" in page and _escaped(reason) in page
+    assert "resignation/a.csv" in page_of(client)
+    refused = Client(create_app(services=held)).get("/api/")
+    assert refused.status_code == 401 and reason not in refused.get_data(as_text=True)
