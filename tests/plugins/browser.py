@@ -1,7 +1,8 @@
 """Headless Chromium for the web page's tests, driven by Playwright (from PyPI).
 
 The browser is the system's ``chromium`` (Debian's package; ``make browser`` installs it),
-never one Playwright downloads: ``playwright install`` is not run anywhere.
+or the one ``HRUPLOAD_CHROMIUM`` names; never one Playwright downloads: ``playwright
+install`` is not run anywhere.
 
 - ``browser`` starts one Chromium per session.
 - ``new_context(**options)`` opens a fresh context (own cookies; 1280x800 unless told) that
@@ -52,6 +53,8 @@ PHONE = {"width": 390, "height": 844}
 #: The README's pictures: 1280 px wide, the page's top this tall at most (small files).
 README_HEIGHT = 1200
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: Console message types a page of ours must not produce.
+_BAD = {"error", "warning"}
 
 
 def find_chromium() -> str | None:
@@ -112,9 +115,6 @@ class BrowserLog:
             *(f"page error: {text}" for text in self.errors),
             *(f"request off loopback: {url}" for url in self.offsite),
         ]
-
-
-_BAD = {"error", "warning"}
 
 
 @pytest.fixture
