@@ -75,21 +75,29 @@ def shoot(page, name: str, *, readme: bool = True) -> None:
 
 
 def tab_to(page, locator, *, presses: int = 25) -> None:
-    """Press Tab until ``locator`` has the focus, as a keyboard user would."""
+    """Press Tab until ``locator`` has the focus, as a keyboard user would, and see that
+    the focus shows (an outline, which no stylesheet rule may take away)."""
     for _ in range(presses):
         if locator.evaluate("el => el === document.activeElement"):
+            ring = locator.evaluate("el => getComputedStyle(el).outlineStyle")
+            assert ring not in ("", "none"), f"{locator} has the focus but does not show it"
             return
         page.keyboard.press("Tab")
     raise AssertionError(f"Tab never reached {locator}")
 
 
-def check_by_keyboard(page, path: Path) -> None:
-    """Choose ``path`` and submit the check form with the keyboard alone."""
-    chooser = page.get_by_label("CSV file")
-    tab_to(page, chooser)
+def check_by_keyboard(page, path: Path, *, send: bool = False) -> None:
+    """Choose ``path`` (and tick "send" when told) and submit the check form with the
+    keyboard alone."""
+    tab_to(page, page.get_by_label("CSV file"))
     with page.expect_file_chooser() as opened:
         page.keyboard.press("Space")
     opened.value.set_files(path)
+    if send:
+        box = page.get_by_label("If every row is valid, send it to")
+        tab_to(page, box)
+        page.keyboard.press("Space")
+        assert box.is_checked()
     tab_to(page, page.get_by_role("button", name="Check the file"))
     with page.expect_navigation():
         page.keyboard.press("Enter")
@@ -191,7 +199,9 @@ def _only(storage, suffix: str) -> str:
     return name
 
 
-def test_check_a_good_and_a_bad_file_with_the_keyboard(page, web_server, browser_log, tmp_path):
+def test_check_a_good_and_a_bad_file_with_the_keyboard(
+    page, web_server, hr_storage, browser_log, tmp_path
+):
     sign_in(page, web_server, "check")
     assert page.get_by_role("heading", name="Check a file").is_visible()
     assert "Nothing is uploaded or stored" in page.locator(".lead").inner_text()
@@ -204,10 +214,12 @@ def test_check_a_good_and_a_bad_file_with_the_keyboard(page, web_server, browser
     assert "Result for resignation.csv" in page.locator("#result").inner_text()
     assert page.locator("p.ok").inner_text() == "No problems: every row is valid."
     assert shown_values(page, row_values(GOOD)) == set()
+    assert [b.name for b in hr_storage.list_blobs(hr_storage.incoming)] == []  # nothing stored
 
     bad = tmp_path / "leavers.csv"
     bad.write_bytes(BAD)
-    check_by_keyboard(page, bad)
+    check_by_keyboard(page, bad, send=True)
+    assert page.get_by_role("alert").filter(has_text="Not sent").count() == 1
     rows = page.locator("table.errors tbody tr")
     found = [tuple(rows.nth(i).locator("td").all_inner_texts()[:3]) for i in range(rows.count())]
     assert found == [
@@ -216,6 +228,10 @@ def test_check_a_good_and_a_bad_file_with_the_keyboard(page, web_server, browser
     ]
     assert shown_values(page, row_values(BAD)) == set()
     shoot(page, "check-report")
+
+    check_by_keyboard(page, good, send=True)
+    assert page.get_by_role("status").inner_text().startswith("Sent to ")
+    assert [b.name for b in hr_storage.list_blobs(hr_storage.incoming)] == ["resignation.csv"]
     assert browser_log.problems() == []
 
 
