@@ -3,8 +3,9 @@
 
 Each page once, each promise once: opening it with the key, the status after a real sweep
 with its report and rejected-rows download, checking a good and a bad file with the
-keyboard alone, the same without JavaScript, markup from a file that never runs, and every
-page readable on a phone. Screenshots of each page land in test-output/screenshots/.
+keyboard alone (and sending a clean one to incoming), the same without JavaScript, markup
+from a file that never runs, and every page readable on a phone. Screenshots of each page
+land in test-output/screenshots/.
 """
 
 from __future__ import annotations
