@@ -1,5 +1,6 @@
 """Azure Functions entry points (Python v2 model). Triggers only: the work is in
-``hrupload.app.pipeline``, the same code ``hrupload process`` and ``hrupload sweep`` run.
+``hrupload.app.pipeline``, the same code ``hrupload process`` and ``hrupload sweep`` run,
+and the web page in ``hrupload.web``.
 
 The blob trigger binds an SDK ``BlobClient``, not the blob's bytes: the host then
 passes a reference and the pipeline streams the file, however large it is.
@@ -35,3 +36,11 @@ def process_incoming_blob(client: blob.BlobClient) -> None:
 )
 def daily_sweep(timer: func.TimerRequest) -> None:
     functions.on_timer(timer)
+
+
+@app.function_name("web")
+@app.route(route="{*path}", auth_level=func.AuthLevel.ANONYMOUS, methods=["GET", "POST"])
+def web(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    # Anonymous for the host: the app's built-in authentication (Easy Auth) is in front,
+    # and hrupload.web lets no request in without it (or, locally, without the key).
+    return functions.on_http(req, context)

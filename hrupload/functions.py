@@ -25,6 +25,8 @@ log = logger("hrupload.functions")  # file-derived text in messages and fields i
 _services: dict[tuple, pipeline.Services] = {}
 _sources: dict[int, list[Source]] = {}
 _config_blobs: dict[tuple, ConfigBlobs] = {}
+#: The web page's WSGI app, with the services it was built over.
+_web: list[tuple[pipeline.Services, Any]] = []
 _telemetry_ready = False
 
 
@@ -180,3 +182,25 @@ def pull_first(current: pipeline.Services | None = None) -> None:
         "pulled before the sweep",
         extra={k: v for k, v in summary.to_dict().items() if k != "results"},
     )
+
+
+def on_http(req: Any, context: Any = None) -> Any:
+    """The web page (``hrupload.web``) for one HTTP request, over the worker's services.
+    A setting that does not load is a page saying which, never a traceback."""
+    import azure.functions as func
+
+    from hrupload.core.errors import HrUploadError
+
+    try:
+        current = services()
+        if not _web or _web[0][0] is not current:  # new settings or config blobs
+            from hrupload.web import create_app
+
+            _web[:] = [(current, func.WsgiMiddleware(create_app(services=current)))]
+    except HrUploadError as exc:
+        log.error("the web page cannot start", extra={"reason": str(exc)})
+        from hrupload.web.http import unavailable
+
+        status, headers, body = unavailable(str(exc))
+        return func.HttpResponse(body, status_code=status, headers=headers)
+    return _web[0][1].handle(req, context)

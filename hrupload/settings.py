@@ -36,7 +36,7 @@ CLOUDS: dict[str, tuple[str, str]] = {
 
 #: Set by the platform (the Bicep, the Functions host), not by the operator: read here like
 #: every other setting, but documented and deployed with the platform's own.
-PLATFORM = ("AZURE_CLIENT_ID", "APPLICATIONINSIGHTS_CONNECTION_STRING")
+PLATFORM = ("AZURE_CLIENT_ID", "APPLICATIONINSIGHTS_CONNECTION_STRING", "WEBSITE_AUTH_ENABLED")
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,35 @@ SETTINGS: tuple[Setting, ...] = (
         "state dir to finish before refusing (0: refuse at once).",
         deployed=False,
     ),
+    # -- the web page (hrupload/web) ------------------------------------------------------
+    Setting(
+        "HRUPLOAD_WEB_AUTH",
+        "key",
+        "Who may open the web page: key (HRUPLOAD_WEB_KEY: a laptop, `hrupload dev web`) or "
+        "entra (the app's built-in authentication in front, infra/app/auth.bicep).",
+    ),
+    Setting(
+        "HRUPLOAD_WEB_KEY",
+        None,
+        "The web page's key in key mode, given once as ?code=KEY (`hrupload dev web` makes "
+        "one when unset; empty: every request is refused).",
+        deployed=False,
+    ),
+    Setting(
+        "HRUPLOAD_WEB_GROUP",
+        "",
+        "Entra group (object id) whose members may open the web page in entra mode "
+        "(empty: whoever the built-in authentication lets in).",
+    ),
+    Setting(
+        "HRUPLOAD_WEB_MAX_KB",
+        "10240",
+        "Largest file, in KiB, the web page's check-a-file form takes.",
+    ),
 )
+
+#: HRUPLOAD_WEB_AUTH's values: the first is the default.
+WEB_AUTH_MODES = ("key", "entra")
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -317,6 +345,38 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """How the web page (``hrupload.web``) lets people in, and how big a file it checks."""
+
+    auth: str = WEB_AUTH_MODES[0]
+    key: str | None = field(default=None, repr=False)
+    group: str = ""
+    max_kb: int = 10240
+    #: WEBSITE_AUTH_ENABLED is True: the platform's authentication (Easy Auth) is in front,
+    #: so the principal headers it sets can be trusted.
+    platform_auth: bool = False
+
+    @property
+    def max_bytes(self) -> int:
+        return self.max_kb << 10
+
+
+def _web(source: _Source) -> WebSettings:
+    auth = (source.text("HRUPLOAD_WEB_AUTH") or "").lower()
+    if auth not in WEB_AUTH_MODES:
+        raise ConfigError(
+            f"HRUPLOAD_WEB_AUTH must be one of {', '.join(WEB_AUTH_MODES)}; got {auth!r}"
+        )
+    return WebSettings(
+        auth=auth,
+        key=source.text("HRUPLOAD_WEB_KEY"),
+        group=source.text("HRUPLOAD_WEB_GROUP") or "",
+        max_kb=source.whole("HRUPLOAD_WEB_MAX_KB", minimum=1, maximum=1 << 20),
+        platform_auth=(source.text("WEBSITE_AUTH_ENABLED") or "").lower() == "true",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings | None
     tenant_id: str | None
@@ -373,6 +433,8 @@ class Settings:
     #: The configuration blobs read by :func:`load` (name -> text and ETag): what a
     #: ``blob:`` profile is parsed from, and what a long-running process checks for change.
     config_blobs: Mapping[str, ConfigBlob] = field(default_factory=dict, compare=False, repr=False)
+    #: The web page (HRUPLOAD_WEB_*): key or entra, the key, the group, the size limit.
+    web: WebSettings = field(default_factory=lambda: WebSettings())
     #: Setting name -> the command-line option that sets it, for messages that name
     #: what the user typed.
     options: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -677,6 +739,7 @@ def load(
         sources=sources,
         config_container=config_container,
         config_blobs=dict(blobs.read),
+        web=_web(source),
         options=dict(options or {}),
     )
 

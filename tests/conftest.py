@@ -7,4 +7,5 @@ that started it.
 pytest_plugins = [
     "tests.plugins.azurite",
     "tests.plugins.standins",
+    "tests.plugins.web",
 ]

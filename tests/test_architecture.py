@@ -8,11 +8,13 @@ private names reached across modules, and imports that change the process.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pathspec
@@ -24,6 +26,8 @@ PACKAGE = ROOT / "hrupload"
 MAX_FUNCTION_LINES = 60
 
 
+#: The web page's templates and static files, shipped beside its code (package data).
+WEB_DATA = ("templates", "static")
 #: The package: these and nothing else at its top (everything else is in .funcignore).
 PACKAGE_TOP = {"function_app.py", "host.json", "requirements.txt", "hrupload"}
 #: Local files and folders that must never be deployed, as a developer's checkout has them.
@@ -77,7 +81,26 @@ def test_the_function_package_holds_what_runs_and_nothing_else() -> None:
     assert {"function_app.py", "host.json", "requirements.txt"} <= files
     assert {f.split("/", 1)[0] for f in files} == PACKAGE_TOP
     shipped = {f for f in files if f.startswith("hrupload/")}
-    assert shipped == {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")}
+    web_files = {
+        str(p.relative_to(ROOT))
+        for folder in WEB_DATA
+        for p in (PACKAGE / "web" / folder).iterdir()
+        if p.is_file()
+    }
+    assert shipped == {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")} | web_files
+    assert (
+        any(f.endswith(".html") for f in web_files) and "hrupload/web/static/style.css" in shipped
+    )
+
+
+def test_the_web_pages_files_are_package_data() -> None:
+    """An installed hrupload (a wheel, not this checkout) has its templates and stylesheet."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = data["package-data"]["hrupload.web"]
+    for folder in WEB_DATA:
+        for path in (PACKAGE / "web" / folder).iterdir():
+            rel = f"{folder}/{path.name}"
+            assert any(fnmatch.fnmatch(rel, pattern) for pattern in patterns), rel
 
 
 def test_funcignore_keeps_out_what_a_checkout_holds_besides_the_package(tmp_path: Path) -> None:
@@ -136,7 +159,7 @@ print(json.dumps({"functions": [f.get_function_name() for f in function_app.app.
     )
     assert done.returncode == 0, done.stderr[-2000:]
     doc = json.loads(done.stdout.strip().splitlines()[-1])
-    assert sorted(doc["functions"]) == ["daily_sweep", "process_incoming_blob"]
+    assert sorted(doc["functions"]) == ["daily_sweep", "process_incoming_blob", "web"]
     assert "hrupload.cli.main" in doc["files"] and "hrupload.compose" in doc["files"]
     for module, file in doc["files"].items():
         assert Path(file).resolve().is_relative_to(tmp_path.resolve()), module

@@ -45,7 +45,7 @@ def test_bindings_as_the_host_sees_them(monkeypatch):
     monkeypatch.delenv("HRUPLOAD_BLOB_SOURCE", raising=False)
     monkeypatch.delenv("HRUPLOAD_INCOMING_CONTAINER", raising=False)
     _, fns = fresh_app(monkeypatch)
-    assert set(fns) == {"process_incoming_blob", "daily_sweep"}
+    assert set(fns) == {"process_incoming_blob", "daily_sweep", "web"}
 
     (blob,) = bindings(fns["process_incoming_blob"])
     assert blob["type"] == "blobTrigger"

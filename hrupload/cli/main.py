@@ -406,12 +406,6 @@ def _duration(text: str) -> float:
     return float(m.group(1)) * unit
 
 
-def _pull_cells(r) -> tuple[str, str]:
-    """How ``status`` shows a pull: the source, and what it dropped (or why it failed)."""
-    dropped = count(r.summary.get("dropped", 0), "file") + " dropped"
-    return f"(pull {r.summary.get('source', '?')})", dropped + (f"; {r.error}" if r.error else "")
-
-
 @main.command()
 @click.option("--since", default="7d", show_default=True, help="How far back: 30m, 24h, 7d, 4w.")
 @click.option(
@@ -429,6 +423,8 @@ def status(since: str, limit: int, as_json: bool, connector: str | None) -> None
     line first), whole, for grep and cut. Exit 1 when the run log cannot be read.
     """
     from datetime import UTC, datetime, timedelta
+
+    from hrupload.app.overview import run_label, run_note
 
     try:
         window = _duration(since)
@@ -451,20 +447,7 @@ def status(since: str, limit: int, as_json: bool, connector: str | None) -> None
     for r in runs:
         when = r.finished or r.started
         style = _STATUS_STYLE.get(r.status, "white")
-        file = r.blob.split("/", 1)[1] if "/" in r.blob else r.blob
-        note = r.error or ""
-        file, note = _pull_cells(r) if r.kind == "pull" else (file, note)
-        if r.kind == "sweep":
-            file = "(daily sweep)"
-            c = r.summary
-            note = (
-                f"{count(c.get('files', 0), 'file')}: {c.get('uploaded', 0)} uploaded, "
-                f"{c.get('partial', 0)} partial, {c.get('failed', 0)} failed, "
-                f"{c.get('retrying', 0)} retrying, {c.get('stuck', 0)} waiting > 24 h"
-                + (f"; {r.error}" if r.error else "")
-            )
-        elif r.kind == "profile-refresh":
-            note = "employee profiles re-sent so Purview keeps them" + (f"; {note}" if note else "")
+        file, note = run_label(r), run_note(r)
         rows.append(
             [
                 (f"{when:%m-%d %H:%M}" if console.is_terminal else f"{when:%Y-%m-%d %H:%M}")

@@ -65,6 +65,7 @@ param vnetEnabled bool = false
 @description('Subnet for VNet integration (vnet.bicep appSubnetId), delegated to Microsoft.App/environments; used when vnetEnabled.')
 param virtualNetworkSubnetId string = ''
 
+@description('HRUPLOAD_WEB_GROUP: the Entra group (object id) whose members may open the web page; empty: whoever the built-in authentication lets in.')
 param webAllowedGroupId string = ''
 
 var deploymentContainerName = 'app-package'
@@ -265,6 +266,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     HRUPLOAD_RUNS_TABLE: runsTableName
     HRUPLOAD_BLOB_SOURCE: 'EventGrid'
     HRUPLOAD_SCHEDULE: schedule
+
+    // The web page (hrupload/web): signed in by the app's built-in authentication (auth.bicep).
+    HRUPLOAD_WEB_AUTH: 'entra'
+    HRUPLOAD_WEB_GROUP: webAllowedGroupId
+    HRUPLOAD_WEB_MAX_KB: '10240'
   }
 }
 
