@@ -147,8 +147,9 @@ browser:
 test-fast: install
 	$(BIN)/python -m pytest -m 'not slow' -x -q
 
+# WEB=1: the web page stays open for a browser at the end, until Enter.
 demo: install
-	$(BIN)/python -m hrupload_dev.demo
+	$(BIN)/python -m hrupload_dev.demo $(if $(WEB),--web)
 
 bench: install
 	$(BIN)/python -m bench.run

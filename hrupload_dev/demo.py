@@ -7,13 +7,17 @@ the "connector" received. Then two connectors of one deployment (HRUPLOAD_CONNEC
 pull their files from where HR keeps them: a SharePoint folder on the Graph stand-in
 and a Workday-like report (basic auth) on the report stand-in; the timer's path, pull
 then sweep, sends each to its own job, and a second pull finds nothing new. Every step
-is the real ``hrupload`` command.
+is the real ``hrupload`` command. Last, the web page HR admins use (``hrupload dev web``)
+is served over what the demo left and read once; ``--web`` (``make demo WEB=1``) keeps it
+open for a browser until Enter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -71,7 +75,8 @@ def _broken_file() -> bytes:
     return (header + row).encode("latin-1")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    keep_web = "--web" in (sys.argv[1:] if argv is None else argv)
     from hrupload_dev.azurite import Azurite
     from hrupload_dev.connector import ConnectorStandIn
     from hrupload_dev.graph import GraphStandIn
@@ -116,7 +121,8 @@ def main() -> int:
         console.print(f"  Graph stand-in        {graph.url}")
         console.print(f"  HR report stand-in    {report.url}\n")
         code = _run(env, azurite, standin, received)
-        return _pull(env, standin, graph, report) or code
+        code = _pull(env, standin, graph, report) or code
+        return _web(_pull_env(env, graph, report), keep_serving=keep_web) or code
     finally:
         for server in (report, graph, standin):
             server.stop()
@@ -273,6 +279,39 @@ def _pull(env: dict[str, str], standin, graph, report) -> int:
         table.add_row(name, job, str(len(mine)), str(records))
     console.print(table)
     return 0 if (first, swept, again) == (0, 0, 0) else 1
+
+
+def _web(env: dict[str, str], *, keep_serving: bool) -> int:
+    """The web page over what the demo left: served on 127.0.0.1 with a key made for this
+    run, its status page read once over HTTP; with ``keep_serving``, left open for a
+    browser (the URL with the key printed then, and only then) until Enter."""
+    import requests
+
+    from hrupload.compose import load_settings
+    from hrupload.web import create_app
+    from hrupload_dev.web import WebServer, with_key
+
+    console.print(Rule("10. The web page HR admins use (hrupload dev web)"))
+    if not keep_serving:  # its request log is for someone at the browser
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    settings, key = with_key(load_settings(env))
+    with WebServer(create_app(settings)) as server, requests.Session() as browser:
+        page = browser.get(f"{server.url}?code={key}", timeout=30)
+        files = page.text.count('aria-label="report of ')
+        rejected = page.text.count('aria-label="rejected rows of ')
+        console.print(
+            f"  GET {server.url} → {page.status_code}: the status page lists "
+            f"{_times(files, 'file')} with a report link, {rejected} with rejected rows to "
+            "download, and a chart per connector; /api/check validates a file in the "
+            "browser (nothing uploaded)."
+        )
+        if keep_serving:
+            console.print(f"\n  Open [bold]{server.url}?code={key}[/] (the key is this run's)")
+            with contextlib.suppress(EOFError, KeyboardInterrupt):
+                input("  Press Enter to stop the page, Azurite and the stand-ins. ")
+        else:
+            console.print("  [dim]To open it in a browser: make demo WEB=1[/]")
+    return 0 if page.status_code == 200 and files else 1
 
 
 if __name__ == "__main__":

@@ -131,10 +131,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   location: location
   tags: union(tags, { 'azd-service-name': serviceName })
   kind: 'functionapp,linux'
-  // checkov:skip=CKV_AZURE_222: Event Grid delivers new-file events to the blob extension webhook over the public endpoint; the webhook needs the blobs_extension system key, and the app has no other HTTP functions.
+  // checkov:skip=CKV_AZURE_222: Event Grid delivers new-file events to the blob extension webhook over the public endpoint; the webhook needs the blobs_extension system key; the one HTTP function (the web page) is behind the built-in authentication (auth.bicep).
   // checkov:skip=CKV_AZURE_17: Event Grid cannot present a client certificate, so requiring one would stop delivery; the webhook is authorized by the system key.
   // checkov:skip=CKV_AZURE_212: failover instances mean always-ready (always billed) Flex instances; a missed event is retried by Event Grid and caught by the daily sweep.
-  // checkov:skip=CKV_AZURE_213: health check probes an HTTP path; this app has no HTTP functions, and failures surface through the alerts in alerts.bicep.
+  // checkov:skip=CKV_AZURE_213: health check probes an HTTP path without signing in, and every page but the blob webhook requires Entra sign-in (auth.bicep); failures surface through the alerts in alerts.bicep.
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: {

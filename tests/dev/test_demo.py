@@ -65,3 +65,13 @@ def test_demo_pulls_each_source_into_its_connector(proc):
     # What the connector stand-in received: one file of two records per connector's job.
     for name, job in demo.PULL_CONNECTORS.items():
         assert re.search(rf"{name}\s*│\s*{job}\s*│\s*1\s*│\s*2\s", again), again
+
+
+def test_demo_serves_the_web_page_over_what_it_left(proc):
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout.split("10. The web page HR admins use", 1)[1]
+    # Every file of the run (6 swept, 2 pulled) has its report on the page, the partial one
+    # its rejected rows; the key made for the run is never printed without --web.
+    assert re.search(r"GET http://127\.0\.0\.1:\d+/api/ → 200: the status page lists 8 files", out)
+    assert "1 with rejected" in " ".join(out.split())
+    assert "code=" not in proc.stdout + proc.stderr
