@@ -97,7 +97,7 @@ param principalId string = ''
 @description('Incoming webhook (Teams Workflows, Slack) that also receives the alerts; empty for none.')
 param alertWebhookUrl string
 
-@description('Alert when no file has been uploaded for this many hours: more than the gap between two exports (26 daily, 170 weekly; at most 288).')
+@description('Alert when a connector has had no file uploaded for this many hours: more than the gap between two exports (26 daily, 170 weekly; at most 288).')
 @minValue(1)
 @maxValue(288)
 param noUploadHours int = 26

@@ -7,6 +7,7 @@ against the app's telemetry in tests/test_telemetry_queries.py.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def _bounds(text: str, param: str) -> tuple[int, int]:
 
 def test_every_alert_names_the_connector_job():
     alerts = _alerts()
-    assert len(alerts) == 6
+    assert len(alerts) == 7
     for body in alerts:
         name = re.search(r"^  name: '([^']+)'", body, re.M).group(1)
         assert name.startswith("${alertName}-"), name
@@ -70,25 +71,60 @@ def test_the_action_group_mails_every_address_and_the_webhook_when_given():
     assert "alertEmails: split(replace(replace(alertEmail, ' ', ''), ';', ','), ',')" in main
 
 
-def test_no_upload_lookback_covers_the_silence_it_alerts_on():
-    text = _text(ALERTS)
-    low, high = _bounds(text, "noUploadHours")
+def _rule(suffix: str) -> str:
+    return next(b for b in _alerts() if f"name: '${{alertName}}-{suffix}'" in b)
+
+
+def _query(name: str) -> str:
+    return re.search(rf"^var {name} = '''(.*?)'''", _text(ALERTS), re.M | re.S).group(1)
+
+
+def test_the_no_upload_alert_names_each_connector_and_its_job():
+    rule = _rule("no-upload")
+    # One alert per connector: both dimensions split the rows, any value.
+    dimensions = re.search(r"^          dimensions: \[(.*?)^          \]", rule, re.M | re.S)
+    assert dimensions, "no-upload has no dimensions"
+    names = re.findall(
+        r"name: '(\w+)'\s*operator: 'Include'\s*values: \[\s*'\*'\s*\]", dimensions.group(1)
+    )
+    assert names == ["connector", "job_id"]
+    query = _query("noUploadQuery")
+    projected = re.search(r"^\| project (.*)$", query, re.M).group(1)
+    for column in ("connector = ", "job_id", "last_upload = ", "hours_since_upload = "):
+        assert column in projected, column
+    assert "__CONNECTOR_EVENTS__\n| summarize arg_max(TimeGenerated, *) by connector" in query
+    assert "${noUploadHours} hours" in re.search(r"displayName: '(.*)'", rule).group(1)
+
+
+def test_the_no_upload_threshold_is_no_upload_hours():
+    rule = _rule("no-upload")
+    assert "'__HOURS__', string(noUploadHours)" in rule
+    assert "| where isnull(last) or last < ago(__HOURS__h)" in _query("noUploadQuery")
+    assert "timeAggregation: 'Count'" in rule and "threshold: 0" in rule
+    # The query's own ago() bounds reach two days back, the most a log search alert allows.
+    assert "overrideQueryTimeRange: 'P2D'" in rule
+
+
+def test_no_upload_hours_fits_in_the_sweeps_look_back():
+    from hrupload.app.pipeline import UPLOAD_LOOKBACK
+
+    low, high = _bounds(_text(ALERTS), "noUploadHours")
     assert _bounds(_text(MAIN), "noUploadHours") == (low, high)
-    # A log search alert looks back two days at most; past that, 2-day windows, at most 6.
-    assert "var silenceInWindows = noUploadHours > 48" in text
-    assert "var silenceWindows = silenceInWindows ? (noUploadHours + 47) / 48 : 1" in text
-    assert (high + 47) // 48 <= 6, "numberOfEvaluationPeriods is at most 6"
-    for hours in (low, 26, 48, 49, 170, high):
-        windows = (hours + 47) // 48 if hours > 48 else 1
-        lookback = windows * 48
-        assert lookback >= hours
-        assert hours <= 48 or lookback - hours < 48
-    rule = next(b for b in _alerts() if "noUpload" in b or "silenceCounted" in b)
-    assert "windowSize: silenceInWindows ? 'P2D' : 'PT1H'" in rule
-    assert "overrideQueryTimeRange: silenceInWindows ? null : 'P2D'" in rule
-    assert "'__HOURS__', string(noUploadHours)" in text
-    assert "numberOfEvaluationPeriods: silenceWindows" in text
-    assert "minFailingPeriodsToAlert: silenceWindows" in text
+    # A connector whose last upload is older than the look-back is reported with none: that
+    # must still be silence past any noUploadHours the parameter takes.
+    assert timedelta(hours=high) < UPLOAD_LOOKBACK
+    assert f"{UPLOAD_LOOKBACK.days} days" in _query("noUploadQuery")
+
+
+def test_a_sweep_that_stops_reporting_has_its_own_alert():
+    rule = _rule("sweep-silent")
+    assert "replace(sweepSilentQuery, '__CONNECTOR_EVENTS__', connectorEvents)" in rule
+    assert "${job}" in rule
+    query = _query("sweepSilentQuery")
+    assert "| where TimeGenerated > ago(2d)\n| summarize Reports = count()" in query
+    assert "metricMeasureColumn: 'Reports'" in rule
+    assert "operator: 'LessThan'" in rule and "threshold: 1" in rule
+    assert "Name == 'hrupload.connector'" in _query("connectorEvents")
 
 
 def test_main_passes_the_tunables_to_the_alerts():
@@ -141,3 +177,13 @@ def test_workbook_and_diagnostics_are_deployed():
     workbook = _text(APP / "workbook.bicep")
     assert "loadJsonContent('workbook/workbook.json')" in workbook
     assert "serializedData: string(union(layout, { items: items" in workbook
+
+
+def test_the_runbook_says_what_each_alert_means():
+    deploy = _text(ROOT / "docs" / "deploy.md")
+    table = deploy[deploy.index("| Alert (`hrupload-<job id>-…`) |") :]
+    rows = re.findall(r"^\| `([\w-]+)` \(", table, re.M)
+    suffixes = [
+        re.search(r"^  name: '\$\{alertName\}-([\w-]+)'", b, re.M).group(1) for b in _alerts()
+    ]
+    assert sorted(rows) == sorted(suffixes)

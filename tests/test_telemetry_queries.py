@@ -48,11 +48,17 @@ STATUS_IN = re.compile(r"\bstatus\s+in\s*\(([^)]*)\)")
 
 
 def alert_queries() -> dict[str, str]:
-    """alerts.bicep's ''' literals by variable name, with the shared file-event part put in."""
+    """alerts.bicep's ''' literals by variable name, with the shared parts (the file events,
+    the sweep's connector records) put in."""
     text = ALERTS.read_text(encoding="utf-8")
     literals = dict(re.findall(r"^var (\w+) = '''(.*?)'''", text, re.M | re.S))
-    shared = literals.pop("fileEvents")
-    return {f"alerts.bicep {n}": q.replace("__FILE_EVENTS__", shared) for n, q in literals.items()}
+    files, connectors = literals.pop("fileEvents"), literals.pop("connectorEvents")
+    return {
+        f"alerts.bicep {n}": q.replace("__FILE_EVENTS__", files).replace(
+            "__CONNECTOR_EVENTS__", connectors
+        )
+        for n, q in literals.items()
+    }
 
 
 def workbook_queries() -> dict[str, str]:
@@ -110,6 +116,7 @@ def _emitted(hr_storage, connector_standin, keyvault_standin):
             for name in ("resignation/ok.csv", "all.csv", "resignation/latin1.csv")
         }
         assert outcomes == {Status.UPLOADED, Status.PARTIAL, Status.FAILED}
+        pipeline.sweep(services)  # ends with the connector's record
 
         expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
         keyvault_standin.set_secret(
@@ -123,6 +130,9 @@ def _emitted(hr_storage, connector_standin, keyvault_standin):
     handler.file_events = [  # type: ignore[attr-defined]
         r for r in handler.records if r.getMessage() == pipeline.FILE_EVENT
     ]
+    handler.connector_events = [  # type: ignore[attr-defined]
+        r for r in handler.records if r.getMessage() == pipeline.CONNECTOR_EVENT
+    ]
     return handler
 
 
@@ -133,7 +143,12 @@ def records(_emitted) -> Records:
 
 def test_there_are_queries_to_check():
     names = set(queries())
-    assert {"alerts.bicep failuresQuery", "alerts.bicep partialQuery"} <= names
+    assert {
+        "alerts.bicep failuresQuery",
+        "alerts.bicep partialQuery",
+        "alerts.bicep noUploadQuery",
+        "alerts.bicep sweepSilentQuery",
+    } <= names
     assert {
         "workbook/files-per-day.kql",
         "workbook/rows-per-day.kql",
@@ -180,6 +195,20 @@ def test_the_file_event_is_a_custom_event_with_its_job_and_reason(records, conne
     for e in events:  # no row values (the files' addresses) in any field, the reason included
         fields = {k: str(v) for k, v in e.__dict__.items() if k not in STANDARD}
         assert "@" not in json.dumps(fields), fields
+
+
+def test_the_connector_event_is_a_custom_event_with_its_job_and_last_upload(
+    records, connector_standin
+):
+    (event,) = records.connector_events  # the single connector: one
+    assert getattr(event, "microsoft.custom_event.name") == pipeline.CONNECTOR_EVENT
+    assert (event.connector, event.job_id) == ("", connector_standin.job_id)
+    newest = max(r.created for r in records.file_events if r.status in ("uploaded", "partial"))
+    last = datetime.fromisoformat(event.last_upload)
+    assert abs(last.timestamp() - newest) < 1, "the newest uploaded or partial file"
+    assert 0 <= event.hours_since_upload < 0.1
+    fields = {k: str(v) for k, v in event.__dict__.items() if k not in STANDARD}
+    assert "@" not in json.dumps(fields), fields
 
 
 def test_the_secret_read_says_when_the_secret_expires(records):

@@ -173,6 +173,16 @@ def _from_entity(entity: Any) -> RunRecord:
 # --------------------------------------------------------------------------- run log
 
 
+def _since(since: datetime, parameters: dict[str, Any]) -> str:
+    """The history filter for runs started at or after ``since`` (its parameter added).
+
+    RowKeys of runs started at ``since`` begin with its inverted ticks and '_'; '~' sorts
+    after '_', so the bound keeps them and drops anything older.
+    """
+    parameters["upto"] = _inverted(_utc(since, "since")) + "~"
+    return "RowKey lt @upto"
+
+
 class RunLog:
     """Every run, newest first, and the ledger of blob versions already handled.
 
@@ -272,10 +282,7 @@ class RunLog:
         clauses: list[str] = []
         parameters: dict[str, Any] = {}
         if since is not None:
-            # RowKeys of runs started at `since` begin with its inverted ticks and '_';
-            # '~' sorts after '_', so the bound keeps them and drops anything older.
-            clauses.append("RowKey lt @upto")
-            parameters["upto"] = _inverted(_utc(since, "since")) + "~"
+            clauses.append(_since(since, parameters))
         if connector is not None:
             clauses.append("connector eq @connector")
             parameters["connector"] = connector
@@ -310,10 +317,13 @@ class RunLog:
         scenario: str | None = None,
         kind: str | None = None,
         connector: str | None = None,
+        since: datetime | None = None,
     ) -> RunRecord | None:
         """The newest run (by start) with one of ``status``, of ``kind`` if given, and
         with rows of ``scenario`` if given; e.g. the employee-profile file to re-send.
-        ``connector``: only that connector's runs (None: any connector's).
+        ``connector``: only that connector's runs (None: any connector's). ``since``: only
+        runs started at or after it, a RowKey range, so a run log with no match reads only
+        that stretch of history instead of all of it.
         """
         if not status:
             raise ValueError("latest() needs at least one status")
@@ -325,6 +335,8 @@ class RunLog:
         if connector is not None:
             clauses.append("connector eq @connector")
             parameters["connector"] = connector
+        if since is not None:
+            clauses.append(_since(since, parameters))
         query = " and ".join(f"( {clause} )" for clause in clauses)
         for record in self._history(query, parameters, page=100):
             if scenario is None or record.scenarios.get(scenario, 0) > 0:

@@ -820,6 +820,53 @@ def _emit(rec: RunRecord) -> None:
     )
 
 
+#: One event per connector at the end of each sweep: when its newest file was uploaded. A
+#: log search alert looks back two days at most, so the file events alone cannot say that a
+#: connector last uploaded five days ago; the per-connector silence alert
+#: (infra/app/alerts.bicep) reads this instead.
+CONNECTOR_EVENT = "hrupload.connector"
+#: How far back the sweep looks for a connector's last upload: more than the longest
+#: silence the alert takes (noUploadHours, at most 288), and a bound on the run-log query.
+#: A connector with no upload in it is reported with an empty ``last_upload``.
+UPLOAD_LOOKBACK = timedelta(days=14)
+
+
+def _report_connectors(services: Services) -> None:
+    """One CONNECTOR_EVENT per configured connector (the single one too, with an empty
+    name, as the run log and the file event have it): its newest uploaded or partial file,
+    from one bounded run-log query each."""
+    if services.held is not None:
+        return  # the configuration did not load: which connectors there are is unknown
+    now = services.clock()
+    for own in services.each_connector():
+        name = own.connector or ""
+        try:
+            last = own.runlog.latest(
+                status=DELIVERED,
+                kind=RunKind.FILE,
+                connector=own.connector,
+                since=now - UPLOAD_LOOKBACK,
+            )
+        except StorageError as exc:
+            log.warning(
+                "could not read the connector's last upload from the run log",
+                extra={"connector": name, "reason": _describe(exc)},
+            )
+            continue
+        when = (last.finished or last.started) if last else None
+        log.info(
+            CONNECTOR_EVENT,
+            extra={
+                "connector": name,
+                "job_id": own.settings.job_id or "",
+                "last_upload": when.isoformat() if when else "",
+                "hours_since_upload": round((now - when) / timedelta(hours=1), 1) if when else "",
+                "event": CONNECTOR_EVENT,
+                "microsoft.custom_event.name": CONNECTOR_EVENT,
+            },
+        )
+
+
 # -- the daily sweep -----------------------------------------------------------------
 
 
@@ -875,7 +922,8 @@ def sweep(
     stops sending: each further file would only spend a retry budget on the same failure.
     It still lists the rest, so the summary counts what waits (``deferred``) and what is
     older than a day (``stuck``). Folder markers and zero-byte blobs still being written
-    are passed over without a word.
+    are passed over without a word. At the end, one CONNECTOR_EVENT per connector says
+    when it last uploaded, for the per-connector silence alert.
     """
     settings = services.settings
     storage = services.storage
@@ -920,6 +968,7 @@ def sweep(
     counts.pop("profile_refreshes", None)
     log.info("sweep finished", extra=counts | {"stuck_count": len(summary.stuck)})
     _record_sweep(services, now, summary, counts)
+    _report_connectors(services)
     return summary
 
 

@@ -114,6 +114,7 @@ class RunLog(SourceVersions, Protocol):
         scenario: str | None = None,
         kind: str | None = None,
         connector: str | None = None,
+        since: datetime | None = None,
     ) -> RunRecord | None: ...
 
     def list_runs(

@@ -1,12 +1,13 @@
 // What someone should hear about: invocations that failed or files the pipeline rejected,
 // files uploaded with some rows rejected (partial), blobs the trigger gave up on (the poison
-// queue), events Event Grid could not deliver (dead letters), silence (no file uploaded for
-// noUploadHours) and a connector secret or certificate about to expire in Key Vault. Every
+// queue), events Event Grid could not deliver (dead letters), silence (a connector with no
+// file uploaded for noUploadHours, one alert per connector; the daily sweep no longer
+// reporting) and a connector secret or certificate about to expire in Key Vault. Every
 // alert's name and description name the connector job. docs/deploy.md says what each means.
 //
-// The log alerts read the app's own telemetry (hrupload/app/pipeline.py FILE_EVENT and its
-// fields, hrupload/adapters/keyvault.py); tests/test_telemetry_queries.py checks every field
-// they read is one the app emits.
+// The log alerts read the app's own telemetry (hrupload/app/pipeline.py FILE_EVENT,
+// CONNECTOR_EVENT and their fields, hrupload/adapters/keyvault.py);
+// tests/test_telemetry_queries.py checks every field they read is one the app emits.
 
 param location string
 param tags object = {}
@@ -33,7 +34,7 @@ param hrStorageId string
 
 param systemTopicId string
 
-@description('Alert when no file has been uploaded (or partly uploaded) for this many hours. Longer than the gap between two exports: 26 for a daily export, 170 for a weekly one.')
+@description('Alert when a connector has had no file uploaded (or partly uploaded) for this many hours. Longer than the gap between two exports: 26 for a daily export, 170 for a weekly one. At most 288: the sweep looks back 14 days for the last upload (hrupload/app/pipeline.py UPLOAD_LOOKBACK).')
 @minValue(1)
 @maxValue(288)
 param noUploadHours int = 26
@@ -104,25 +105,44 @@ __FILE_EVENTS__
 | project TimeGenerated, Blob = tostring(Properties.blob), Rejected = toint(Properties.rejected), Rows = toint(Properties.rows)
 '''
 
-// Log search alerts look back two days at most (whatever ago() says), so silence longer than
-// 48 hours is counted in 2-day windows: it alerts when every one of the last
-// ceil(noUploadHours / 48) windows saw no upload. Up to 48 hours, one look back over two days
-// with the query's own ago() bound.
-var silenceInWindows = noUploadHours > 48
-var silenceWindows = silenceInWindows ? (noUploadHours + 47) / 48 : 1
-var silenceHours = silenceInWindows ? silenceWindows * 48 : noUploadHours
-
-var noUploadQuery = '''
-__FILE_EVENTS__
-| where TimeGenerated > ago(__HOURS__h)
-| where status in ('uploaded', 'partial')
-| summarize Uploads = count()
+// Log search alerts look back two days at most (whatever ago() says), so the file events
+// alone cannot tell that a connector last uploaded five days ago. The daily sweep says it:
+// at its end it logs one `hrupload.connector` record per configured connector, with its job
+// and `last_upload` (ISO time of its newest uploaded or partial file in the run log, empty
+// when none in the last 14 days). The single connector's record has an empty `connector`,
+// as its file events do.
+var connectorEvents = '''
+union isfuzzy=true
+    (AppEvents | where Name == 'hrupload.connector'),
+    (AppTraces | where Message == 'hrupload.connector')
+| extend connector = tostring(Properties.connector)
 '''
 
-var uploadsQuery = '''
-__FILE_EVENTS__
-| where status in ('uploaded', 'partial')
-| project TimeGenerated
+// Per connector, its latest sweep record of the last two days; an upload since that sweep
+// (a file event) counts too, so a file that arrived after the sweep does not alarm. Fires
+// for each connector whose last upload is older than noUploadHours, or unknown (none in
+// the sweep's 14 days: also a new connector until its first upload). The single connector
+// is named '(single)' (an alert dimension needs a value); job_id names its job.
+var noUploadQuery = '''
+let recentUploads = __FILE_EVENTS__
+    | where status in ('uploaded', 'partial')
+    | summarize uploaded = max(TimeGenerated) by connector;
+__CONNECTOR_EVENTS__
+| summarize arg_max(TimeGenerated, *) by connector
+| extend job_id = tostring(Properties.job_id), reported = todatetime(tostring(Properties.last_upload))
+| join kind=leftouter recentUploads on connector
+| extend last = iff(isnotnull(uploaded) and (isnull(reported) or uploaded > reported), uploaded, reported)
+| where isnull(last) or last < ago(__HOURS__h)
+| project connector = iff(isempty(connector), '(single)', connector), job_id, last_upload = iff(isnull(last), 'none in 14 days', tostring(last)), hours_since_upload = iff(isnull(last), real(null), round((now() - last) / 1h, 1))
+'''
+
+// The silence alert above reads the sweep's records: when there are none (the timer no
+// longer runs, the app is down, telemetry does not arrive) it has nothing to fire on, so
+// this one fires instead. The sweep runs daily; two days allow one late or missed run.
+var sweepSilentQuery = '''
+__CONNECTOR_EVENTS__
+| where TimeGenerated > ago(2d)
+| summarize Reports = count()
 '''
 
 // The app logs the connector secret's expiry (empty when it has none) each time it reads it
@@ -217,39 +237,15 @@ resource partialAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
-var silenceCountedInWindows = {
-  query: replace(uploadsQuery, '__FILE_EVENTS__', fileEvents)
-  timeAggregation: 'Count'
-  operator: 'LessThan'
-  threshold: 1
-  failingPeriods: {
-    numberOfEvaluationPeriods: silenceWindows
-    minFailingPeriodsToAlert: silenceWindows
-  }
-}
-
-var silenceCountedOnce = {
-  query: replace(replace(noUploadQuery, '__FILE_EVENTS__', fileEvents), '__HOURS__', string(noUploadHours))
-  timeAggregation: 'Total'
-  metricMeasureColumn: 'Uploads'
-  operator: 'LessThan'
-  threshold: 1
-  failingPeriods: {
-    numberOfEvaluationPeriods: 1
-    minFailingPeriodsToAlert: 1
-  }
-}
-
-// summarize count() always returns a row, so "no events at all" is 0, not an empty result.
-// In 2-day windows the rows are counted per window instead: a window with none counts 0.
+// One alert per connector (the connector and job_id dimensions), each named in the mail.
 resource noUploadAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: '${alertName}-no-upload'
   location: location
   tags: tags
   kind: 'LogAlert'
   properties: {
-    displayName: 'hrupload (${job}): no successful upload in ${silenceHours} hours'
-    description: 'HR connector ${job}: no file was uploaded in ${silenceHours} hours (noUploadHours is ${noUploadHours}). Check that the HR system still exports, the incoming container, and the failed container. Fires on a new deployment until the first upload.'
+    displayName: 'hrupload (${job}): a connector had no successful upload in ${noUploadHours} hours'
+    description: 'HR connector ${job}: the connector named in this alert (its connector and job_id; (single) is the deployment\'s own connector) had no file uploaded in ${noUploadHours} hours (noUploadHours). Check that the HR system still exports to it, its folder in the incoming container, and the failed container. Fires for a new connector until its first upload.'
     severity: 2
     enabled: true
     scopes: [
@@ -258,11 +254,79 @@ resource noUploadAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     // A new workspace has no App* rows yet; do not fail the deployment on that.
     skipQueryValidation: true
     evaluationFrequency: 'PT1H'
-    windowSize: silenceInWindows ? 'P2D' : 'PT1H'
-    overrideQueryTimeRange: silenceInWindows ? null : 'P2D'
+    windowSize: 'PT1H'
+    overrideQueryTimeRange: 'P2D'
     criteria: {
       allOf: [
-        silenceInWindows ? silenceCountedInWindows : silenceCountedOnce
+        {
+          query: replace(replace(replace(noUploadQuery, '__CONNECTOR_EVENTS__', connectorEvents), '__FILE_EVENTS__', fileEvents), '__HOURS__', string(noUploadHours))
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'connector'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'job_id'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// summarize count() always returns a row, so "no records at all" is 0, not an empty result.
+resource sweepSilentAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertName}-sweep-silent'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'hrupload (${job}): the daily sweep has not reported in 2 days'
+    description: 'HR connector ${job}: no daily sweep reported its connectors in two days, so the no-upload alert cannot see them. Check that the function app runs (its timer, HRUPLOAD_SCHEDULE, failed invocations) and that its telemetry reaches Application Insights. Fires on a new deployment until the first sweep.'
+    severity: 2
+    enabled: true
+    scopes: [
+      workspaceId
+    ]
+    // A new workspace has no App* rows yet; do not fail the deployment on that.
+    skipQueryValidation: true
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    overrideQueryTimeRange: 'P2D'
+    criteria: {
+      allOf: [
+        {
+          query: replace(sweepSilentQuery, '__CONNECTOR_EVENTS__', connectorEvents)
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'Reports'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
       ]
     }
     autoMitigate: true

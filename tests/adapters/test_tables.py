@@ -211,6 +211,19 @@ def test_latest_by_status_scenario_and_kind(runlog: RunLog):
     assert runlog.latest(status=("uploaded",), scenario="performanceReview") is None
 
 
+def test_latest_since_reads_only_runs_started_in_the_window(runlog: RunLog):
+    runlog.put(record("old", started=NOW - timedelta(days=20), connector="leavers"))
+    runlog.put(record("edge", started=NOW - timedelta(days=5), connector="reviews"))
+    runlog.put(record("other", started=NOW, connector="workday"))
+
+    since = NOW - timedelta(days=5)
+    assert runlog.latest(connector="leavers", since=since) is None
+    assert runlog.latest(connector="leavers", since=since - timedelta(days=30)).run_id == "old"
+    edge = runlog.latest(connector="reviews", since=since)  # started at `since`: kept
+    assert edge is not None and edge.run_id == "edge"
+    assert runlog.latest(since=since).run_id == "other"
+
+
 def test_missing_table_is_a_storage_error_but_an_empty_run_list(hr_storage: HrStorage):
     gone = RunLog(hr_storage.table_service.get_table_client("nosuchtable"))
     with pytest.raises(StorageError, match="nosuchtable"):

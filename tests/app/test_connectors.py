@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,14 @@ from click.testing import CliRunner
 
 from hrupload import compose
 from hrupload.app import pipeline
+from hrupload.app.runs import RunRecord
 from hrupload.cli.main import main
 from hrupload.settings import load
 from hrupload_dev.azurite import Azurite
 from hrupload_dev.connector import ConnectorStandIn
 from tests.plugins.azurite import storage_env
+from tests.reliability import connection_string
+from tests.storage_proxy import proxied
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 RESIGNATIONS = (SAMPLES / "resignation.csv").read_bytes()
@@ -231,6 +234,92 @@ def test_the_file_event_names_the_connector_and_its_job(services, standin, caplo
             "",
         ),  # no job: the event carries its fields as text
     }
+
+
+def connector_events(caplog) -> dict[str, tuple[str, str, object]]:
+    """The sweep's one event per connector: name -> (job, last upload, hours since)."""
+    return {
+        r.connector: (r.job_id, r.last_upload, r.hours_since_upload)
+        for r in caplog.records
+        if r.getMessage() == pipeline.CONNECTOR_EVENT
+    }
+
+
+def past_upload(services, connector: str, job: str, ago: timedelta, **fields) -> RunRecord:
+    when = datetime.now(UTC) - ago
+    record = RunRecord(
+        run_id=f"{connector}-{ago.days}d-{fields.get('status', 'uploaded')}",
+        blob=f"hr-incoming/{connector}/old.csv",
+        etag=f'"{ago.days}"',
+        sha256=None,
+        job_id=job,
+        connector=connector,
+        status=fields.pop("status", "uploaded"),
+        started=when,
+        finished=when,
+        **fields,
+    )
+    services.runlog.put(record)
+    return record
+
+
+def test_the_sweep_reports_each_connectors_last_upload(services, caplog):
+    # reviews: five days ago, older than the two days an alert can look back over; a later
+    # failed file and profile refresh are no upload of an export. workday: never (only
+    # before the look-back). leavers: today, by this sweep.
+    five_days = past_upload(services, "reviews", JOB_REVIEWS, timedelta(days=5))
+    past_upload(services, "reviews", JOB_REVIEWS, timedelta(days=1), status="failed")
+    past_upload(services, "reviews", JOB_REVIEWS, timedelta(hours=30), kind="profile-refresh")
+    past_upload(services, "workday", JOB_HR, pipeline.UPLOAD_LOOKBACK + timedelta(days=1))
+    drop(services, "leavers/2026-12-01.csv", RESIGNATIONS)
+
+    with caplog.at_level("INFO", logger="hrupload.app.pipeline"):
+        pipeline.sweep(services)
+
+    events = connector_events(caplog)
+    leavers = next(r for r in services.runlog.list_runs() if r.connector == "leavers")
+    assert events.pop("leavers")[:2] == (JOB_LEAVERS, leavers.finished.isoformat())
+    job, last, hours = events.pop("reviews")
+    assert (job, last) == (JOB_REVIEWS, five_days.finished.isoformat())
+    assert 119.9 <= hours <= 120.1
+    assert events == {"workday": (JOB_HR, "", "")}, "one event per connector, no more"
+    sweep_end = next(i for i, r in enumerate(caplog.records) if r.getMessage() == "sweep finished")
+    assert all(
+        i > sweep_end
+        for i, r in enumerate(caplog.records)
+        if r.getMessage() == pipeline.CONNECTOR_EVENT
+    ), "logged at the sweep's end"
+
+
+def test_the_single_connector_is_reported_too(env, standin, caplog):
+    single = {k: v for k, v in env.items() if k != "HRUPLOAD_CONNECTORS"}
+    services = compose.build_services(load(single | {"HRUPLOAD_JOB_ID": JOB_LEAVERS}))
+    drop(services, "resignation/today.csv", RESIGNATIONS)
+
+    with caplog.at_level("INFO", logger="hrupload.app.pipeline"):
+        pipeline.sweep(services)
+
+    events = connector_events(caplog)
+    assert list(events) == [""], "unnamed, as its runs and file events are"
+    job, last, hours = events[""]
+    today = next(r for r in services.runlog.list_runs() if r.kind == "file")
+    assert (job, last) == (JOB_LEAVERS, today.finished.isoformat())
+    assert 0 <= hours < 0.1
+
+
+def test_each_connectors_lookup_is_one_bounded_query(env, azurite, caplog):
+    with proxied(azurite) as (_blob, table):
+        proxied_env = env | {"HR_STORAGE": connection_string(azurite.blob_url, table.url)}
+        services = compose.build_services(load(proxied_env))
+        services.storage.ensure_containers()
+        past_upload(services, "workday", JOB_HR, timedelta(days=3))
+        # Counts only: the history queries that carry the look-back's RowKey bound.
+        bounded = table.fail("GET", r"\$filter=.*RowKey lt ", times=0)
+        with caplog.at_level("INFO", logger="hrupload.app.pipeline"):
+            pipeline.sweep(services)
+
+    assert len(connector_events(caplog)) == 3
+    assert bounded.seen == 3, "one query per connector, each within the look-back"
 
 
 def test_doctor_checks_every_connector_and_names_the_one_that_fails(env, standin):
