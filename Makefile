@@ -17,7 +17,7 @@ CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
 PIP_AUDIT_VERSION := 2.10.1
 PIP_AUDIT_STAMP := .tools/pip-audit/.installed-$(PIP_AUDIT_VERSION)
 
-.PHONY: install lock test test-fast test-py313 lint format demo bench clean
+.PHONY: install lock test test-fast test-py313 lint format demo bench clean browser
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -91,7 +91,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint infra-check audit func-doctor test-py313
+test: install browser lint infra-check audit func-doctor test-py313
 	$(BIN)/python -m pytest
 
 # The newest Python the package allows (requires-python = ">=3.11"; 3.13 is the newest here):
@@ -121,6 +121,28 @@ $(PY313_STAMP): pyproject.toml requirements.txt
 
 test-py313: $(PY313_STAMP) $(NODE_STAMP)
 	$(PY313_VENV)/bin/python -m pytest -m 'not slow' -q -p no:cacheprovider
+
+# Headless Chromium for the web page's browser tests (tests/plugins/browser.py drives it with
+# Playwright from PyPI). Debian's own package, never `playwright install` (a download from a
+# CDN). Installed with apt-get where it is missing and apt-get is there (as root, or through
+# sudo without a password); otherwise say how. In CI (CI=true) the browser tests fail without it.
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+
+browser:
+	@if [ -n "$(CHROMIUM)" ]; then \
+		echo "browser: using $(CHROMIUM)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: no chromium on PATH and no apt-get; install Chromium with your package manager (the browser tests skip without it, and fail with CI=true)"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then sudo=; \
+		elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+		else echo "browser: no chromium on PATH; run 'sudo apt-get install chromium' (the browser tests skip without it, and fail with CI=true)"; exit 0; fi; \
+		echo "browser: installing Debian's chromium with apt-get"; \
+		$$sudo apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
+		echo "browser: installed $$(command -v chromium)" || \
+		echo "browser: apt-get could not install chromium (offline?); the browser tests skip without it, and fail with CI=true"; \
+	fi
 
 test-fast: install
 	$(BIN)/python -m pytest -m 'not slow' -x -q

@@ -1,4 +1,5 @@
-"""Shared fixtures: real servers on loopback (Azurite, the connector and Key Vault stand-ins).
+"""Shared fixtures: real servers on loopback (Azurite, the connector and Key Vault stand-ins)
+and a headless Chromium for the web page.
 
 Each lives in its own plugin module under tests/plugins/ and is stopped by the session
 that started it.
@@ -8,4 +9,5 @@ pytest_plugins = [
     "tests.plugins.azurite",
     "tests.plugins.standins",
     "tests.plugins.web",
+    "tests.plugins.browser",
 ]

@@ -46,6 +46,7 @@ NEVER_DEPLOYED = [
     ".tools/checkov/bin/checkov",
     "node_modules/azurite/package.json",
     "local.settings.json",
+    "test-output/screenshots/status-1280.png",
     ".python_packages/lib/site-packages/x.py",
     ".pytest_cache/v/cache",
     ".import_linter_cache/x.json",
