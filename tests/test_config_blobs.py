@@ -218,13 +218,8 @@ def test_ensure_containers_creates_the_config_container(hr_storage, azurite):
 
 @pytest.fixture
 def app(monkeypatch, azurite, hr_storage, connector_standin, config_container):
-    env = storage_env(azurite, hr_storage) | {
-        "HRUPLOAD_TENANT_ID": connector_standin.tenant_id,
-        "HRUPLOAD_APP_ID": connector_standin.app_id,
-        "HRUPLOAD_JOB_ID": connector_standin.job_id,
-        "HRUPLOAD_APP_SECRET": connector_standin.app_secret,
-        "HRUPLOAD_LOGIN_URL": connector_standin.url,
-        "HRUPLOAD_INGESTION_URL": connector_standin.url,
+    env = storage_env(azurite, hr_storage) | connector_standin.env(include_secret=True)
+    env |= {
         "HRUPLOAD_RETRY_BUDGET": "1",
         "HRUPLOAD_DEDUPE_HOURS": "0",
         "HRUPLOAD_CONFIG_CONTAINER": config_container,
