@@ -153,7 +153,7 @@ def _place_waiting(services: Services, result: Overview) -> None:
     for info in services.storage.list_blobs(incoming):
         if is_folder_marker(info):
             continue
-        waiting = _waiting(services, info)
+        waiting = _waiting(services, info, result.last_sweep)
         own = services.route(info.name)
         if own is None:
             result.unclaimed.append(waiting)
@@ -161,15 +161,34 @@ def _place_waiting(services: Services, result: Overview) -> None:
             by_name[own.connector].waiting.append(waiting)
 
 
-def _waiting(services: Services, info: BlobInfo) -> Waiting:
+def _waiting(services: Services, info: BlobInfo, last_sweep: RunRecord | None) -> Waiting:
     last = services.runlog.ledger_get(info.path, info.etag)
     if last is None:
         reason = "not processed yet: the next trigger or the daily sweep takes it"
-        if services.route(info.name) is None:
+        if services.held is not None:
+            # Not tried: the configuration does not load, so every file waits for the fix.
+            reason = f"waits until the configuration loads: {services.held}"
+        elif services.route(info.name) is None:
             reason = services.unclaimed(info.name)
+        elif _stopped_before(last_sweep, info):
+            # The sweep saw it but stopped sending first: what stopped it is the reason.
+            reason = (
+                f"the last sweep stopped before it: {last_sweep.error}; the next run "
+                "takes it once that is fixed"
+            )
         return Waiting(info.name, info.size, info.last_modified, None, reason)
     reason = last.error or f"its last run is {last.status}"
     return Waiting(info.name, info.size, info.last_modified, str(last.status), reason)
+
+
+def _stopped_before(sweep: RunRecord | None, info: BlobInfo) -> bool:
+    """The last sweep stopped (an outage) after this blob arrived: it was left untried."""
+    return bool(
+        sweep is not None
+        and sweep.status == Status.STOPPED
+        and sweep.error
+        and sweep.started >= info.last_modified
+    )
 
 
 def find_run(services: Services, run_id: str, *, now: datetime | None = None) -> RunRecord | None:

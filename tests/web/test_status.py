@@ -103,6 +103,23 @@ def test_a_retrying_file_shows_its_reason(web_app, web_client, hr_storage, conne
     assert "resignation/r.csv" in waiting and _escaped(run.error) in waiting
 
 
+def test_a_file_the_stopped_sweep_left_says_what_stopped_it(
+    web_app, web_client, hr_storage, connector_standin
+):
+    from hrupload_dev.connector import Fault
+
+    for name in ("resignation/a.csv", "resignation/b.csv"):
+        hr_storage.put_blob(hr_storage.incoming, name, (SAMPLES / "resignation.csv").read_bytes())
+    connector_standin.add_faults(*[Fault.http(503)] * 50, endpoint="ingestion")
+    summary = pipeline.sweep(web_app.services)
+    assert summary.stopped and len(summary.deferred) == 1  # the second was never tried
+    waiting = page_of(web_client).split("Waiting in incoming", 1)[1]
+    (untried,) = summary.deferred
+    row = waiting.split(untried, 1)[1].split("</tr>", 1)[0]
+    assert "the last sweep stopped before it" in row
+    assert _escaped(summary.stopped) in row and "not processed yet" not in row
+
+
 def test_each_file_links_to_its_report(web_client, swept):
     runs = swept
     partial = runs[HOSTILE_NAME]
@@ -210,6 +227,8 @@ def test_a_configuration_that_does_not_load_is_said_on_every_page(web_env, hr_st
     for path in ("/api/", "/api/check"):
         page = page_of(client, path)
         assert "The configuration does not load" in page and _escaped(reason) in page
-    assert "resignation/a.csv" in page_of(client)
+    waiting = page_of(client).split("Waiting in incoming", 1)[1]
+    row = waiting.split("resignation/a.csv", 1)[1].split("</tr>", 1)[0]
+    assert "waits until the configuration loads" in row and "not processed yet" not in row
     refused = Client(create_app(services=held)).get("/api/")
     assert refused.status_code == 401 and reason not in refused.get_data(as_text=True)
