@@ -97,9 +97,9 @@ param principalId string = ''
 @description('Incoming webhook (Teams Workflows, Slack) that also receives the alerts; empty for none.')
 param alertWebhookUrl string
 
-@description('Alert when a connector has had no file uploaded for this many hours: more than the gap between two exports (26 daily, 170 weekly; at most 288).')
+@description('Alert when a connector has had no file uploaded for this many hours: more than the gap between two exports (26 daily, 170 weekly, 770 monthly; at most 800).')
 @minValue(1)
-@maxValue(288)
+@maxValue(800)
 param noUploadHours int = 26
 
 @description('Alert this many days before the connector secret or certificate in Key Vault expires.')

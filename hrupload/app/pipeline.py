@@ -826,9 +826,10 @@ def _emit(rec: RunRecord) -> None:
 #: (infra/app/alerts.bicep) reads this instead.
 CONNECTOR_EVENT = "hrupload.connector"
 #: How far back the sweep looks for a connector's last upload: more than the longest
-#: silence the alert takes (noUploadHours, at most 288), and a bound on the run-log query.
+#: silence the alert takes (noUploadHours, at most 800: a monthly export's gap), and a bound
+#: on the run-log query.
 #: A connector with no upload in it is reported with an empty ``last_upload``.
-UPLOAD_LOOKBACK = timedelta(days=14)
+UPLOAD_LOOKBACK = timedelta(days=35)
 
 
 def _report_connectors(services: Services) -> None:

@@ -34,9 +34,9 @@ param hrStorageId string
 
 param systemTopicId string
 
-@description('Alert when a connector has had no file uploaded (or partly uploaded) for this many hours. Longer than the gap between two exports: 26 for a daily export, 170 for a weekly one. At most 288: the sweep looks back 14 days for the last upload (hrupload/app/pipeline.py UPLOAD_LOOKBACK).')
+@description('Alert when a connector has had no file uploaded (or partly uploaded) for this many hours. Longer than the gap between two exports: 26 for a daily export, 170 for a weekly one, 770 for a monthly one. At most 800: the sweep looks back 35 days for the last upload (hrupload/app/pipeline.py UPLOAD_LOOKBACK).')
 @minValue(1)
-@maxValue(288)
+@maxValue(800)
 param noUploadHours int = 26
 
 @description('Alert this many days before the connector secret (or certificate) in Key Vault expires.')
@@ -109,7 +109,7 @@ __FILE_EVENTS__
 // alone cannot tell that a connector last uploaded five days ago. The daily sweep says it:
 // at its end it logs one `hrupload.connector` record per configured connector, with its job
 // and `last_upload` (ISO time of its newest uploaded or partial file in the run log, empty
-// when none in the last 14 days). The single connector's record has an empty `connector`,
+// when none in the last 35 days). The single connector's record has an empty `connector`,
 // as its file events do.
 var connectorEvents = '''
 union isfuzzy=true
@@ -121,7 +121,7 @@ union isfuzzy=true
 // Per connector, its latest sweep record of the last two days; an upload since that sweep
 // (a file event) counts too, so a file that arrived after the sweep does not alarm. Fires
 // for each connector whose last upload is older than noUploadHours, or unknown (none in
-// the sweep's 14 days: also a new connector until its first upload). The single connector
+// the sweep's 35 days: also a new connector until its first upload). The single connector
 // is named '(single)' (an alert dimension needs a value); job_id names its job.
 var noUploadQuery = '''
 let recentUploads = __FILE_EVENTS__
@@ -133,7 +133,7 @@ __CONNECTOR_EVENTS__
 | join kind=leftouter recentUploads on connector
 | extend last = iff(isnotnull(uploaded) and (isnull(reported) or uploaded > reported), uploaded, reported)
 | where isnull(last) or last < ago(__HOURS__h)
-| project connector = iff(isempty(connector), '(single)', connector), job_id, last_upload = iff(isnull(last), 'none in 14 days', tostring(last)), hours_since_upload = iff(isnull(last), real(null), round((now() - last) / 1h, 1))
+| project connector = iff(isempty(connector), '(single)', connector), job_id, last_upload = iff(isnull(last), 'none in 35 days', tostring(last)), hours_since_upload = iff(isnull(last), real(null), round((now() - last) / 1h, 1))
 '''
 
 // The silence alert above reads the sweep's records: when there are none (the timer no
