@@ -29,6 +29,8 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
+from hrupload.core.report import count
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 TENANT = "00000000-0000-0000-0000-000000000001"
@@ -223,10 +225,6 @@ def _fetched(graph, report) -> tuple[int, int]:
     return report.served, graph.requests("download")
 
 
-def _times(n: int, what: str) -> str:
-    return f"{n} {what}" + ("" if n == 1 else "s")
-
-
 def _pull(env: dict[str, str], standin, graph, report) -> int:
     """Two connectors pull from where HR keeps their files, then the sweep sends each file
     to its own connector's job; a second pull finds nothing new. 0 when it all went so."""
@@ -253,8 +251,8 @@ def _pull(env: dict[str, str], standin, graph, report) -> int:
     first = _hrupload("pull", env=env)
     fetched = _fetched(graph, report)
     console.print(
-        f"  [dim]fetched: {_times(fetched[0], 'report')} from the report stand-in, "
-        f"{_times(fetched[1], 'file')} from the Graph stand-in (the .txt beside it is left)[/]"
+        f"  [dim]fetched: {count(fetched[0], 'report')} from the report stand-in, "
+        f"{count(fetched[1], 'file')} from the Graph stand-in (the .txt beside it is left)[/]"
     )
     swept = _hrupload("sweep", env=env)
 
@@ -266,8 +264,8 @@ def _pull(env: dict[str, str], standin, graph, report) -> int:
     again = _hrupload("pull", env=env)
     reports, files = (n - m for n, m in zip(_fetched(graph, report), fetched, strict=True))
     console.print(
-        f"  [dim]fetched: {_times(reports, 'report')} (the same content: not dropped again), "
-        f"{_times(files, 'file')} from SharePoint (the eTag is unchanged)[/]"
+        f"  [dim]fetched: {count(reports, 'report')} (the same content: not dropped again), "
+        f"{count(files, 'file')} from SharePoint (the eTag is unchanged)[/]"
     )
     table = Table(padding=(0, 1), title="What each connector's job received from the pull")
     for col in ("connector", "job", "uploads", "records"):
@@ -301,7 +299,7 @@ def _web(env: dict[str, str], *, keep_serving: bool) -> int:
         rejected = page.text.count('aria-label="rejected rows of ')
         console.print(
             f"  GET {server.url} → {page.status_code}: the status page lists "
-            f"{_times(files, 'file')} with a report link, {rejected} with rejected rows to "
+            f"{count(files, 'file')} with a report link, {rejected} with rejected rows to "
             "download, and a chart per connector; /api/check validates a file in the "
             "browser (nothing uploaded)."
         )

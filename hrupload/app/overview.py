@@ -15,16 +15,12 @@ from datetime import UTC, date, datetime, timedelta
 from hrupload.app.pipeline import REJECTED_SUFFIX, REPORT_SUFFIX, Services, is_folder_marker
 from hrupload.app.ports import BlobInfo
 from hrupload.app.runs import RunKind, RunRecord, Status
+from hrupload.core.report import count
 
 #: How far back the status page looks.
 WINDOW_DAYS = 14
 #: Most runs the status page reads per connector (newest first).
 MAX_RUNS = 2000
-
-
-def plural(n: int, word: str) -> str:
-    """``n`` and ``word``, plural unless one: "1 file", "2 files"."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def file_of(record: RunRecord) -> str:
@@ -47,11 +43,11 @@ def run_note(record: RunRecord) -> str:
     note = record.error or ""
     c = record.summary
     if record.kind == RunKind.PULL:
-        dropped = plural(c.get("dropped", 0), "file") + " dropped"
+        dropped = count(c.get("dropped", 0), "file") + " dropped"
         return dropped + (f"; {note}" if note else "")
     if record.kind == RunKind.SWEEP:
         return (
-            f"{plural(c.get('files', 0), 'file')}: {c.get('uploaded', 0)} uploaded, "
+            f"{count(c.get('files', 0), 'file')}: {c.get('uploaded', 0)} uploaded, "
             f"{c.get('partial', 0)} partial, {c.get('failed', 0)} failed, "
             f"{c.get('retrying', 0)} retrying, {c.get('stuck', 0)} waiting > 24 h"
             + (f"; {note}" if note else "")

@@ -13,17 +13,12 @@ from typing import Any
 import click
 
 from hrupload.core.errors import ConfigError
-from hrupload.core.report import Report
+from hrupload.core.report import Report, count
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 
 SHOW_ERRORS = 20
-
-
-def count(n: int, word: str) -> str:
-    """``n`` and ``word``, plural unless one: "1 row", "2 rows", "0 chunks"."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def new_console(stderr: bool = False):

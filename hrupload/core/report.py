@@ -217,3 +217,9 @@ class Report:
             "errors_truncated": self.errors_truncated,
             "file_error": self.file_error.to_dict() if self.file_error else None,
         }
+
+
+def count(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless one: "1 row", "2 rows", "0 files"; how every
+    front door (the CLI, the web page, the demo) counts in a sentence."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
