@@ -55,12 +55,17 @@ def standin_fixture(tmp_path):
         yield server
 
 
+#: The report stand-in's basic auth, its password in PASSWORD_ENV.
+BASIC = {"type": "basic", "username": TEST_REPORT_USER, "secret_env": PASSWORD_ENV}
+
+
 def report_sources(report: ReportStandIn, *extra: dict) -> list[dict]:
-    return [
-        report.source("leavers", format="csv")
-        | {"auth": {"type": "basic", "username": TEST_REPORT_USER, "secret_env": PASSWORD_ENV}},
-        *extra,
-    ]
+    return [report.source("leavers", format="csv") | {"auth": BASIC}, *extra]
+
+
+def json_source(report: ReportStandIn, name: str) -> dict:
+    """A JSON (Report_Entry) source of the workday connector, named ``name``."""
+    return report.source("workday", format="json") | {"name": name, "auth": BASIC}
 
 
 def make_env(azurite, hr_storage, standin, sources: list[dict]) -> dict[str, str]:
@@ -137,11 +142,7 @@ def test_a_csv_report_lands_in_its_connectors_folder_and_is_uploaded(
 def test_a_json_report_becomes_a_csv_of_its_keys(setup, report_standin, standin):
     rows = [dict(ROWS[0]), {**ROWS[1], "Extra": 7, "Active": True}]
     report_standin.set_report(TEST_REPORT_NAME, rows, owner=TEST_REPORT_OWNER)
-    json_source = report_standin.source("workday", format="json") | {
-        "name": "workday-json",
-        "auth": {"type": "basic", "username": TEST_REPORT_USER, "secret_env": PASSWORD_ENV},
-    }
-    services, sources = setup(json_source)
+    services, sources = setup(json_source(report_standin, "workday-json"))
 
     summary = pull(services, sources, only="workday-json")
 
@@ -221,11 +222,7 @@ def test_a_redirect_or_a_web_page_is_refused(setup, report_standin, fault, expec
 def test_nested_json_is_refused_naming_its_path(setup, report_standin):
     rows = [*ROWS, {**ROWS[0], "Manager": {"Email": "boss@contoso.com"}}]
     report_standin.set_report(TEST_REPORT_NAME, rows, owner=TEST_REPORT_OWNER)
-    json_source = report_standin.source("workday", format="json") | {
-        "name": "nested",
-        "auth": {"type": "basic", "username": TEST_REPORT_USER, "secret_env": PASSWORD_ENV},
-    }
-    services, sources = setup(json_source)
+    services, sources = setup(json_source(report_standin, "nested"))
 
     summary = pull(services, sources, only="nested")
 
